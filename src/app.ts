@@ -1,0 +1,57 @@
+import { ConfigSource } from './config/source.js';
+import { formatConfigProblem } from './errors.js';
+import { LookupHandler } from './handler.js';
+import { serveTcpTable } from './io/serve.js';
+import type { Logger } from './log/types.js';
+import { FileStateStore } from './state/file-store.js';
+import { MemoryStateStore } from './state/memory-store.js';
+import type { StateStore } from './state/types.js';
+import { DEFAULTS } from './defaults.js';
+
+/** The composition root of a serving instance. */
+
+export interface ServeOptions {
+  readonly configPath: string;
+  /** A file path, or `none` for memory-only state. */
+  readonly statePath: string;
+  readonly logger: Logger;
+  readonly logLookups: boolean;
+  readonly repeatWindowSec: number;
+}
+
+export function createStore(statePath: string, repeatWindowSec: number, warn: (m: string) => void): StateStore {
+  if (statePath === 'none') return new MemoryStateStore({ memoTtlSec: repeatWindowSec, memoSlots: DEFAULTS.memoSlots });
+  return new FileStateStore({ path: statePath, memoSlots: DEFAULTS.memoSlots, memoTtlSec: repeatWindowSec, warn });
+}
+
+/**
+ * Serves tcp_table requests on stdin/stdout until EOF.
+ * Nothing but replies goes to stdout; diagnostics go to the logger only.
+ * @returns the exit code (0 at EOF or when the peer went away)
+ */
+export async function runServe(opts: ServeOptions): Promise<number> {
+  const { logger } = opts;
+  const warn = (m: string): void => logger.log('warning', m);
+  const config = new ConfigSource(opts.configPath, {
+    loaded(parsed, first) {
+      for (const w of parsed.warnings) warn(`${opts.configPath}:${w.line}: ${w.message}`);
+      const summary = parsed.pool.transports.map((t) => `${t.value}=${t.weight}`).join(' ');
+      logger.log('info', `${first ? 'configuration' : 'configuration reloaded'}: ${summary}`);
+    },
+    failed(error, keptLastGood) {
+      for (const p of error.problems) logger.log('error', formatConfigProblem(p));
+      logger.log('error', keptLastGood
+        ? `configuration ${opts.configPath} unusable; keeping the last good configuration`
+        : `no usable configuration in ${opts.configPath}; answering every lookup "400 error:config" until it is fixed`);
+    },
+  });
+  logger.log('info', `postbal starting, configuration ${opts.configPath}, state ${opts.statePath}`);
+  config.refresh(performance.now(), true);
+  const store = createStore(opts.statePath, opts.repeatWindowSec, warn);
+  const handler = new LookupHandler({ config, store, logger, logLookups: opts.logLookups });
+  const how = await serveTcpTable(process.stdin, process.stdout, { handle: (r) => handler.handleBatch(r) });
+  store.close();
+  if (how === 'peer-gone') logger.log('info', 'client closed the connection');
+  logger.close();
+  return 0;
+}

@@ -1,0 +1,29 @@
+/**
+ * Stable, fast string hashing shared by every process that reads one state
+ * file; the results are stored on disk, so they must never change.
+ */
+
+/**
+ * A 53-bit hash of a string (cyrb53 by bryc, public domain), as two 32-bit
+ * halves. `hi` is never 0 for a real key, so an all-zero memo slot means empty.
+ */
+export function hashKey(key: string): { hi: number; lo: number } {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < key.length; i++) {
+    const ch = key.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return { hi: ((h2 & 0x1fffff) | 0x200000) >>> 0, lo: h1 >>> 0 };
+}
+
+/** Fingerprint of a pool: its reply values and weights, in order. */
+export function fingerprintPool(transports: readonly { value: string; weight: number }[]): number {
+  const { hi, lo } = hashKey(transports.map((t) => `${t.weight}\u0000${t.value}`).join('\u0001'));
+  return (hi ^ lo) >>> 0;
+}

@@ -1,0 +1,146 @@
+import { fstatSync, readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { runServe } from './app.js';
+import { runCheck } from './commands/check.js';
+import { runStatus } from './commands/status.js';
+import { DEFAULTS } from './defaults.js';
+import { EX } from './errors.js';
+import { createLogger, SYSLOG_TARGETS } from './log/create.js';
+import { LocalSyslog } from './log/local-syslog.js';
+
+/**
+ * Command line: argv in, exit code out. The only module that decides exit codes.
+ */
+
+interface GlobalOptions {
+  config: string;
+  state: string;
+  syslog: string;
+  logStderr?: boolean;
+  logLookups: boolean;
+  repeatWindow: number;
+}
+
+const EXAMPLES = `
+Examples:
+  postbal check -c /etc/postfix/postbal.cf
+      validate a config, print the pool and the first cycle of picks
+  printf 'get user@example.com\\n' | postbal -c examples/postbal.cf --state none --syslog none
+      answer one lookup from a pipe, as Postfix would ask it
+  postbal --log-stderr -c my.cf
+      serve on this terminal, diagnostics on stderr (never under Postfix)
+  postbal status
+      pool, weights, state position and picks per transport
+
+Under Postfix (master.cf):
+  127.0.0.1:23000 inet n n n - 0 spawn
+      user=nobody argv=/usr/bin/postbal --config /etc/postfix/postbal.cf
+and in main.cf:
+  transport_maps = tcp:127.0.0.1:23000
+  127.0.0.1:23000_time_limit = 3600s
+
+Exit codes (sysexits): 0 ok, 64 usage, 70 internal error, 78 bad configuration.
+`;
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** True when stdin is a socket, i.e. spawn(8) started us: stderr is then Postfix's connection. */
+function stdinIsSocket(): boolean {
+  try {
+    return fstatSync(0).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+function parseSeconds(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 86_400) {
+    throw new InvalidArgumentError(`expected whole seconds from 0 to 86400, got "${text}"`);
+  }
+  return n;
+}
+
+function parseSyslog(text: string): string {
+  if (text === 'stderr') return text;
+  if (!createLogger(text, DEFAULTS.syslogTag, process.pid)) throw new InvalidArgumentError(`expected ${SYSLOG_TARGETS}, got "${text}"`);
+  return text;
+}
+
+/** Parses argv and runs the command. @returns the exit code */
+export async function main(argv: readonly string[]): Promise<number> {
+  const spawned = stdinIsSocket();
+  let serveResult: Promise<number> | undefined;
+  let code: number = EX.OK;
+  const program = new Command('postbal');
+  program
+    .description('Outbound transport balancer for Postfix: answers tcp_table lookups on stdin/stdout with a\ntransport chosen by smooth weighted round robin, shared by every instance through a state file.')
+    .version(readVersion(), '-V, --version')
+    .addOption(new Option('-c, --config <file>', 'pool config, one {weight}transport:nexthop per line').default(DEFAULTS.config))
+    .addOption(new Option('-s, --state <file>', 'shared state file, or "none" for per-process state').default(DEFAULTS.state))
+    .addOption(new Option('--syslog <target>', `where logs go: ${SYSLOG_TARGETS}`).default(DEFAULTS.syslog).argParser(parseSyslog))
+    .option('--log-stderr', 'log to stderr instead of syslog (terminal debugging only: never under Postfix)')
+    .option('--no-log-lookups', 'do not log one line per lookup')
+    .addOption(new Option('--repeat-window <seconds>', 'answer a key looked up again within this time with the same transport, without using a new position (0 disables)').default(DEFAULTS.repeatWindowSec).argParser(parseSeconds))
+    .showHelpAfterError()
+    .addHelpText('after', EXAMPLES)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => {
+        if (spawned) new LocalSyslog({ tag: DEFAULTS.syslogTag, pid: process.pid }).log('error', s.trim());
+        else process.stderr.write(s);
+      },
+    });
+
+  program
+    .command('serve', { isDefault: true })
+    .description('answer lookups on stdin/stdout until EOF (the default; what master.cf runs)')
+    .action((_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      const target = o.logStderr ? 'stderr' : o.syslog;
+      const logger = createLogger(target, DEFAULTS.syslogTag, process.pid)!;
+      serveResult = runServe({
+        configPath: o.config,
+        statePath: o.state,
+        logger,
+        logLookups: o.logLookups,
+        repeatWindowSec: o.repeatWindow,
+      });
+    });
+
+  program
+    .command('check')
+    .description('validate the config, print the pool and the first cycle of picks; exit 0 or 78')
+    .action((_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      code = runCheck(o.config, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    });
+
+  program
+    .command('status')
+    .description('show the pool, the state file position and the picks of each transport')
+    .action((_opts, cmd: Command) => {
+      const o = cmd.optsWithGlobals<GlobalOptions>();
+      code = runStatus(o.config, o.state, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    });
+
+  try {
+    await program.parseAsync(argv as string[], { from: 'node' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EX.OK;
+      return EX.USAGE;
+    }
+    throw err;
+  }
+  if (serveResult) return serveResult;
+  return code;
+}

@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { priority } from './format.js';
+import type { Level, Logger } from './types.js';
+
+/**
+ * The local syslog daemon, reached through /dev/log.
+ *
+ * /dev/log is a Unix datagram socket and Node (libuv) cannot open one
+ * without a native addon; syslog-pro speaks only UDP/TCP/TLS. util-linux
+ * `logger`, present on every Debian/Ubuntu host (package bsdutils, which is
+ * Essential), does exactly this: one long-lived child per instance reads our
+ * lines with a `<PRI>` prefix and sends each as one datagram with the right
+ * ident, pid and a correct RFC 3164 timestamp.
+ *
+ * The child is started after a short delay, so it costs nothing before the
+ * first reply; its stdout and stderr go nowhere (under spawn(8) ours are the
+ * Postfix connection). When it cannot keep up, lines are dropped, counted, and
+ * the count is logged once it drains.
+ */
+
+const LOGGER_PATHS = ['/usr/bin/logger', '/bin/logger'];
+/** Beyond this much unsent text, new lines are dropped rather than buffered. */
+const MAX_BUFFERED_BYTES = 1 << 20;
+const START_DELAY_MS = 25;
+
+export interface LocalSyslogOptions {
+  readonly tag: string;
+  readonly pid: number;
+  /** Datagram socket path; /dev/log unless testing. */
+  readonly socket?: string;
+}
+
+export class LocalSyslog implements Logger {
+  readonly #opts: LocalSyslogOptions;
+  #child: ChildProcess | undefined;
+  #dead = false;
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #dropped = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: LocalSyslogOptions) {
+    this.#opts = opts;
+  }
+
+  log(level: Level, message: string): void {
+    if (this.#dead) return;
+    const line = `<${priority(level)}>${message.replace(/\n/g, ' ')}\n`;
+    const stdin = this.#child?.stdin;
+    if (stdin) {
+      if (stdin.writableLength > MAX_BUFFERED_BYTES) {
+        this.#dropped++;
+        return;
+      }
+      if (this.#dropped > 0) {
+        const n = this.#dropped;
+        this.#dropped = 0;
+        stdin.write(`<${priority('warning')}>syslog was too slow: ${n} log lines dropped\n`);
+      }
+      stdin.write(line);
+      return;
+    }
+    if (this.#pendingBytes > MAX_BUFFERED_BYTES) {
+      this.#dropped++;
+      return;
+    }
+    this.#pending.push(line);
+    this.#pendingBytes += line.length;
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#start(), START_DELAY_MS);
+      this.#timer.unref();
+    }
+  }
+
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (!this.#child && this.#pending.length > 0) this.#start();
+    this.#child?.stdin?.end();
+  }
+
+  #start(): void {
+    this.#timer = undefined;
+    if (this.#child || this.#dead) return;
+    const bin = LOGGER_PATHS.find((p) => {
+      try {
+        accessSync(p, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!bin) {
+      this.#dead = true;
+      this.#pending = [];
+      return;
+    }
+    const args = [
+      '--prio-prefix', '-p', 'mail.info', '-t', this.#opts.tag, `--id=${this.#opts.pid}`,
+      '--socket-errors=off', '-u', this.#opts.socket ?? '/dev/log',
+    ];
+    let child: ChildProcess;
+    try {
+      child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'ignore'], detached: false });
+    } catch {
+      this.#dead = true;
+      return;
+    }
+    child.on('error', () => {
+      this.#dead = true;
+    });
+    child.on('exit', () => {
+      this.#child = undefined;
+      this.#dead = true;
+    });
+    child.stdin?.on('error', () => {
+      this.#dead = true;
+    });
+    child.unref();
+    // The pipe must not keep an instance alive after EOF on its own stdin.
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    this.#child = child;
+    const lines = this.#pending.join('');
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (lines) child.stdin?.write(lines);
+  }
+}

@@ -1,0 +1,97 @@
+import { crc32 } from 'node:zlib';
+import {
+  HEADER_FIXED_BYTES, MAGIC, TRANSPORT_RECORD_BYTES, VERSION, headerBytes,
+} from './layout.js';
+import type { BalanceState } from './types.js';
+
+/**
+ * Parses and serialises the state header. Pure (node:zlib's crc32 is a
+ * computation, not I/O).
+ */
+
+export interface DecodedHeader {
+  readonly fingerprint: number;
+  readonly memoSlots: number;
+  readonly state: BalanceState;
+}
+
+export type HeaderProblem = 'empty' | 'foreign' | 'version' | 'corrupt' | 'pool';
+
+/** A fresh state for a pool of `count` transports. */
+export function freshState(count: number, nowMs: number): BalanceState {
+  return {
+    seq: 0,
+    statsSince: nowMs,
+    transports: Array.from({ length: count }, () => ({ current: 0, picks: 0, repeats: 0, flags: 0 })),
+  };
+}
+
+/** Serialises the header for `state` into a buffer of exactly headerBytes(n). */
+export function encodeHeader(state: BalanceState, fingerprint: number, memoSlots: number): Buffer {
+  const n = state.transports.length;
+  const b = Buffer.alloc(headerBytes(n));
+  b.writeUInt32LE(MAGIC, 0);
+  b.writeUInt32LE(VERSION, 8);
+  b.writeUInt32LE(n, 12);
+  b.writeUInt32LE(fingerprint >>> 0, 16);
+  b.writeUInt32LE(memoSlots, 20);
+  b.writeDoubleLE(state.seq, 24);
+  b.writeDoubleLE(state.statsSince, 32);
+  for (let i = 0; i < n; i++) {
+    const t = state.transports[i]!;
+    const off = HEADER_FIXED_BYTES + i * TRANSPORT_RECORD_BYTES;
+    b.writeDoubleLE(t.current, off);
+    b.writeDoubleLE(t.picks, off + 8);
+    b.writeUInt32LE(Math.min(t.repeats, 0xffffffff), off + 16);
+    b.writeUInt32LE(t.flags >>> 0, off + 20);
+  }
+  b.writeUInt32LE(crc32(b.subarray(8)), 4);
+  return b;
+}
+
+/**
+ * Decodes a header read from the start of a state file.
+ * @param bytes at least the fixed header; more is ignored
+ * @returns the header, or the reason it cannot be used
+ */
+export function decodeHeader(bytes: Buffer, expectFingerprint?: number): DecodedHeader | HeaderProblem {
+  if (bytes.length === 0) return 'empty';
+  if (bytes.length < HEADER_FIXED_BYTES || bytes.readUInt32LE(0) !== MAGIC) return 'foreign';
+  if (bytes.readUInt32LE(8) !== VERSION) return 'version';
+  const n = bytes.readUInt32LE(12);
+  const size = headerBytes(n);
+  if (n === 0 || bytes.length < size) return 'corrupt';
+  if (crc32(bytes.subarray(8, size)) !== bytes.readUInt32LE(4)) return 'corrupt';
+  const fingerprint = bytes.readUInt32LE(16);
+  if (expectFingerprint !== undefined && fingerprint !== expectFingerprint >>> 0) return 'pool';
+  const transports = [];
+  for (let i = 0; i < n; i++) {
+    const off = HEADER_FIXED_BYTES + i * TRANSPORT_RECORD_BYTES;
+    transports.push({
+      current: bytes.readDoubleLE(off),
+      picks: bytes.readDoubleLE(off + 8),
+      repeats: bytes.readUInt32LE(off + 16),
+      flags: bytes.readUInt32LE(off + 20),
+    });
+  }
+  const seq = bytes.readDoubleLE(24);
+  const statsSince = bytes.readDoubleLE(32);
+  if (!Number.isFinite(seq) || !Number.isFinite(statsSince) || transports.some((t) => !Number.isFinite(t.current) || !Number.isFinite(t.picks))) {
+    return 'corrupt';
+  }
+  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports } };
+}
+
+export function describeHeaderProblem(p: HeaderProblem): string {
+  switch (p) {
+    case 'empty': return 'state file is empty';
+    case 'foreign': return 'not a postbal state file (bad magic)';
+    case 'version': return `state file has an unknown format version (expected ${VERSION})`;
+    case 'corrupt': return 'state file header is corrupt (checksum or size mismatch)';
+    case 'pool': return 'state file was written for a different pool';
+    default: {
+      const unreachable: never = p;
+      return unreachable;
+    }
+  }
+}

@@ -1,0 +1,282 @@
+import {
+  closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, writeSync,
+  type Stats,
+} from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import type { PoolConfig } from '../config/types.js';
+import { StateError } from '../errors.js';
+import { BufferSlotIO, MemoTable, type SlotIO } from '../balance/memo.js';
+import { decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
+import { FileLock } from './lock.js';
+import {
+  HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, fileBytes,
+} from './layout.js';
+import { MemoryStateStore } from './memory-store.js';
+import type { BalanceState, StateStore, StateTxn, StoreInfo } from './types.js';
+
+export interface FileStoreOptions {
+  readonly path: string;
+  readonly memoSlots: number;
+  readonly memoTtlSec: number;
+  /** Called for every warning worth a log line (never per lookup). */
+  readonly warn: (message: string) => void;
+  readonly lockTimeoutMs?: number;
+  readonly lockStaleMs?: number;
+}
+
+/** Paths where a state file makes no sense and where mkdir can hang (/proc). */
+const FORBIDDEN_PREFIXES = ['/proc/', '/sys/', '/dev/'];
+/** How often the path is checked for having been deleted or replaced. */
+const RECHECK_MS = 1000;
+/** After a failure, how long to serve from memory before trying the file again. */
+const RETRY_FILE_MS = 10_000;
+/** A memo batch this large reads the whole memo region at once. */
+const BULK_MEMO_OPS = 32;
+
+/**
+ * The shared state in one file, changed in place under `<file>.lock`.
+ *
+ * The file is created (and replaced when unusable) with write-file-atomic, so
+ * no process ever sees a half-written new file. Each transaction then reads
+ * the 4 KiB header, lets the caller change it, and writes it back with one
+ * pwrite; a header write fits one page, so SIGKILL cannot tear it, and a CRC
+ * catches what a power loss might. When the file cannot or must not be used,
+ * the store serves from memory (one warning) and tries the file again later.
+ */
+export class FileStateStore implements StateStore {
+  readonly path: string;
+  readonly #opts: FileStoreOptions;
+  readonly #lock: FileLock;
+  readonly #euid: number;
+  #fd: number | undefined;
+  #ino = 0;
+  #dev = 0;
+  #lastCheckMs = 0;
+  #fallback: MemoryStateStore | undefined;
+  #fallbackSinceMs = 0;
+  #fallbackReason = '';
+  #lastGood: { fingerprint: number; state: BalanceState } | undefined;
+
+  constructor(opts: FileStoreOptions) {
+    this.path = resolve(opts.path);
+    this.#opts = opts;
+    this.#euid = process.geteuid?.() ?? -1;
+    this.#lock = new FileLock(`${this.path}.lock`, {
+      timeoutMs: opts.lockTimeoutMs ?? 1000,
+      staleMs: opts.lockStaleMs ?? 500,
+    });
+  }
+
+  info(): StoreInfo {
+    if (this.#fallback) return { kind: 'memory', path: this.path, reason: this.#fallbackReason };
+    return { kind: 'file', path: this.path };
+  }
+
+  transact<T>(pool: PoolConfig, expectedOps: number, fn: (txn: StateTxn) => T): T {
+    const now = performance.now();
+    if (this.#fallback) {
+      if (now - this.#fallbackSinceMs < RETRY_FILE_MS) return this.#fallback.transact(pool, expectedOps, fn);
+    }
+    if (FORBIDDEN_PREFIXES.some((p) => this.path.startsWith(p))) {
+      return this.#degrade(`state path ${this.path} is under ${this.path.split('/')[1]}: not a place for a state file`, pool, expectedOps, fn);
+    }
+    const got = this.#lock.acquire();
+    if (!got.ok) return this.#degrade(`state lock: ${got.detail}`, pool, expectedOps, fn);
+    let applied = false;
+    let result: T | undefined;
+    try {
+      if (got.brokeStale) this.#opts.warn(`removed a stale lock ${this.#lock.path} left by a process that died or hung`);
+      this.#ensureOpen(now);
+      const { state, memoSlots } = this.#readState(pool);
+      const io = this.#memoIO(memoSlots, expectedOps);
+      result = fn({ state, memo: new MemoTable(io, this.#opts.memoTtlSec, pool.transports.length) });
+      applied = true;
+      if (io instanceof BufferSlotIO && io.dirtyLast >= 0) {
+        const from = io.dirtyFirst * MEMO_SLOT_BYTES;
+        const to = (io.dirtyLast + 1) * MEMO_SLOT_BYTES;
+        this.#pwrite(io.buffer.subarray(from, to), MEMO_OFFSET + from);
+      }
+      this.#pwrite(encodeHeader(state, pool.fingerprint, memoSlots), 0);
+      this.#lastGood = { fingerprint: pool.fingerprint, state };
+      if (this.#fallback) {
+        this.#opts.warn(`state file ${this.path} usable again; shared state resumed`);
+        this.#fallback = undefined;
+      }
+      return result;
+    } catch (err) {
+      const message = err instanceof StateError ? err.message : `${this.path}: ${(err as Error).message}`;
+      if (applied) {
+        // The answer is already decided; keep it and serve later ones from memory.
+        this.#degrade(message, pool, 0, () => undefined);
+        return result as T;
+      }
+      return this.#degrade(message, pool, expectedOps, fn);
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) {
+      try {
+        closeSync(this.#fd);
+      } catch {
+        // Closing cannot fail in a way that matters here.
+      }
+      this.#fd = undefined;
+    }
+  }
+
+  #degrade<T>(reason: string, pool: PoolConfig, expectedOps: number, fn: (txn: StateTxn) => T): T {
+    if (!this.#fallback) {
+      this.#opts.warn(`${reason}; serving from memory (not shared with other instances) until it is fixed`);
+      this.#fallback = new MemoryStateStore({
+        memoTtlSec: this.#opts.memoTtlSec,
+        memoSlots: this.#opts.memoSlots,
+        reason,
+        ...(this.#lastGood ? { seed: this.#lastGood } : {}),
+      });
+      this.#fallbackReason = reason;
+    }
+    this.#fallbackSinceMs = performance.now();
+    this.close();
+    return this.#fallback.transact(pool, expectedOps, fn);
+  }
+
+  /** Lock needs: held. Opens (creating if missing) and re-validates the file. */
+  #ensureOpen(now: number): void {
+    if (this.#fd !== undefined && now - this.#lastCheckMs < RECHECK_MS) return;
+    this.#lastCheckMs = now;
+    if (this.#fd !== undefined) {
+      let st: Stats | undefined;
+      try {
+        st = lstatSync(this.path);
+      } catch {
+        st = undefined;
+      }
+      if (st && st.ino === this.#ino && st.dev === this.#dev && st.isFile()) return;
+      this.#opts.warn(`state file ${this.path} was deleted or replaced while serving; reopening`);
+      this.close();
+    }
+    this.#checkDirectory();
+    this.#open();
+  }
+
+  #checkDirectory(): void {
+    const dir = dirname(this.path);
+    let st: Stats;
+    try {
+      st = lstatSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // Never recursive: mkdir -p of a path under /proc never returns.
+      try {
+        mkdirSync(dir, { mode: 0o700 });
+      } catch (mkErr) {
+        throw new StateError('EUNAVAILABLE', dir, `state directory missing and cannot be created (${(mkErr as NodeJS.ErrnoException).code ?? String(mkErr)})`);
+      }
+      st = lstatSync(dir);
+    }
+    if (st.isSymbolicLink()) throw new StateError('EUNSAFE', dir, 'state directory is a symlink: refusing it');
+    if (!st.isDirectory()) throw new StateError('EUNAVAILABLE', dir, 'state directory is not a directory');
+    if ((st.mode & 0o022) !== 0) {
+      throw new StateError('EUNSAFE', dir, `state directory is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}): anyone who can write it can stall or steer mail`);
+    }
+    if (st.uid !== this.#euid && st.uid !== 0) {
+      throw new StateError('EUNSAFE', dir, `state directory is owned by uid ${st.uid}, neither us (uid ${this.#euid}) nor root`);
+    }
+  }
+
+  #open(): void {
+    let fd: number;
+    try {
+      fd = openSync(this.path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new StateError('EUNSAFE', this.path, 'state file is a symlink: refusing to follow it');
+      if (code !== 'ENOENT') throw new StateError('EUNAVAILABLE', this.path, `cannot open state file (${code ?? String(err)})`);
+      this.#create('created');
+      fd = openSync(this.path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new StateError('EUNSAFE', this.path, 'state file is not a regular file (FIFO, directory or device)');
+      if (this.#euid !== 0 && st.uid !== this.#euid) throw new StateError('EUNSAFE', this.path, `state file is owned by uid ${st.uid}, not by us (uid ${this.#euid})`);
+      if ((st.mode & 0o022) !== 0) throw new StateError('EUNSAFE', this.path, `state file is writable by group or others (mode ${(st.mode & 0o7777).toString(8)})`);
+      if (st.nlink !== 1) throw new StateError('EUNSAFE', this.path, `state file has ${st.nlink} hard links`);
+      this.#fd = fd;
+      this.#ino = st.ino;
+      this.#dev = st.dev;
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** Lock needs: held. Writes a fresh, empty state file atomically (temp + rename). */
+  #create(why: string): void {
+    const header = Buffer.alloc(HEADER_BLOCK_BYTES);
+    // Magic without a valid CRC: the first transaction fills in a real header.
+    header.writeUInt32LE(0, 0);
+    const bytes = Buffer.concat([header, Buffer.alloc(this.#opts.memoSlots * MEMO_SLOT_BYTES)]);
+    try {
+      writeFileAtomic.sync(this.path, bytes, { mode: 0o600, fsync: false });
+    } catch (err) {
+      throw new StateError('EUNAVAILABLE', this.path, `cannot ${why === 'created' ? 'create' : 'replace'} state file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+
+  /** Lock needs: held. Reads the header; replaces an unusable file with a fresh one. */
+  #readState(pool: PoolConfig): { state: BalanceState; memoSlots: number } {
+    const fd = this.#fd!;
+    const buf = Buffer.alloc(HEADER_BLOCK_BYTES);
+    const n = readSync(fd, buf, 0, HEADER_BLOCK_BYTES, 0);
+    const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
+    if (typeof decoded !== 'string') {
+      const size = fstatSync(fd).size;
+      if (decoded.state.transports.length === pool.transports.length && size >= fileBytes(decoded.memoSlots)) {
+        return { state: decoded.state, memoSlots: decoded.memoSlots };
+      }
+    }
+    const fresh = n === 0 || (n === HEADER_BLOCK_BYTES && buf.readUInt32LE(0) === 0 && buf.readUInt32LE(4) === 0);
+    if (!fresh) {
+      const problem = typeof decoded === 'string' ? describeHeaderProblem(decoded) : 'state file is truncated';
+      this.#opts.warn(`${this.path}: ${problem}; replacing it with a fresh state`);
+      this.close();
+      this.#create('replaced');
+      this.#open();
+    } else if (fstatSync(fd).size < fileBytes(this.#opts.memoSlots)) {
+      this.close();
+      this.#create('replaced');
+      this.#open();
+    }
+    return { state: freshState(pool.transports.length, Date.now()), memoSlots: this.#opts.memoSlots };
+  }
+
+  #memoIO(slots: number, expectedOps: number): SlotIO {
+    const fd = this.#fd!;
+    if (expectedOps >= BULK_MEMO_OPS) {
+      const region = Buffer.alloc(slots * MEMO_SLOT_BYTES);
+      readSync(fd, region, 0, region.length, MEMO_OFFSET);
+      return new BufferSlotIO(region);
+    }
+    const write = (buf: Buffer, pos: number): void => this.#pwrite(buf, pos);
+    return {
+      slots,
+      read(first: number, count: number): Buffer {
+        const b = Buffer.alloc(count * MEMO_SLOT_BYTES);
+        readSync(fd, b, 0, b.length, MEMO_OFFSET + first * MEMO_SLOT_BYTES);
+        return b;
+      },
+      write(index: number, slot: Buffer): void {
+        write(slot, MEMO_OFFSET + index * MEMO_SLOT_BYTES);
+      },
+    };
+  }
+
+  #pwrite(buf: Buffer, pos: number): void {
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.#fd!, buf, off, buf.length - off, pos + off);
+  }
+}

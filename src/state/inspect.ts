@@ -1,0 +1,36 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { decodeHeader, describeHeaderProblem, type DecodedHeader } from './codec.js';
+import { HEADER_BLOCK_BYTES } from './layout.js';
+
+/**
+ * Reads a state file for display, without the lock: a header is one page
+ * written by one pwrite, and a read that races a write is caught by the CRC
+ * and retried.
+ * @returns the header, or a sentence saying why there is none
+ */
+export function inspectStateFile(path: string): DecodedHeader | string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'no state file yet (created by the first lookup)';
+    if (code === 'ELOOP') return 'state file is a symlink (refused by postbal)';
+    return `cannot open state file (${code ?? String(err)})`;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return 'state file is not a regular file';
+    let last = '';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const buf = Buffer.alloc(HEADER_BLOCK_BYTES);
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      const decoded = decodeHeader(buf.subarray(0, n));
+      if (typeof decoded !== 'string') return decoded;
+      if (n === HEADER_BLOCK_BYTES && buf.readUInt32LE(0) === 0) return 'state file is new (no lookup yet)';
+      last = describeHeaderProblem(decoded);
+    }
+    return last;
+  } finally {
+    closeSync(fd);
+  }
+}

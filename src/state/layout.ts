@@ -1,0 +1,38 @@
+/**
+ * The state file's binary layout. Fixed offsets let one lookup update the
+ * file with a single small in-place write instead of a temp file and rename
+ * (0.005 ms against 0.2 ms here; see the README's design notes).
+ *
+ *   0      header block (one 4 KiB page, so one pwrite replaces it whole)
+ *          0  magic "PBS1"          4  crc32 of [8, headerBytes)
+ *          8  version u32          12  transport count u32
+ *         16  pool fingerprint u32 20  memo slot count u32
+ *         24  seq f64 (picks since the state was created)
+ *         32  statsSince f64 (ms since the epoch)
+ *         40  reserved to 64
+ *         64  per transport, 24 bytes: current f64, picks f64,
+ *             repeats u32, flags u32
+ *   4096   memo: slot count x 16-byte slots (see balance/memo.ts)
+ *
+ * All integers little-endian.
+ */
+
+export const MAGIC = 0x31534250; // "PBS1" read as little-endian u32
+export const VERSION = 1;
+export const HEADER_FIXED_BYTES = 64;
+export const TRANSPORT_RECORD_BYTES = 24;
+export const HEADER_BLOCK_BYTES = 4096;
+/** Bounded so the whole header fits one page. */
+export const MAX_TRANSPORTS = 128;
+export const MEMO_OFFSET = HEADER_BLOCK_BYTES;
+export const MEMO_SLOT_BYTES = 16;
+/** 16,384 slots: room for the recipients of a large burst between smtpd's and qmgr's lookups. */
+export const DEFAULT_MEMO_SLOTS = 16_384;
+
+export function headerBytes(transportCount: number): number {
+  return HEADER_FIXED_BYTES + TRANSPORT_RECORD_BYTES * transportCount;
+}
+
+export function fileBytes(memoSlots: number): number {
+  return MEMO_OFFSET + memoSlots * MEMO_SLOT_BYTES;
+}

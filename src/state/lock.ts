@@ -1,0 +1,188 @@
+import {
+  closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync,
+} from 'node:fs';
+
+/**
+ * The only cross-process lock: a `<state>.lock` sidecar created with O_EXCL.
+ *
+ * Node has no flock(2) without a native addon, so the lock is a file whose
+ * existence is the lock. It holds "PID NONCE" so that a lock left by a killed
+ * process is recognised (its PID is gone) and broken at once, and one held by
+ * a stuck process is broken after `staleMs`. Breaking goes through a second
+ * O_EXCL file, `<state>.lock.break`, and re-reads the lock under it, so two
+ * waiters can never both break it and one of them delete the other's fresh lock.
+ *
+ * Waiting sleeps (Atomics.wait) with a growing backoff instead of spinning, so
+ * a waiter leaves the CPU to the holder: on 2 cores a spinning waiter halves
+ * the throughput of 4 instances.
+ */
+
+export type AcquireResult =
+  | { readonly ok: true; readonly waitedMs: number; readonly brokeStale: boolean }
+  | { readonly ok: false; readonly reason: 'timeout' | 'unsafe' | 'unavailable'; readonly detail: string };
+
+export interface LockOptions {
+  /** Give up after this long (the caller then serves from memory). */
+  readonly timeoutMs: number;
+  /** A lock held this long by a live process is considered stuck and broken. */
+  readonly staleMs: number;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+function nowMs(): number {
+  return performance.now();
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+interface LockContent {
+  readonly text: string;
+  readonly pid: number;
+  readonly uid: number;
+}
+
+function readLock(path: string): LockContent | 'gone' | 'unsafe' {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'gone';
+    return 'unsafe'; // ELOOP (symlink) and anything else we will not trust
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return 'unsafe';
+    const buf = Buffer.alloc(64);
+    const n = readSync(fd, buf, 0, 64, 0);
+    const text = buf.toString('latin1', 0, n);
+    const pid = Number.parseInt(text.split(' ')[0] ?? '', 10);
+    return { text, pid, uid: st.uid };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tryUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone: nothing to do.
+  }
+}
+
+export class FileLock {
+  readonly path: string;
+  readonly #breakPath: string;
+  readonly #opts: LockOptions;
+  readonly #content: Buffer;
+  readonly #euid: number;
+  #held = false;
+
+  constructor(path: string, opts: LockOptions) {
+    this.path = path;
+    this.#breakPath = `${path}.break`;
+    this.#opts = opts;
+    this.#euid = process.geteuid?.() ?? -1;
+    const nonce = Math.floor(Math.random() * 0xffffffff).toString(16);
+    this.#content = Buffer.from(`${process.pid} ${nonce}\n`);
+  }
+
+  /** Takes the lock, waiting at most `timeoutMs`. Must not be held already. */
+  acquire(): AcquireResult {
+    const start = nowMs();
+    let backoff = 0.05;
+    let brokeStale = false;
+    let watched: string | undefined;
+    let watchedSince = start;
+    for (;;) {
+      try {
+        const fd = openSync(this.path, CREATE_FLAGS, 0o600);
+        try {
+          writeSync(fd, this.#content);
+        } finally {
+          closeSync(fd);
+        }
+        this.#held = true;
+        return { ok: true, waitedMs: nowMs() - start, brokeStale };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST') {
+          return { ok: false, reason: 'unavailable', detail: `cannot create ${this.path}: ${code ?? String(err)}` };
+        }
+      }
+      const holder = readLock(this.path);
+      if (holder === 'gone') continue;
+      if (holder === 'unsafe') {
+        return { ok: false, reason: 'unsafe', detail: `${this.path} is not a regular file (symlink, FIFO or other): refusing to trust it` };
+      }
+      if (holder.uid !== this.#euid && this.#euid !== 0 && holder.uid !== 0) {
+        return { ok: false, reason: 'unsafe', detail: `${this.path} is owned by uid ${holder.uid}, not by us (uid ${this.#euid}): refusing to wait for it` };
+      }
+      const now = nowMs();
+      if (holder.text !== watched) {
+        watched = holder.text;
+        watchedSince = now;
+      }
+      if (!pidAlive(holder.pid) || now - watchedSince >= this.#opts.staleMs) {
+        if (this.#breakIfStill(holder.text)) brokeStale = true;
+        continue;
+      }
+      if (now - start >= this.#opts.timeoutMs) {
+        return { ok: false, reason: 'timeout', detail: `${this.path} held by pid ${holder.pid} for over ${Math.round(now - start)} ms` };
+      }
+      sleepMs(backoff);
+      backoff = Math.min(backoff * 2, 2);
+    }
+  }
+
+  /** Deletes the lock if it still holds `text`; true when it did. */
+  #breakIfStill(text: string): boolean {
+    let fd: number;
+    try {
+      fd = openSync(this.#breakPath, CREATE_FLAGS, 0o600);
+    } catch {
+      // Another waiter is breaking it; a breaker killed mid-way leaves its
+      // file behind, so a break file older than the stale limit is removed.
+      const breaker = readLock(this.#breakPath);
+      if (breaker !== 'gone' && breaker !== 'unsafe' && !pidAlive(breaker.pid)) tryUnlink(this.#breakPath);
+      sleepMs(0.1);
+      return false;
+    }
+    try {
+      writeSync(fd, this.#content);
+      closeSync(fd);
+      const now = readLock(this.path);
+      if (now !== 'gone' && now !== 'unsafe' && now.text === text) {
+        tryUnlink(this.path);
+        return true;
+      }
+      return false;
+    } finally {
+      tryUnlink(this.#breakPath);
+    }
+  }
+
+  /** Releases the lock. Lock needs: must be held. */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    tryUnlink(this.path);
+  }
+}

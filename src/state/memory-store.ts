@@ -1,0 +1,45 @@
+import type { PoolConfig } from '../config/types.js';
+import { BufferSlotIO, MemoTable } from '../balance/memo.js';
+import { MEMO_SLOT_BYTES } from './layout.js';
+import { freshState } from './codec.js';
+import type { BalanceState, StateStore, StateTxn, StoreInfo } from './types.js';
+
+/**
+ * State kept in this process only: used when the state file cannot or must
+ * not be used, and with `--state none`. Sharing with other instances is lost,
+ * balancing within this process stays exact.
+ */
+export class MemoryStateStore implements StateStore {
+  readonly #memoTtlSec: number;
+  readonly #memoSlots: number;
+  readonly #reason: string | undefined;
+  #fingerprint: number | undefined;
+  #state: BalanceState | undefined;
+  #memo: BufferSlotIO;
+
+  constructor(opts: { memoTtlSec: number; memoSlots: number; reason?: string; seed?: { fingerprint: number; state: BalanceState } }) {
+    this.#memoTtlSec = opts.memoTtlSec;
+    this.#memoSlots = opts.memoSlots;
+    this.#reason = opts.reason;
+    this.#memo = new BufferSlotIO(Buffer.alloc(opts.memoSlots * MEMO_SLOT_BYTES));
+    if (opts.seed) {
+      this.#fingerprint = opts.seed.fingerprint;
+      this.#state = opts.seed.state;
+    }
+  }
+
+  info(): StoreInfo {
+    return this.#reason === undefined ? { kind: 'memory', path: undefined } : { kind: 'memory', path: undefined, reason: this.#reason };
+  }
+
+  transact<T>(pool: PoolConfig, _expectedOps: number, fn: (txn: StateTxn) => T): T {
+    if (this.#state === undefined || this.#fingerprint !== pool.fingerprint) {
+      this.#state = freshState(pool.transports.length, Date.now());
+      this.#fingerprint = pool.fingerprint;
+      this.#memo = new BufferSlotIO(Buffer.alloc(this.#memoSlots * MEMO_SLOT_BYTES));
+    }
+    return fn({ state: this.#state, memo: new MemoTable(this.#memo, this.#memoTtlSec, pool.transports.length) });
+  }
+
+  close(): void {}
+}
