@@ -81,6 +81,14 @@ export class FileStateStore implements StateStore {
     if (FORBIDDEN_PREFIXES.some((p) => this.path.startsWith(p))) {
       return this.#degrade(`state path ${this.path} is under ${this.path.split('/')[1]}: not a place for a state file`, pool, expectedOps, fn);
     }
+    if (this.#fd === undefined) {
+      // The lock lives in the directory, so the directory is checked (and made) first.
+      try {
+        this.#checkDirectory();
+      } catch (err) {
+        return this.#degrade((err as Error).message, pool, expectedOps, fn);
+      }
+    }
     const got = this.#lock.acquire();
     if (!got.ok) return this.#degrade(`state lock: ${got.detail}`, pool, expectedOps, fn);
     let applied = false;
@@ -174,7 +182,7 @@ export class FileStateStore implements StateStore {
       try {
         mkdirSync(dir, { mode: 0o700 });
       } catch (mkErr) {
-        throw new StateError('EUNAVAILABLE', dir, `state directory missing and cannot be created (${(mkErr as NodeJS.ErrnoException).code ?? String(mkErr)})`);
+        if ((mkErr as NodeJS.ErrnoException).code !== 'EEXIST') throw new StateError('EUNAVAILABLE', dir, `state directory missing and cannot be created (${(mkErr as NodeJS.ErrnoException).code ?? String(mkErr)})`);
       }
       st = lstatSync(dir);
     }
@@ -239,7 +247,7 @@ export class FileStateStore implements StateStore {
         return { state: decoded.state, memoSlots: decoded.memoSlots };
       }
     }
-    const fresh = n === 0 || (n === HEADER_BLOCK_BYTES && buf.readUInt32LE(0) === 0 && buf.readUInt32LE(4) === 0);
+    const fresh = (n === HEADER_BLOCK_BYTES && buf.readUInt32LE(0) === 0 && buf.readUInt32LE(4) === 0);
     if (!fresh) {
       const problem = typeof decoded === 'string' ? describeHeaderProblem(decoded) : 'state file is truncated';
       this.#opts.warn(`${this.path}: ${problem}; replacing it with a fresh state`);

@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, renameSync, unlinkSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, Interactive, POOL_321, ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
+
+test('no usable config: every lookup answers 400 error:config and the process keeps running', async () => {
+  const t = tempDir();
+  try {
+    const cfg = join(t.dir, 'missing.cf');
+    const p = new Interactive(['-c', cfg, '-s', 'none', '--syslog', 'none']);
+    assert.equal(await p.ask('get a@x'), '400 error:config');
+    assert.equal(await p.ask('get b@x'), '400 error:config');
+    // Fixed while running: takes effect within a second.
+    writeFileSync(cfg, POOL_321);
+    await sleep(1000);
+    assert.equal(await p.ask('get c@x'), '200 smtp0:');
+    assert.equal(await p.end(), 0);
+    assert.equal(p.stderr, '');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a changed config takes effect within 1 s; a broken edit keeps the last good one', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', '{1}smtp0:\n');
+    const p = new Interactive(['-c', cfg, '-s', join(t.dir, 's'), '--log-stderr']);
+    assert.equal(await p.ask('get a@x'), '200 smtp0:');
+    writeFileSync(`${cfg}.new`, '{1}smtp7:[relay.example]\n');
+    renameSync(`${cfg}.new`, cfg);
+    await sleep(1000);
+    assert.equal(await p.ask('get b@x'), '200 smtp7:[relay.example]');
+    writeFileSync(cfg, '{1}smtp7:\nthis line is broken\n');
+    await sleep(1000);
+    assert.equal(await p.ask('get c@x'), '200 smtp7:[relay.example]');
+    unlinkSync(cfg);
+    await sleep(1000);
+    assert.equal(await p.ask('get d@x'), '200 smtp7:[relay.example]');
+    assert.equal(await p.end(), 0);
+    assert.match(p.stderr, /p\.cf:2: entry: expected/);
+    assert.match(p.stderr, /keeping the last good configuration/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('check: prints the pool and the first cycle; 78 with every error', () => {
+  const out = execFileSync(process.execPath, [BIN, 'check', '-c', join(ROOT, 'examples/postbal.cf')], { encoding: 'utf8' });
+  assert.match(out, /OK, 3 transports, total weight 6/);
+  assert.match(out, /smtp0: smtp1: smtp0: smtp2: smtp1: smtp0:/);
+  const t = tempDir();
+  try {
+    const bad = spawnSync(process.execPath, [BIN, 'check', '-c', t.file('bad.cf', '{3}smtp0:\n{-1}smtp1:\n')], { encoding: 'utf8' });
+    assert.equal(bad.status, 78);
+    assert.match(bad.stderr, /bad\.cf:2: weight: expected an integer from 1 to 1000000, got "-1"/);
+    const missing = spawnSync(process.execPath, [BIN, 'check', '-c', join(t.dir, 'nope.cf')], { encoding: 'utf8' });
+    assert.equal(missing.status, 78);
+    assert.match(missing.stderr, /nope\.cf: file: expected a readable config file, got no such file/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('status: pool, position and picks per transport', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL_321);
+    const state = join(t.dir, 's');
+    await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], 'get a@x\nget b@x\nget c@x\nget a@x\n');
+    const out = execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
+    assert.match(out, /position: +3 picks/);
+    assert.match(out, /smtp0: +3 +50\.0% +2 +66\.7% +1/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('usage errors exit 64; --help shows examples; --version prints the version', () => {
+  const bad = spawnSync(process.execPath, [BIN, '--no-such-flag'], { encoding: 'utf8', input: '' });
+  assert.equal(bad.status, 64);
+  const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /Examples:/);
+  assert.match(help.stdout, /transport_maps = tcp:127\.0\.0\.1:23000/);
+  const version = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' });
+  assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});

@@ -1,0 +1,168 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { BIN, Interactive, POOL_321, keys, runPostbal, tempDir } from '../helpers/postbal.js';
+
+function status(cfg: string, state: string): string {
+  return execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
+}
+
+test('bad state never stops mail: empty, foreign, truncated and corrupt files are replaced', async () => {
+  for (const [name, content] of [
+    ['empty', Buffer.alloc(0)],
+    ['foreign', Buffer.from('this is somebody else\'s file\n')],
+    ['perl-storable', Buffer.from('pst0\x04\x0b\x0812345678\x04\x08\x08\x08\x0a', 'latin1')],
+    ['truncated', Buffer.from('PBS1')],
+  ] as const) {
+    const t = tempDir();
+    try {
+      const cfg = t.file('p.cf', POOL_321);
+      const state = join(t.dir, 's');
+      writeFileSync(state, content, { mode: 0o600 });
+      const r = await runPostbal(['-c', cfg, '-s', state, '--log-stderr'], keys('a', 6));
+      assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n200 smtp0:\n200 smtp2:\n200 smtp1:\n200 smtp0:\n', name);
+      assert.match(r.stderr, /replacing it with a fresh state/, name);
+      assert.match(status(cfg, state), /position: +6 picks/, name);
+    } finally {
+      t.cleanup();
+    }
+  }
+});
+
+test('a state file written for another pool starts a fresh sequence', async () => {
+  const t = tempDir();
+  try {
+    const state = join(t.dir, 's');
+    await runPostbal(['-c', t.file('a.cf', '{1}smtp0:\n{1}smtp1:\n'), '-s', state, '--syslog', 'none'], keys('x', 3));
+    const r = await runPostbal(['-c', t.file('b.cf', POOL_321), '-s', state, '--log-stderr'], keys('y', 2));
+    assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n');
+    assert.match(r.stderr, /different pool/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a flipped bit in the header is caught by the checksum', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL_321);
+    const state = join(t.dir, 's');
+    await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], keys('x', 4));
+    const b = readFileSync(state);
+    b[70]! ^= 0x10;
+    writeFileSync(state, b);
+    const r = await runPostbal(['-c', cfg, '-s', state, '--log-stderr'], keys('y', 1));
+    assert.equal(r.stdout, '200 smtp0:\n');
+    assert.match(r.stderr, /corrupt/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('unsafe state is refused and lookups are served from memory with one warning', async () => {
+  const cases: [string, (dir: string) => string][] = [
+    ['symlinked file', (dir) => { writeFileSync(join(dir, 'real'), ''); symlinkSync(join(dir, 'real'), join(dir, 's')); return join(dir, 's'); }],
+    ['world-writable file', (dir) => { writeFileSync(join(dir, 's'), ''); chmodSync(join(dir, 's'), 0o666); return join(dir, 's'); }],
+    ['world-writable directory', (dir) => { mkdirSync(join(dir, 'w')); chmodSync(join(dir, 'w'), 0o777); return join(dir, 'w', 's'); }],
+    ['symlinked directory', (dir) => { mkdirSync(join(dir, 'd')); symlinkSync(join(dir, 'd'), join(dir, 'l')); return join(dir, 'l', 's'); }],
+    ['state path is a directory', (dir) => { mkdirSync(join(dir, 's')); return join(dir, 's'); }],
+    ['FIFO', (dir) => { execFileSync('mkfifo', [join(dir, 's')]); return join(dir, 's'); }],
+    ['missing parent', (dir) => join(dir, 'no', 'such', 's')],
+    ['under /proc', () => '/proc/self/postbal/s'],
+  ];
+  for (const [name, make] of cases) {
+    const t = tempDir();
+    try {
+      const state = make(t.dir);
+      const r = await runPostbal(['-c', t.file('p.cf', POOL_321), '-s', state, '--log-stderr'], keys('m', 7), { timeoutMs: 5000 });
+      assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n200 smtp0:\n200 smtp2:\n200 smtp1:\n200 smtp0:\n200 smtp0:\n', name);
+      assert.equal(r.stderr.match(/serving from memory/g)?.length, 1, `${name}: ${r.stderr}`);
+      if (name === 'symlinked file') assert.equal(readFileSync(join(t.dir, 'real'), 'utf8'), '', 'symlink target untouched');
+    } finally {
+      t.cleanup();
+    }
+  }
+});
+
+test('the state file is created private (0600)', async () => {
+  const t = tempDir();
+  try {
+    const state = join(t.dir, 'sub', 's');
+    await runPostbal(['-c', t.file('p.cf', POOL_321), '-s', state, '--syslog', 'none'], keys('m', 1));
+    assert.equal(statSync(state).mode & 0o777, 0o600);
+    assert.equal(statSync(join(t.dir, 'sub')).mode & 0o777, 0o700);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a stale lock left by a dead process is broken at once', async () => {
+  const t = tempDir();
+  try {
+    const state = join(t.dir, 's');
+    writeFileSync(`${state}.lock`, '999999 deadbeef\n', { mode: 0o600 });
+    const start = Date.now();
+    const r = await runPostbal(['-c', t.file('p.cf', POOL_321), '-s', state, '--log-stderr'], keys('m', 1));
+    assert.equal(r.stdout, '200 smtp0:\n');
+    assert.ok(Date.now() - start < 1500);
+    assert.match(r.stderr, /stale lock/);
+    assert.equal(existsSync(`${state}.lock`), false);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a lock held by a live but stuck process stalls others for under a second', async () => {
+  const t = tempDir();
+  try {
+    const state = join(t.dir, 's');
+    // Our own pid: alive, and never going to release it.
+    writeFileSync(`${state}.lock`, `${process.pid} 1234\n`, { mode: 0o600 });
+    const start = Date.now();
+    const r = await runPostbal(['-c', t.file('p.cf', POOL_321), '-s', state, '--syslog', 'none'], keys('m', 2));
+    const took = Date.now() - start;
+    assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n');
+    assert.ok(took < 1500, `took ${took} ms`);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('SIGKILL at random instants never leaves an unreadable state or a stalling lock', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL_321);
+    const state = join(t.dir, 's');
+    const rounds = 25;
+    let answered = 0;
+    for (let round = 0; round < rounds; round++) {
+      // Two instances hammer the state; one is killed at a random instant.
+      const victim = new Interactive(['-c', cfg, '-s', state, '--syslog', 'none']);
+      const other = runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], keys(`o${round}-`, 3000), { chunk: 64 });
+      const stop = Date.now() + Math.random() * 120;
+      let i = 0;
+      try {
+        while (Date.now() < stop) {
+          await victim.ask(`get v${round}-${i++}@x`);
+          answered++;
+        }
+      } catch {
+        // killed mid-request is the point
+      }
+      await victim.kill();
+      await other;
+      const fresh = new Interactive(['-c', cfg, '-s', state, '--syslog', 'none']);
+      const t0 = Date.now();
+      const reply = await fresh.ask(`get fresh${round}@x`, 1000);
+      assert.match(reply, /^200 smtp[012]:$/);
+      assert.ok(Date.now() - t0 < 1000);
+      assert.equal(await fresh.end(), 0);
+      assert.match(status(cfg, state), /position: +\d+ picks/);
+    }
+    assert.ok(answered > 0);
+  } finally {
+    t.cleanup();
+  }
+});
