@@ -42,7 +42,11 @@ and in main.cf:
 Exit codes (sysexits): 0 ok, 64 usage, 70 internal error, 78 bad configuration.
 `;
 
+/** Set by the bundler (esbuild --define) from package.json. */
+declare const __POSTBAL_VERSION__: string | undefined;
+
 function readVersion(): string {
+  if (typeof __POSTBAL_VERSION__ === 'string') return __POSTBAL_VERSION__;
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
     return pkg.version ?? 'unknown';

@@ -2,10 +2,10 @@ import type { ConfigSource } from './config/source.js';
 import type { PoolConfig } from './config/types.js';
 import { hashKey } from './balance/hash.js';
 import { pickSmoothWrr } from './balance/wrr.js';
-import { sanitizeForLog } from './log/format.js';
+import { formatKeyForLog } from './log/format.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
-import type { StateStore, StateTxn } from './state/types.js';
+import type { StateStore } from './state/types.js';
 
 /**
  * The policy: requests in, outcomes out, in order. Knows nothing of the wire.
@@ -72,7 +72,7 @@ export class LookupHandler {
           const value = pool.transports[d.index]!.value;
           out[i] = { kind: 'found', value };
           if (this.#opts.logLookups) {
-            logger.log('info', `key=<${sanitizeForLog(key)}> transport=${value} ${d.repeat ? 'repeat' : 'pick'}`);
+            logger.log('info', `key=<${formatKeyForLog(key)}> transport=${value} ${d.repeat ? 'repeat' : 'pick'}`);
           }
         }
       } catch (err) {
@@ -84,28 +84,54 @@ export class LookupHandler {
   }
 
   #decide(pool: PoolConfig, keys: readonly string[]): Decision[] {
-    const weights = pool.transports.map((t) => t.weight);
+    const { store } = this.#opts;
     const nowSec = Math.floor(this.#now() / 1000);
     const hashes = keys.map(hashKey);
-    return this.#opts.store.transact(pool, keys.length, (txn: StateTxn) => {
-      const { state, memo } = txn;
+    const memo = store.memo(pool, keys.length);
+    const decisions: Decision[] = new Array<Decision>(keys.length);
+    // Keys answered by the memo, and the first new occurrence of each other key.
+    const fresh: number[] = [];
+    // A key twice in one burst: its second occurrence repeats the first's
+    // pick, as it would have from the memo had it come in a later burst.
+    const pendingRepeat = new Map<number, number>();
+    const repeatOf: number[] = [];
+    let repeats = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const hash = hashes[i]!;
+      const first = pendingRepeat.get(hash);
+      if (first !== undefined) {
+        pendingRepeat.delete(hash);
+        repeatOf.push(i, first);
+        continue;
+      }
+      const remembered = memo.take(hash, nowSec);
+      if (remembered !== undefined) {
+        decisions[i] = { index: remembered, repeat: true };
+        repeats++;
+        continue;
+      }
+      fresh.push(i);
+      pendingRepeat.set(hash, i);
+    }
+    const weights = pool.transports.map((t) => t.weight);
+    store.transact(pool, (state) => {
       const current = state.transports.map((t) => t.current);
-      const decisions: Decision[] = [];
-      for (const hash of hashes) {
-        const remembered = memo.take(hash, nowSec);
-        if (remembered !== undefined) {
-          state.transports[remembered]!.repeats++;
-          decisions.push({ index: remembered, repeat: true });
-          continue;
-        }
+      for (const i of fresh) {
         const index = pickSmoothWrr(weights, current);
         state.transports[index]!.picks++;
-        state.seq++;
-        memo.put(hash, index, nowSec);
-        decisions.push({ index, repeat: false });
+        decisions[i] = { index, repeat: false };
       }
+      state.seq += fresh.length;
       for (let t = 0; t < current.length; t++) state.transports[t]!.current = current[t]!;
-      return decisions;
+      for (let r = 0; r < repeatOf.length; r += 2) {
+        decisions[repeatOf[r]!] = { index: decisions[repeatOf[r + 1]!]!.index, repeat: true };
+      }
+      if (repeats > 0 || repeatOf.length > 0) {
+        for (const d of decisions) if (d.repeat) state.transports[d.index]!.repeats++;
+      }
     });
+    // Remember the picks whose one repeat was not used up within this burst.
+    for (const [hash, i] of pendingRepeat) memo.put(hash, decisions[i]!.index, nowSec);
+    return decisions;
   }
 }

@@ -4,10 +4,25 @@
  */
 
 /**
- * A 53-bit hash of a string (cyrb53 by bryc, public domain), as two 32-bit
- * halves. `hi` is never 0 for a real key, so an all-zero memo slot means empty.
+ * A 53-bit hash of a string (cyrb53 by bryc, public domain): `hi` is 21 bits
+ * and never 0 (an all-zero memo slot means empty), `lo` 32 bits. Returned as
+ * one number, hi * 2^32 + lo, so hashing a burst allocates no objects.
  */
-export function hashKey(key: string): { hi: number; lo: number } {
+export function hashKey(key: string): number {
+  const { hi, lo } = hashKeyParts(key);
+  return hi * 0x1_0000_0000 + lo;
+}
+
+/** The two halves of a packed hash. */
+export function hashHi(hash: number): number {
+  return Math.floor(hash / 0x1_0000_0000);
+}
+
+export function hashLo(hash: number): number {
+  return hash >>> 0;
+}
+
+function hashKeyParts(key: string): { hi: number; lo: number } {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < key.length; i++) {
@@ -24,6 +39,6 @@ export function hashKey(key: string): { hi: number; lo: number } {
 
 /** Fingerprint of a pool: its reply values and weights, in order. */
 export function fingerprintPool(transports: readonly { value: string; weight: number }[]): number {
-  const { hi, lo } = hashKey(transports.map((t) => `${t.weight}\u0000${t.value}`).join('\u0001'));
+  const { hi, lo } = hashKeyParts(transports.map((t) => `${t.weight}\u0000${t.value}`).join('\u0001'));
   return (hi ^ lo) >>> 0;
 }

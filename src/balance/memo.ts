@@ -1,5 +1,6 @@
 import { MEMO_SLOT_BYTES } from '../state/layout.js';
 import type { KeyHash, MemoAccess } from '../state/types.js';
+import { hashHi, hashLo } from './hash.js';
 
 /**
  * The repeat memo: "this key was just answered with transport T; answer the
@@ -14,46 +15,44 @@ import type { KeyHash, MemoAccess } from '../state/types.js';
  * distinct key use exactly one position, and each position answer twice, so
  * whichever of the two answers routes the mail, the shares hold.
  *
- * Slots (16 bytes): hi u32, lo u32, expires u32 (unix seconds), transport u8,
- * uses u8, check u16. hi = 0 marks an empty slot; check detects a slot torn by
- * a crash mid-write, which then counts as empty.
+ * Slots are 16 bytes, four little-endian u32 words: hash hi, hash lo,
+ * expires (unix seconds), and tail = transport | uses << 8 | check << 16.
+ * hi = 0 marks an empty slot; check detects a slot torn by a crash mid-write,
+ * which then counts as empty. A key lives in one of PROBE slots from
+ * `lo mod slots` (linear probing, no wrap-around state to maintain).
  */
 
-/** How a memo reaches its slots: a file region, or memory. */
+/**
+ * How a memo reaches its slots. `words` spans every slot (4 words each), but
+ * only slots passed to `load` since the last transaction began are current:
+ * a file store may read just those.
+ */
 export interface SlotIO {
   readonly slots: number;
-  /** Returns `count` consecutive slots from `first` (no wrap-around). */
-  read(first: number, count: number): Buffer;
-  write(index: number, slot: Buffer): void;
+  readonly words: Uint32Array;
+  /** Makes slots `first .. first+count` current (no wrap-around). */
+  load(first: number, count: number): void;
+  /** Persists slot `index` after it changed in `words`. */
+  store(index: number): void;
 }
 
 const PROBE = 8;
-const USES_AFTER_PICK = 1;
+const WORDS = MEMO_SLOT_BYTES / 4;
 /** A slot expiring further ahead than this was written by a clock that has since jumped back. */
 const CLOCK_SLACK_SEC = 60;
 
-function checkOf(hi: number, lo: number, expires: number, tail: number): number {
-  const x = (hi ^ lo ^ expires ^ tail) >>> 0;
+function checkOf(hi: number, lo: number, expires: number, low16: number): number {
+  const x = (hi ^ lo ^ expires ^ low16) >>> 0;
   return ((x ^ (x >>> 16)) & 0xffff) ^ 0x5a5a;
 }
-
-function encodeSlot(hi: number, lo: number, expires: number, transport: number, uses: number): Buffer {
-  const b = Buffer.alloc(MEMO_SLOT_BYTES);
-  b.writeUInt32LE(hi, 0);
-  b.writeUInt32LE(lo, 4);
-  b.writeUInt32LE(expires, 8);
-  b.writeUInt8(transport, 12);
-  b.writeUInt8(uses, 13);
-  b.writeUInt16LE(checkOf(hi, lo, expires, (transport << 8) | uses), 14);
-  return b;
-}
-
-const EMPTY = Buffer.alloc(MEMO_SLOT_BYTES);
 
 export class MemoTable implements MemoAccess {
   readonly #io: SlotIO;
   readonly #ttlSec: number;
   readonly #transportCount: number;
+  /** Where `put` stores the key the last `take` missed (found during its probe). */
+  #missHash = -1;
+  #missSlot = -1;
 
   /**
    * @param ttlSec how long an answer is remembered; 0 disables the memo
@@ -65,85 +64,129 @@ export class MemoTable implements MemoAccess {
     this.#transportCount = transportCount;
   }
 
-  #window(hash: KeyHash): { first: number; count: number; buf: Buffer }[] {
-    const n = this.#io.slots;
-    const start = hash.lo % n;
-    const count = Math.min(PROBE, n);
-    const firstPart = Math.min(count, n - start);
-    const parts = [{ first: start, count: firstPart, buf: this.#io.read(start, firstPart) }];
-    if (firstPart < count) parts.push({ first: 0, count: count - firstPart, buf: this.#io.read(0, count - firstPart) });
-    return parts;
+  /** Is the slot at word offset `w` a live entry? */
+  #live(v: Uint32Array, w: number, nowSec: number): boolean {
+    const hi = v[w]!;
+    if (hi === 0) return false;
+    const expires = v[w + 2]!;
+    const tail = v[w + 3]!;
+    const low16 = tail & 0xffff;
+    if (tail >>> 16 !== checkOf(hi, v[w + 1]!, expires, low16)) return false;
+    if (expires < nowSec || expires > nowSec + this.#ttlSec + CLOCK_SLACK_SEC) return false;
+    return (low16 & 0xff) < this.#transportCount && low16 >>> 8 > 0;
   }
 
-  /** Decodes a slot, or undefined when empty, torn, expired or impossible. */
-  #live(buf: Buffer, off: number, nowSec: number): { hi: number; lo: number; expires: number; transport: number; uses: number } | undefined {
-    const hi = buf.readUInt32LE(off);
-    if (hi === 0) return undefined;
-    const lo = buf.readUInt32LE(off + 4);
-    const expires = buf.readUInt32LE(off + 8);
-    const transport = buf.readUInt8(off + 12);
-    const uses = buf.readUInt8(off + 13);
-    if (buf.readUInt16LE(off + 14) !== checkOf(hi, lo, expires, (transport << 8) | uses)) return undefined;
-    if (expires < nowSec || expires > nowSec + this.#ttlSec + CLOCK_SLACK_SEC) return undefined;
-    if (transport >= this.#transportCount || uses === 0) return undefined;
-    return { hi, lo, expires, transport, uses };
+  /** Loads the probe window of a key and returns its first slot index. */
+  #loadWindow(lo: number): number {
+    const n = this.#io.slots;
+    const start = lo % n;
+    const count = Math.min(PROBE, n);
+    const first = Math.min(count, n - start);
+    this.#io.load(start, first);
+    if (first < count) this.#io.load(0, count - first);
+    return start;
   }
 
   take(hash: KeyHash, nowSec: number): number | undefined {
-    if (this.#ttlSec <= 0 || this.#io.slots === 0) return undefined;
-    for (const part of this.#window(hash)) {
-      for (let k = 0; k < part.count; k++) {
-        const slot = this.#live(part.buf, k * MEMO_SLOT_BYTES, nowSec);
-        if (!slot || slot.hi !== hash.hi || slot.lo !== hash.lo) continue;
-        const left = slot.uses - 1;
-        this.#io.write(part.first + k, left > 0 ? encodeSlot(slot.hi, slot.lo, slot.expires, slot.transport, left) : EMPTY);
-        return slot.transport;
+    return this.#probe(hash, nowSec, true);
+  }
+
+  /**
+   * Finds a key's entry; `consume` uses up one of its answers. On a miss (or
+   * when not consuming) remembers where `put` should store the key.
+   */
+  #probe(hash: KeyHash, nowSec: number, consume: boolean): number | undefined {
+    this.#missHash = -1;
+    const n = this.#io.slots;
+    if (this.#ttlSec <= 0 || n === 0) return undefined;
+    const hi = hashHi(hash);
+    const lo = hashLo(hash);
+    const v = this.#io.words;
+    const start = this.#loadWindow(lo);
+    // While probing, also choose where a miss would be stored: the first
+    // free slot, else the entry closest to expiry.
+    let free = -1;
+    let oldest = -1;
+    let oldestExpires = Infinity;
+    for (let k = 0; k < PROBE && k < n; k++) {
+      const index = (start + k) % n;
+      const w = index * WORDS;
+      if (!this.#live(v, w, nowSec)) {
+        if (free < 0) free = index;
+        continue;
+      }
+      if (v[w] === hi && v[w + 1] === lo) {
+        if (!consume) {
+          this.#missHash = hash;
+          this.#missSlot = index;
+          return undefined;
+        }
+        const tail = v[w + 3]!;
+        const transport = tail & 0xff;
+        const uses = ((tail >>> 8) & 0xff) - 1;
+        if (uses > 0) {
+          const low16 = transport | (uses << 8);
+          v[w + 3] = (low16 | (checkOf(hi, lo, v[w + 2]!, low16) << 16)) >>> 0;
+        } else {
+          v.fill(0, w, w + WORDS);
+        }
+        this.#io.store(index);
+        return transport;
+      }
+      if (v[w + 2]! < oldestExpires) {
+        oldest = index;
+        oldestExpires = v[w + 2]!;
       }
     }
+    this.#missHash = hash;
+    this.#missSlot = free >= 0 ? free : oldest;
     return undefined;
   }
 
   put(hash: KeyHash, transport: number, nowSec: number): void {
     if (this.#ttlSec <= 0 || this.#io.slots === 0) return;
-    let target = -1;
-    let targetExpires = Infinity;
-    for (const part of this.#window(hash)) {
-      for (let k = 0; k < part.count; k++) {
-        const slot = this.#live(part.buf, k * MEMO_SLOT_BYTES, nowSec);
-        const index = part.first + k;
-        if (!slot || (slot.hi === hash.hi && slot.lo === hash.lo)) {
-          target = index;
-          targetExpires = -1;
-          break;
-        }
-        // Full window: evict the entry closest to expiry.
-        if (slot.expires < targetExpires) {
-          target = index;
-          targetExpires = slot.expires;
-        }
-      }
-      if (targetExpires === -1) break;
-    }
-    if (target >= 0) this.#io.write(target, encodeSlot(hash.hi, hash.lo, nowSec + this.#ttlSec, transport, USES_AFTER_PICK));
+    // Right after a missed take of this key the place is known; else find it.
+    if (this.#missHash !== hash) this.#probe(hash, nowSec, false);
+    const index = this.#missSlot;
+    this.#missHash = -1;
+    if (index < 0) return;
+    const v = this.#io.words;
+    const w = index * WORDS;
+    const hi = hashHi(hash);
+    const lo = hashLo(hash);
+    const expires = nowSec + this.#ttlSec;
+    const low16 = transport | (1 << 8); // one more use: the key's second lookup
+    v[w] = hi;
+    v[w + 1] = lo;
+    v[w + 2] = expires;
+    v[w + 3] = (low16 | (checkOf(hi, lo, expires, low16) << 16)) >>> 0;
+    this.#io.store(index);
   }
 }
 
-/** SlotIO over a Buffer, recording which slots changed. */
+/**
+ * SlotIO over one in-memory region (the whole memo), recording which slots
+ * changed so a file store can write back just that range.
+ */
 export class BufferSlotIO implements SlotIO {
   readonly slots: number;
   readonly buffer: Buffer;
+  readonly words: Uint32Array;
   dirtyFirst = Infinity;
   dirtyLast = -1;
   constructor(buffer: Buffer) {
     this.buffer = buffer;
     this.slots = Math.floor(buffer.length / MEMO_SLOT_BYTES);
+    // Little-endian hosts only (x86-64, arm64), as the file format is little-endian.
+    this.words = new Uint32Array(buffer.buffer, buffer.byteOffset, this.slots * WORDS);
   }
-  read(first: number, count: number): Buffer {
-    return this.buffer.subarray(first * MEMO_SLOT_BYTES, (first + count) * MEMO_SLOT_BYTES);
-  }
-  write(index: number, slot: Buffer): void {
-    slot.copy(this.buffer, index * MEMO_SLOT_BYTES);
+  load(): void {}
+  store(index: number): void {
     if (index < this.dirtyFirst) this.dirtyFirst = index;
     if (index > this.dirtyLast) this.dirtyLast = index;
+  }
+  resetDirty(): void {
+    this.dirtyFirst = Infinity;
+    this.dirtyLast = -1;
   }
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { priority } from './format.js';
 import type { Level, Logger } from './types.js';
@@ -39,6 +39,9 @@ export class LocalSyslog implements Logger {
   #pendingBytes = 0;
   #dropped = 0;
   #timer: NodeJS.Timeout | undefined;
+  #starting = false;
+  #flushScheduled = false;
+  #closing = false;
 
   constructor(opts: LocalSyslogOptions) {
     this.#opts = opts;
@@ -46,42 +49,56 @@ export class LocalSyslog implements Logger {
 
   log(level: Level, message: string): void {
     if (this.#dead) return;
-    const line = `<${priority(level)}>${message.replace(/\n/g, ' ')}\n`;
-    const stdin = this.#child?.stdin;
-    if (stdin) {
-      if (stdin.writableLength > MAX_BUFFERED_BYTES) {
-        this.#dropped++;
-        return;
-      }
-      if (this.#dropped > 0) {
-        const n = this.#dropped;
-        this.#dropped = 0;
-        stdin.write(`<${priority('warning')}>syslog was too slow: ${n} log lines dropped\n`);
-      }
-      stdin.write(line);
-      return;
-    }
-    if (this.#pendingBytes > MAX_BUFFERED_BYTES) {
+    if (this.#pendingBytes > MAX_BUFFERED_BYTES || (this.#child?.stdin?.writableLength ?? 0) > MAX_BUFFERED_BYTES) {
       this.#dropped++;
       return;
     }
+    if (this.#dropped > 0) {
+      const n = this.#dropped;
+      this.#dropped = 0;
+      this.#queue(`<${priority('warning')}>syslog was too slow: ${n} log lines dropped\n`);
+    }
+    this.#queue(`<${priority(level)}>${message.replace(/\n/g, ' ')}\n`);
+  }
+
+  /** Lines are written once per turn of the event loop, not one write each. */
+  #queue(line: string): void {
     this.#pending.push(line);
     this.#pendingBytes += line.length;
-    if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#start(), START_DELAY_MS);
+    if (this.#child) {
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    } else if (!this.#timer) {
+      this.#timer = setTimeout(() => void this.#start(), START_DELAY_MS);
       this.#timer.unref();
     }
   }
 
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0 || !this.#child?.stdin) return;
+    const text = this.#pending.join('');
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#child.stdin.write(text);
+  }
+
   close(): void {
     if (this.#timer) clearTimeout(this.#timer);
-    if (!this.#child && this.#pending.length > 0) this.#start();
+    this.#closing = true;
+    if (!this.#child && this.#pending.length > 0) void this.#start();
+    this.#flush();
     this.#child?.stdin?.end();
   }
 
-  #start(): void {
+  async #start(): Promise<void> {
     this.#timer = undefined;
-    if (this.#child || this.#dead) return;
+    if (this.#child || this.#dead || this.#starting) return;
+    this.#starting = true;
+    // Loaded here, not at start: node:child_process costs start-up time.
+    const { spawn } = await import('node:child_process');
     const bin = LOGGER_PATHS.find((p) => {
       try {
         accessSync(p, constants.X_OK);
@@ -120,9 +137,7 @@ export class LocalSyslog implements Logger {
     // The pipe must not keep an instance alive after EOF on its own stdin.
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     this.#child = child;
-    const lines = this.#pending.join('');
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    if (lines) child.stdin?.write(lines);
+    this.#flush();
+    if (this.#closing) child.stdin?.end();
   }
 }

@@ -1,12 +1,14 @@
-import type { Frame } from './types.js';
+import { TOO_LONG, type Frame } from './types.js';
 
 /**
  * Cuts a byte stream into LF-terminated lines, without I/O.
  *
- * A line longer than `maxLineBytes` is not buffered: the framer drops its bytes
- * until the next LF and then yields one `tooLong` frame in its place, so memory
- * stays bounded whatever the peer sends and the next line is served normally.
- * A trailing CR is removed (CRLF tolerance).
+ * Lines come out as byte strings (latin1: one char per byte), which keeps a
+ * pipelined burst to one small allocation per line; keys are bytes to
+ * Postfix too. A line longer than `maxLineBytes` is not buffered: the framer
+ * drops its bytes until the next LF and then yields one TOO_LONG in its
+ * place, so memory stays bounded whatever the peer sends and the next line is
+ * served normally. A trailing CR is removed (CRLF tolerance).
  */
 export class LineFramer {
   readonly #maxLineBytes: number;
@@ -25,7 +27,7 @@ export class LineFramer {
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
       if (nl === -1) break;
-      frames.push(this.#complete(chunk.subarray(start, nl)));
+      frames.push(this.#complete(chunk, start, nl));
       start = nl + 1;
     }
     if (start < chunk.length) this.#append(chunk.subarray(start));
@@ -39,10 +41,10 @@ export class LineFramer {
   end(): Frame[] {
     if (this.#discarding) {
       this.#discarding = false;
-      return [{ kind: 'tooLong' }];
+      return [TOO_LONG];
     }
     if (this.#pendingBytes === 0) return [];
-    return [this.#complete(Buffer.alloc(0))];
+    return [this.#complete(Buffer.alloc(0), 0, 0)];
   }
 
   #append(part: Buffer): void {
@@ -58,27 +60,22 @@ export class LineFramer {
     this.#pendingBytes += part.length;
   }
 
-  #complete(tail: Buffer): Frame {
+  #complete(chunk: Buffer, start: number, end: number): Frame {
     if (this.#discarding) {
       this.#discarding = false;
-      return { kind: 'tooLong' };
+      return TOO_LONG;
     }
-    let line: Buffer;
-    if (this.#pendingBytes === 0) {
-      line = tail;
-    } else {
-      if (this.#pendingBytes + tail.length > this.#maxLineBytes) {
-        this.#pending = [];
-        this.#pendingBytes = 0;
-        return { kind: 'tooLong' };
-      }
-      this.#pending.push(tail);
-      line = Buffer.concat(this.#pending);
+    let bytes = chunk;
+    if (this.#pendingBytes > 0) {
+      this.#pending.push(chunk.subarray(start, end));
+      bytes = Buffer.concat(this.#pending);
+      start = 0;
+      end = bytes.length;
       this.#pending = [];
       this.#pendingBytes = 0;
     }
-    if (line.length > this.#maxLineBytes) return { kind: 'tooLong' };
-    if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
-    return { kind: 'line', bytes: line };
+    if (end > start && bytes[end - 1] === 0x0d) end--;
+    if (end - start > this.#maxLineBytes) return TOO_LONG;
+    return bytes.toString('latin1', start, end);
   }
 }

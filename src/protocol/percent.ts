@@ -13,27 +13,27 @@ function hexValue(c: number): number {
 }
 
 /**
- * Decodes %XX escapes in `bytes`.
- * @returns the decoded bytes, or `undefined` when an escape is malformed
- *   (`%` not followed by two hex digits).
+ * Decodes %XX escapes in a byte string (latin1, one char per byte).
+ * @returns the decoded byte string, or `undefined` when an escape is
+ *   malformed (`%` not followed by two hex digits)
  */
-export function percentDecode(bytes: Buffer): Buffer | undefined {
-  if (bytes.indexOf(0x25) === -1) return bytes;
-  const out = Buffer.allocUnsafe(bytes.length);
-  let o = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes[i]!;
+export function percentDecode(bytes: string): string | undefined {
+  let i = bytes.indexOf('%');
+  if (i === -1) return bytes;
+  let out = bytes.slice(0, i);
+  for (; i < bytes.length; i++) {
+    const c = bytes.charCodeAt(i);
     if (c !== 0x25) {
-      out[o++] = c;
+      out += bytes[i];
       continue;
     }
-    const hi = i + 1 < bytes.length ? hexValue(bytes[i + 1]!) : -1;
-    const lo = i + 2 < bytes.length ? hexValue(bytes[i + 2]!) : -1;
+    const hi = hexValue(bytes.charCodeAt(i + 1));
+    const lo = hexValue(bytes.charCodeAt(i + 2));
     if (hi < 0 || lo < 0) return undefined;
-    out[o++] = hi * 16 + lo;
+    out += String.fromCharCode(hi * 16 + lo);
     i += 2;
   }
-  return out.subarray(0, o);
+  return out;
 }
 
 /** True for the bytes tcp_table(5) wants encoded: `%`, whitespace, non-printables. */
@@ -41,20 +41,22 @@ function needsEscape(c: number): boolean {
   return c <= 0x20 || c >= 0x7f || c === 0x25;
 }
 
-/** Encodes `%`, whitespace and non-printable bytes of `text` (UTF-8) as %XX. */
-export function percentEncode(text: string): string {
-  const bytes = Buffer.from(text, 'utf8');
-  let plain = true;
-  for (const c of bytes) {
-    if (needsEscape(c)) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return text;
+/** Encodes `%`, whitespace and non-printable bytes of a byte string as %XX. */
+export function percentEncodeBytes(bytes: string): string {
   let out = '';
-  for (const c of bytes) {
-    out += needsEscape(c) ? `%${HEX[c >> 4]}${HEX[c & 15]}` : String.fromCharCode(c);
+  let plainFrom = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes.charCodeAt(i);
+    if (!needsEscape(c)) continue;
+    out += `${bytes.slice(plainFrom, i)}%${HEX[c >> 4]}${HEX[c & 15]}`;
+    plainFrom = i + 1;
   }
-  return out;
+  return plainFrom === 0 ? bytes : out + bytes.slice(plainFrom);
+}
+
+/** Encodes `%`, whitespace and non-printable bytes of `text` (as UTF-8) as %XX. */
+export function percentEncode(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\s%\u0000-\u001f\u007f-\uffff]/.test(text)) return text;
+  return percentEncodeBytes(Buffer.from(text, 'utf8').toString('latin1'));
 }

@@ -1,6 +1,6 @@
 import { TCP_TABLE_MAX_REPLY_BYTES } from './limits.js';
 import { percentDecode, percentEncode } from './percent.js';
-import type { Frame, Outcome, Request } from './types.js';
+import { TOO_LONG, type Frame, type Outcome, type Request } from './types.js';
 
 /**
  * tcp_table(5) request decoding and reply encoding. Pure; no I/O.
@@ -9,24 +9,22 @@ import type { Frame, Outcome, Request } from './types.js';
  * `500 reason` (not found), `400 reason` (temporary failure).
  */
 
-const GET = Buffer.from('get ');
-
 /** Decodes one framed line into a request. Never throws. */
 export function decodeTcpTableRequest(frame: Frame): Request {
-  if (frame.kind === 'tooLong') return { kind: 'invalid', reason: 'request line too long' };
-  const line = frame.bytes;
-  if (line.length < GET.length + 1) {
+  if (frame === TOO_LONG) return { kind: 'invalid', reason: 'request line too long' };
+  const line = frame;
+  if (line.length < 5) {
     return { kind: 'invalid', reason: line.length === 0 ? 'empty request line' : 'request is not "get KEY"' };
   }
   // The verb is matched case-insensitively, as postbal.pl did.
-  for (let i = 0; i < 3; i++) {
-    if ((line[i]! | 0x20) !== GET[i]) return { kind: 'invalid', reason: 'unknown request verb (only "get" is supported)' };
+  if ((line.charCodeAt(0) | 0x20) !== 0x67 || (line.charCodeAt(1) | 0x20) !== 0x65 || (line.charCodeAt(2) | 0x20) !== 0x74) {
+    return { kind: 'invalid', reason: 'unknown request verb (only "get" is supported)' };
   }
-  if (line[3] !== 0x20) return { kind: 'invalid', reason: 'request is not "get KEY"' };
-  const decoded = percentDecode(line.subarray(4));
-  if (decoded === undefined) return { kind: 'invalid', reason: 'malformed %XX escape in key' };
-  if (decoded.length === 0) return { kind: 'invalid', reason: 'empty key' };
-  return { kind: 'lookup', key: decoded.toString('utf8') };
+  if (line.charCodeAt(3) !== 0x20) return { kind: 'invalid', reason: 'request is not "get KEY"' };
+  const key = percentDecode(line.slice(4));
+  if (key === undefined) return { kind: 'invalid', reason: 'malformed %XX escape in key' };
+  if (key.length === 0) return { kind: 'invalid', reason: 'empty key' };
+  return { kind: 'lookup', key };
 }
 
 /** The reply text for a tempFail, as postbal.pl answered bad requests. */

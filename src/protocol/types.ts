@@ -3,9 +3,14 @@
  * Codecs translate between these and the wire.
  */
 
-/** A lookup of one key (already %XX-decoded). */
+/** A lookup of one key. */
 export interface LookupRequest {
   readonly kind: 'lookup';
+  /**
+   * The %XX-decoded key as a byte string (latin1: one char per byte). Postfix
+   * keys are bytes (UTF-8 addresses arrive as %C3%BC); nothing here needs
+   * them as text, and bytes hash and compare the same in every process.
+   */
   readonly key: string;
 }
 
@@ -26,7 +31,8 @@ export type Outcome =
   | { readonly kind: 'tempFail'; readonly reason: string }
   | { readonly kind: 'permFail'; readonly reason: string };
 
-/** One frame cut from the input stream by a framer. */
-export type Frame =
-  | { readonly kind: 'line'; readonly bytes: Buffer }
-  | { readonly kind: 'tooLong' };
+/** Stands for a line that exceeded the line limit and was dropped. */
+export const TOO_LONG: unique symbol = Symbol('line too long');
+
+/** One frame cut from the input stream: a line as a byte string, or TOO_LONG. */
+export type Frame = string | typeof TOO_LONG;

@@ -1,12 +1,11 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import {
   HEADER_FIXED_BYTES, MAGIC, TRANSPORT_RECORD_BYTES, VERSION, headerBytes,
 } from './layout.js';
 import type { BalanceState } from './types.js';
 
 /**
- * Parses and serialises the state header. Pure (node:zlib's crc32 is a
- * computation, not I/O).
+ * Parses and serialises the state header. Pure.
  */
 
 export interface DecodedHeader {

@@ -3,17 +3,17 @@ import {
   type Stats,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import type { PoolConfig } from '../config/types.js';
 import { StateError } from '../errors.js';
-import { BufferSlotIO, MemoTable, type SlotIO } from '../balance/memo.js';
+import { MemoTable, type SlotIO } from '../balance/memo.js';
 import { decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
+import { writeFileAtomicSync } from './atomic-write.js';
 import { FileLock } from './lock.js';
 import {
   HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, fileBytes,
 } from './layout.js';
 import { MemoryStateStore } from './memory-store.js';
-import type { BalanceState, StateStore, StateTxn, StoreInfo } from './types.js';
+import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
 
 export interface FileStoreOptions {
   readonly path: string;
@@ -33,16 +33,19 @@ const RECHECK_MS = 1000;
 const RETRY_FILE_MS = 10_000;
 /** A memo batch this large reads the whole memo region at once. */
 const BULK_MEMO_OPS = 32;
+const EMPTY_IO: SlotIO = { slots: 0, words: new Uint32Array(0), load() {}, store() {} };
 
 /**
- * The shared state in one file, changed in place under `<file>.lock`.
+ * The shared state in one file, changed in place.
  *
  * The file is created (and replaced when unusable) with write-file-atomic, so
- * no process ever sees a half-written new file. Each transaction then reads
- * the 4 KiB header, lets the caller change it, and writes it back with one
- * pwrite; a header write fits one page, so SIGKILL cannot tear it, and a CRC
- * catches what a power loss might. When the file cannot or must not be used,
- * the store serves from memory (one warning) and tries the file again later.
+ * no process ever sees a half-written new file. Each transaction then takes
+ * `<file>.lock`, reads the 4 KiB header, lets the caller change it, and writes
+ * it back with one pwrite; a header write fits one page, so SIGKILL cannot
+ * tear it, and a CRC catches what a power loss might. Memo slots are read and
+ * written without the lock (see StateStore). When the file cannot or must not
+ * be used, the store serves from memory (one warning) and tries the file
+ * again later.
  */
 export class FileStateStore implements StateStore {
   readonly path: string;
@@ -57,6 +60,9 @@ export class FileStateStore implements StateStore {
   #fallbackSinceMs = 0;
   #fallbackReason = '';
   #lastGood: { fingerprint: number; state: BalanceState } | undefined;
+  /** Reused between batches: a fresh 256 KiB buffer per batch only feeds the GC. */
+  #region: Buffer | undefined;
+  #memoSlots = 0;
 
   constructor(opts: FileStoreOptions) {
     this.path = resolve(opts.path);
@@ -73,55 +79,68 @@ export class FileStateStore implements StateStore {
     return { kind: 'file', path: this.path };
   }
 
-  transact<T>(pool: PoolConfig, expectedOps: number, fn: (txn: StateTxn) => T): T {
-    const now = performance.now();
-    if (this.#fallback) {
-      if (now - this.#fallbackSinceMs < RETRY_FILE_MS) return this.#fallback.transact(pool, expectedOps, fn);
-    }
-    if (FORBIDDEN_PREFIXES.some((p) => this.path.startsWith(p))) {
-      return this.#degrade(`state path ${this.path} is under ${this.path.split('/')[1]}: not a place for a state file`, pool, expectedOps, fn);
-    }
-    if (this.#fd === undefined) {
-      // The lock lives in the directory, so the directory is checked (and made) first.
-      try {
-        this.#checkDirectory();
-      } catch (err) {
-        return this.#degrade((err as Error).message, pool, expectedOps, fn);
-      }
-    }
+  transact<T>(pool: PoolConfig, fn: (state: BalanceState) => T): T {
+    if (this.#usingFallback()) return this.#fallback!.transact(pool, fn);
+    const ready = this.#prepare();
+    if (ready !== undefined) return this.#degrade(ready, pool).transact(pool, fn);
     const got = this.#lock.acquire();
-    if (!got.ok) return this.#degrade(`state lock: ${got.detail}`, pool, expectedOps, fn);
+    if (!got.ok) return this.#degrade(`state lock: ${got.detail}`, pool).transact(pool, fn);
     let applied = false;
     let result: T | undefined;
     try {
       if (got.brokeStale) this.#opts.warn(`removed a stale lock ${this.#lock.path} left by a process that died or hung`);
-      this.#ensureOpen(now);
+      this.#ensureOpen(true);
       const { state, memoSlots } = this.#readState(pool);
-      const io = this.#memoIO(memoSlots, expectedOps);
-      result = fn({ state, memo: new MemoTable(io, this.#opts.memoTtlSec, pool.transports.length) });
+      result = fn(state);
       applied = true;
-      if (io instanceof BufferSlotIO && io.dirtyLast >= 0) {
-        const from = io.dirtyFirst * MEMO_SLOT_BYTES;
-        const to = (io.dirtyLast + 1) * MEMO_SLOT_BYTES;
-        this.#pwrite(io.buffer.subarray(from, to), MEMO_OFFSET + from);
-      }
       this.#pwrite(encodeHeader(state, pool.fingerprint, memoSlots), 0);
+      this.#memoSlots = memoSlots;
       this.#lastGood = { fingerprint: pool.fingerprint, state };
-      if (this.#fallback) {
-        this.#opts.warn(`state file ${this.path} usable again; shared state resumed`);
-        this.#fallback = undefined;
-      }
       return result;
     } catch (err) {
       const message = err instanceof StateError ? err.message : `${this.path}: ${(err as Error).message}`;
-      if (applied) {
-        // The answer is already decided; keep it and serve later ones from memory.
-        this.#degrade(message, pool, 0, () => undefined);
-        return result as T;
-      }
-      return this.#degrade(message, pool, expectedOps, fn);
+      const fallback = this.#degrade(message, pool);
+      // An answer already decided stands; later ones come from memory.
+      return applied ? (result as T) : fallback.transact(pool, fn);
     } finally {
       this.#lock.release();
+    }
+  }
+
+  memo(pool: PoolConfig, expectedOps: number): MemoAccess {
+    const ttl = this.#opts.memoTtlSec;
+    if (this.#usingFallback()) return this.#fallback!.memo(pool);
+    if (ttl <= 0) return new MemoTable(EMPTY_IO, 0, pool.transports.length);
+    const ready = this.#prepare();
+    if (ready !== undefined) return this.#degrade(ready, pool).memo(pool);
+    try {
+      this.#ensureOpen(false);
+    } catch (err) {
+      return this.#degrade((err as Error).message, pool).memo(pool);
+    }
+    if (this.#fd === undefined || this.#memoSlots === 0) {
+      // Not created yet (or not yet read): nothing can be remembered in it.
+      return new MemoTable(EMPTY_IO, ttl, pool.transports.length);
+    }
+    return new MemoTable(this.#memoIO(this.#memoSlots, expectedOps), ttl, pool.transports.length);
+  }
+
+  #usingFallback(): boolean {
+    return this.#fallback !== undefined && performance.now() - this.#fallbackSinceMs < RETRY_FILE_MS;
+  }
+
+  /** Checks the path and directory; returns why the file cannot be used, if so. */
+  #prepare(): string | undefined {
+    if (FORBIDDEN_PREFIXES.some((p) => this.path.startsWith(p))) {
+      return `state path ${this.path} is under /${this.path.split('/')[1]}: not a place for a state file`;
+    }
+    if (this.#fd !== undefined) return undefined;
+    // The lock lives in the directory, so the directory is checked (and made) first.
+    try {
+      this.#checkDirectory();
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
     }
   }
 
@@ -136,24 +155,28 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  #degrade<T>(reason: string, pool: PoolConfig, expectedOps: number, fn: (txn: StateTxn) => T): T {
+  #degrade(reason: string, pool: PoolConfig): MemoryStateStore {
     if (!this.#fallback) {
       this.#opts.warn(`${reason}; serving from memory (not shared with other instances) until it is fixed`);
       this.#fallback = new MemoryStateStore({
         memoTtlSec: this.#opts.memoTtlSec,
         memoSlots: this.#opts.memoSlots,
         reason,
-        ...(this.#lastGood ? { seed: this.#lastGood } : {}),
+        ...(this.#lastGood?.fingerprint === pool.fingerprint ? { seed: this.#lastGood } : {}),
       });
       this.#fallbackReason = reason;
     }
     this.#fallbackSinceMs = performance.now();
     this.close();
-    return this.#fallback.transact(pool, expectedOps, fn);
+    return this.#fallback;
   }
 
-  /** Lock needs: held. Opens (creating if missing) and re-validates the file. */
-  #ensureOpen(now: number): void {
+  /**
+   * Opens and re-validates the file, at most every RECHECK_MS once open.
+   * Lock needs: held when `mayCreate` (creating a missing file); none otherwise.
+   */
+  #ensureOpen(mayCreate: boolean): void {
+    const now = performance.now();
     if (this.#fd !== undefined && now - this.#lastCheckMs < RECHECK_MS) return;
     this.#lastCheckMs = now;
     if (this.#fd !== undefined) {
@@ -166,9 +189,9 @@ export class FileStateStore implements StateStore {
       if (st && st.ino === this.#ino && st.dev === this.#dev && st.isFile()) return;
       this.#opts.warn(`state file ${this.path} was deleted or replaced while serving; reopening`);
       this.close();
+      this.#checkDirectory();
     }
-    this.#checkDirectory();
-    this.#open();
+    this.#open(mayCreate);
   }
 
   #checkDirectory(): void {
@@ -196,7 +219,7 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  #open(): void {
+  #open(mayCreate: boolean): void {
     let fd: number;
     try {
       fd = openSync(this.path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -204,6 +227,7 @@ export class FileStateStore implements StateStore {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ELOOP') throw new StateError('EUNSAFE', this.path, 'state file is a symlink: refusing to follow it');
       if (code !== 'ENOENT') throw new StateError('EUNAVAILABLE', this.path, `cannot open state file (${code ?? String(err)})`);
+      if (!mayCreate) return;
       this.#create('created');
       fd = openSync(this.path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     }
@@ -216,6 +240,9 @@ export class FileStateStore implements StateStore {
       this.#fd = fd;
       this.#ino = st.ino;
       this.#dev = st.dev;
+      // The memo region's size comes from the header; until a transaction has
+      // read it, a lock-free reader takes it from a complete file's size.
+      if (this.#memoSlots === 0 && st.size > MEMO_OFFSET) this.#memoSlots = Math.floor((st.size - MEMO_OFFSET) / MEMO_SLOT_BYTES);
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -229,7 +256,7 @@ export class FileStateStore implements StateStore {
     header.writeUInt32LE(0, 0);
     const bytes = Buffer.concat([header, Buffer.alloc(this.#opts.memoSlots * MEMO_SLOT_BYTES)]);
     try {
-      writeFileAtomic.sync(this.path, bytes, { mode: 0o600, fsync: false });
+      writeFileAtomicSync(this.path, bytes, 0o600);
     } catch (err) {
       throw new StateError('EUNAVAILABLE', this.path, `cannot ${why === 'created' ? 'create' : 'replace'} state file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
@@ -253,32 +280,39 @@ export class FileStateStore implements StateStore {
       this.#opts.warn(`${this.path}: ${problem}; replacing it with a fresh state`);
       this.close();
       this.#create('replaced');
-      this.#open();
+      this.#open(true);
     } else if (fstatSync(fd).size < fileBytes(this.#opts.memoSlots)) {
       this.close();
       this.#create('replaced');
-      this.#open();
+      this.#open(true);
     }
     return { state: freshState(pool.transports.length, Date.now()), memoSlots: this.#opts.memoSlots };
   }
 
+  /**
+   * Lock needs: none. A large batch reads the whole memo region once; a small
+   * one (a lookup from Postfix) reads just the probe windows it touches. Each
+   * changed slot is written back alone, 16 bytes at a 16-byte offset, so
+   * writers never overwrite each other's slots.
+   */
   #memoIO(slots: number, expectedOps: number): SlotIO {
     const fd = this.#fd!;
-    if (expectedOps >= BULK_MEMO_OPS) {
-      const region = Buffer.alloc(slots * MEMO_SLOT_BYTES);
-      readSync(fd, region, 0, region.length, MEMO_OFFSET);
-      return new BufferSlotIO(region);
-    }
+    if (this.#region?.length !== slots * MEMO_SLOT_BYTES) this.#region = Buffer.alloc(slots * MEMO_SLOT_BYTES);
+    const region = this.#region;
+    const bulk = expectedOps >= BULK_MEMO_OPS;
+    if (bulk) readSync(fd, region, 0, region.length, MEMO_OFFSET);
     const write = (buf: Buffer, pos: number): void => this.#pwrite(buf, pos);
     return {
       slots,
-      read(first: number, count: number): Buffer {
-        const b = Buffer.alloc(count * MEMO_SLOT_BYTES);
-        readSync(fd, b, 0, b.length, MEMO_OFFSET + first * MEMO_SLOT_BYTES);
-        return b;
+      words: new Uint32Array(region.buffer, region.byteOffset, slots * 4),
+      load(first: number, count: number): void {
+        if (bulk) return;
+        const from = first * MEMO_SLOT_BYTES;
+        readSync(fd, region, from, count * MEMO_SLOT_BYTES, MEMO_OFFSET + from);
       },
-      write(index: number, slot: Buffer): void {
-        write(slot, MEMO_OFFSET + index * MEMO_SLOT_BYTES);
+      store(index: number): void {
+        const from = index * MEMO_SLOT_BYTES;
+        write(region.subarray(from, from + MEMO_SLOT_BYTES), MEMO_OFFSET + from);
       },
     };
   }

@@ -2,7 +2,7 @@ import type { PoolConfig } from '../config/types.js';
 import { BufferSlotIO, MemoTable } from '../balance/memo.js';
 import { MEMO_SLOT_BYTES } from './layout.js';
 import { freshState } from './codec.js';
-import type { BalanceState, StateStore, StateTxn, StoreInfo } from './types.js';
+import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
 
 /**
  * State kept in this process only: used when the state file cannot or must
@@ -32,13 +32,22 @@ export class MemoryStateStore implements StateStore {
     return this.#reason === undefined ? { kind: 'memory', path: undefined } : { kind: 'memory', path: undefined, reason: this.#reason };
   }
 
-  transact<T>(pool: PoolConfig, _expectedOps: number, fn: (txn: StateTxn) => T): T {
+  #forPool(pool: PoolConfig): BalanceState {
     if (this.#state === undefined || this.#fingerprint !== pool.fingerprint) {
       this.#state = freshState(pool.transports.length, Date.now());
       this.#fingerprint = pool.fingerprint;
       this.#memo = new BufferSlotIO(Buffer.alloc(this.#memoSlots * MEMO_SLOT_BYTES));
     }
-    return fn({ state: this.#state, memo: new MemoTable(this.#memo, this.#memoTtlSec, pool.transports.length) });
+    return this.#state;
+  }
+
+  transact<T>(pool: PoolConfig, fn: (state: BalanceState) => T): T {
+    return fn(this.#forPool(pool));
+  }
+
+  memo(pool: PoolConfig): MemoAccess {
+    this.#forPool(pool);
+    return new MemoTable(this.#memo, this.#memoTtlSec, pool.transports.length);
   }
 
   close(): void {}

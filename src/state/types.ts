@@ -21,11 +21,8 @@ export interface BalanceState {
   transports: TransportCounters[];
 }
 
-/** A 53-bit key hash as two halves. */
-export interface KeyHash {
-  readonly hi: number;
-  readonly lo: number;
-}
+/** A 53-bit key hash (balance/hash.ts): hi * 2^32 + lo. */
+export type KeyHash = number;
 
 /** Remembers recent answers by key hash. */
 export interface MemoAccess {
@@ -35,10 +32,6 @@ export interface MemoAccess {
   put(hash: KeyHash, transport: number, nowSec: number): void;
 }
 
-export interface StateTxn {
-  readonly state: BalanceState;
-  readonly memo: MemoAccess;
-}
 
 export interface StoreInfo {
   readonly kind: 'file' | 'memory';
@@ -48,18 +41,23 @@ export interface StoreInfo {
 }
 
 /**
- * Where the shared state lives.
- * `transact` runs `fn` with exclusive access to the state for `pool` and
- * persists whatever it changed; it is the only way to read or change state.
+ * Where the shared state lives: the balancing header, changed only under the
+ * store's lock, and the repeat memo, whose 16-byte slots are read and written
+ * one at a time without the lock (a slot write is atomic, and a lost race
+ * only costs one repeat answer, never a position of the sequence).
  */
 export interface StateStore {
   info(): StoreInfo;
   /**
-   * Lock needs: takes and releases the store's lock itself; `fn` must be pure
-   * and quick (no I/O), because other instances wait while it runs.
-   * @param expectedOps how many memo operations `fn` will make (a hint that
-   *   lets a file store read the memo region once for a large batch)
+   * Runs `fn` with exclusive access to the state for `pool` and persists what
+   * it changed. Lock needs: takes and releases the lock itself; `fn` must be
+   * quick and do no I/O, because other instances wait while it runs.
    */
-  transact<T>(pool: PoolConfig, expectedOps: number, fn: (txn: StateTxn) => T): T;
+  transact<T>(pool: PoolConfig, fn: (state: BalanceState) => T): T;
+  /**
+   * The memo for one batch of `expectedOps` operations (a hint: a file store
+   * reads the whole memo region once for a large batch). Lock needs: none.
+   */
+  memo(pool: PoolConfig, expectedOps: number): MemoAccess;
   close(): void;
 }

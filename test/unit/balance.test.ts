@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { pickSmoothWrr, previewSmoothWrr } from '../../src/balance/wrr.js';
 import { BufferSlotIO, MemoTable } from '../../src/balance/memo.js';
-import { hashKey } from '../../src/balance/hash.js';
+import { hashKey, hashLo } from '../../src/balance/hash.js';
 import { MEMO_SLOT_BYTES } from '../../src/state/layout.js';
 
 test('wrr: 3:2:1 interleaves as a b a c b a, repeating', () => {
@@ -60,7 +60,7 @@ test('memo: a torn slot is ignored; a full window evicts the oldest', () => {
   const { table, io } = memo(8);
   const h = hashKey('torn');
   table.put(h, 1, 1000);
-  const slot = (h.lo % 8) * MEMO_SLOT_BYTES;
+  const slot = (hashLo(h) % 8) * MEMO_SLOT_BYTES;
   io.buffer[slot + 12] = 2; // transport byte changed without its check
   assert.equal(table.take(h, 1000), undefined);
   for (let i = 0; i < 9; i++) table.put(hashKey(`k${i}`), 0, 1000 + i);
