@@ -1,0 +1,304 @@
+/**
+ * A private Postfix instance for end-to-end tests: its own config, queue and
+ * data directories in a temporary directory, loopback ports of its own, and
+ * postbal spawned by master.cf exactly as the README tells users.
+ * See ../shared/postfix-lab.md for the facts this is built on.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import {
+  chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
+} from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT } from '../helpers/postbal.js';
+
+const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+function run(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { PATH, DEBIAN_FRONTEND: 'noninteractive' }, input: opts.input ?? '' });
+  if (r.status !== 0 && !opts.allowFail) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
+  }
+  return r.stdout;
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { env: { PATH } }).status === 0;
+}
+
+/**
+ * Makes sure Postfix (and rsyslog) are installed; installs them from Debian
+ * when running as root.
+ * @returns undefined when ready, or why not
+ */
+export function ensurePostfix(): string | undefined {
+  const need = ['postfix', 'smtp-source', 'smtp-sink', 'postmap', 'rsyslogd'].filter((c) => !have(c));
+  if (need.length === 0) return undefined;
+  if (process.getuid?.() !== 0) return `missing ${need.join(', ')} and not root, so cannot install them`;
+  try {
+    run('apt-get', ['update', '-qq']);
+    run('debconf-set-selections', [], { input: 'postfix postfix/main_mailer_type select No configuration\n' });
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'postfix', 'rsyslog']);
+  } catch (err) {
+    return `could not install postfix/rsyslog: ${(err as Error).message}`;
+  }
+  const still = ['postfix', 'smtp-source', 'smtp-sink', 'postmap', 'rsyslogd'].filter((c) => !have(c));
+  return still.length ? `still missing after install: ${still.join(', ')}` : undefined;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** Copies what postbal needs at run time to a place user `nobody` can read. */
+function installPostbalCopy(dest: string): string {
+  mkdirSync(join(dest, 'bin'), { recursive: true });
+  mkdirSync(join(dest, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'bin/postbal'), join(dest, 'bin/postbal'));
+  cpSync(join(ROOT, 'bin/package.json'), join(dest, 'bin/package.json'));
+  cpSync(join(ROOT, 'dist/postbal.cjs'), join(dest, 'dist/postbal.cjs'));
+  cpSync(join(ROOT, 'package.json'), join(dest, 'package.json'));
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+  for (const [path, meta] of Object.entries(lock.packages)) {
+    if (!path.startsWith('node_modules/') || meta.dev) continue;
+    cpSync(join(ROOT, path), join(dest, path), { recursive: true });
+  }
+  return join(dest, 'bin/postbal');
+}
+
+export interface LabOptions {
+  /** main.cf lines that point Postfix at postbal (use PBPORT for its port). */
+  readonly mapLines: readonly string[];
+  /** postbal.cf content (use SINKPORT for the sink's port). */
+  readonly pool: string;
+  /** Extra postbal arguments. */
+  readonly postbalArgs?: readonly string[];
+}
+
+export interface Delivered {
+  readonly sent: Map<string, number>;
+  readonly sentTotal: number;
+  readonly bounced: number;
+  readonly deferred: number;
+}
+
+export class PostfixLab {
+  readonly dir: string;
+  readonly smtpPort: number;
+  readonly sinkPort: number;
+  readonly postbalPort: number;
+  readonly postbalBin: string;
+  readonly statePath: string;
+  #sink: ChildProcess | undefined;
+  #started = false;
+
+  private constructor(dir: string, smtpPort: number, sinkPort: number, postbalPort: number) {
+    this.dir = dir;
+    this.smtpPort = smtpPort;
+    this.sinkPort = sinkPort;
+    this.postbalPort = postbalPort;
+    this.postbalBin = installPostbalCopy(join(dir, 'app'));
+    this.statePath = join(dir, 'state', 'postbal.state');
+  }
+
+  static async start(opts: LabOptions): Promise<PostfixLab> {
+    const dir = mkdtempSync('/tmp/postbal-lab-');
+    chmodSync(dir, 0o755);
+    const lab = new PostfixLab(dir, await freePort(), await freePort(), await freePort());
+    try {
+      await lab.#start(opts);
+    } catch (err) {
+      lab.stop();
+      throw err;
+    }
+    return lab;
+  }
+
+  get etc(): string {
+    return join(this.dir, 'etc');
+  }
+
+  get maillog(): string {
+    return join(this.dir, 'maillog');
+  }
+
+  async #start(opts: LabOptions): Promise<void> {
+    const { dir } = this;
+    for (const d of ['etc', 'spool', 'data', 'state']) mkdirSync(join(dir, d));
+    // The state directory belongs to the user postbal runs as, mode 0700 (README).
+    const nobody = Number(run('id', ['-u', 'nobody']).trim());
+    const nogroup = Number(run('id', ['-g', 'nobody']).trim());
+    chownSync(join(dir, 'state'), nobody, nogroup);
+    chmodSync(join(dir, 'state'), 0o700);
+    const postfixUid = Number(run('id', ['-u', 'postfix']).trim());
+    chownSync(join(dir, 'data'), postfixUid, 0);
+    const sub = (s: string): string => s.replaceAll('PBPORT', String(this.postbalPort)).replaceAll('SINKPORT', String(this.sinkPort));
+    writeFileSync(join(dir, 'etc/postbal.cf'), sub(opts.pool));
+    chmodSync(join(dir, 'etc/postbal.cf'), 0o644);
+    writeFileSync(join(dir, 'etc/main.cf'), [
+      'compatibility_level = 3.6',
+      `queue_directory = ${dir}/spool`,
+      `data_directory = ${dir}/data`,
+      'command_directory = /usr/sbin',
+      'daemon_directory = /usr/lib/postfix/sbin',
+      'shlib_directory = /usr/lib/postfix',
+      'mail_owner = postfix',
+      'setgid_group = postdrop',
+      'myhostname = lab.test',
+      'mydomain = lab.test',
+      'myorigin = lab.test',
+      'inet_interfaces = 127.0.0.1',
+      'inet_protocols = ipv4',
+      'mydestination =',
+      'alias_maps =',
+      'alias_database =',
+      'local_recipient_maps =',
+      'smtp_dns_support_level = disabled',
+      'mynetworks = 127.0.0.0/8',
+      'smtpd_relay_restrictions = permit_mynetworks, reject',
+      `maillog_file = ${dir}/maillog`,
+      `maillog_file_prefixes = ${dir}`,
+      'smtp_connection_cache_on_demand = no',
+      'default_destination_concurrency_limit = 20',
+      'queue_run_delay = 1s',
+      'minimal_backoff_time = 1s',
+      'maximal_backoff_time = 2s',
+      'smtpd_client_connection_count_limit = 0',
+      'smtpd_client_connection_rate_limit = 0',
+      'in_flow_delay = 0',
+      `127.0.0.1:${this.postbalPort}_time_limit = 3600s`,
+      ...opts.mapLines.map(sub),
+      '',
+    ].join('\n'));
+    const svc = (name: string, type: string, priv: string, unpriv: string, wakeup: string, limit: string, cmd: string): string =>
+      `${name.padEnd(10)} ${type.padEnd(10)} ${priv} ${unpriv} n ${wakeup} ${limit} ${cmd}`;
+    writeFileSync(join(dir, 'etc/master.cf'), [
+      svc(`127.0.0.1:${this.smtpPort}`, 'inet', 'n', '-', '-', '-', 'smtpd'),
+      svc('pickup', 'unix', 'n', '-', '60', '1', 'pickup'),
+      svc('cleanup', 'unix', 'n', '-', '-', '0', 'cleanup'),
+      svc('qmgr', 'unix', 'n', '-', '300', '1', 'qmgr'),
+      svc('rewrite', 'unix', '-', '-', '-', '-', 'trivial-rewrite'),
+      svc('bounce', 'unix', '-', '-', '-', '0', 'bounce'),
+      svc('defer', 'unix', '-', '-', '-', '0', 'bounce'),
+      svc('trace', 'unix', '-', '-', '-', '0', 'bounce'),
+      svc('verify', 'unix', '-', '-', '-', '1', 'verify'),
+      svc('flush', 'unix', 'n', '-', '1000?', '0', 'flush'),
+      svc('proxymap', 'unix', '-', '-', '-', '-', 'proxymap'),
+      svc('smtp', 'unix', '-', '-', '-', '-', 'smtp'),
+      svc('relay', 'unix', '-', '-', '-', '-', 'smtp'),
+      svc('showq', 'unix', 'n', '-', '-', '-', 'showq'),
+      svc('error', 'unix', '-', '-', '-', '-', 'error'),
+      svc('retry', 'unix', '-', '-', '-', '-', 'error'),
+      svc('discard', 'unix', '-', '-', '-', '-', 'discard'),
+      svc('anvil', 'unix', '-', '-', '-', '1', 'anvil'),
+      svc('scache', 'unix', '-', '-', '-', '1', 'scache'),
+      svc('postlog', 'unix-dgram', 'n', '-', '-', '1', 'postlogd'),
+      ...[0, 1, 2].map((n) => `${svc(`smtp${n}`, 'unix', '-', '-', '-', '-', 'smtp')}\n  -o syslog_name=postfix-smtp${n} -o smtp_bind_address=127.0.0.${n + 2}`),
+      // Exactly as the README tells users, with node's absolute path.
+      `${svc(`127.0.0.1:${this.postbalPort}`, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${process.execPath} ${this.postbalBin} --config ${dir}/etc/postbal.cf --state ${this.statePath} ${(opts.postbalArgs ?? []).join(' ')}`,
+      '',
+    ].join('\n'));
+    run('postfix', ['-c', this.etc, 'set-permissions'], { allowFail: true });
+    run('postfix', ['-c', this.etc, 'check']);
+    this.#sink = spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${this.sinkPort}`, '1000'], { stdio: 'ignore', env: { PATH } });
+    run('postfix', ['-c', this.etc, 'start']);
+    this.#started = true;
+    // Wait until smtpd answers.
+    for (let i = 0; i < 100; i++) {
+      if (await canConnect(this.smtpPort)) return;
+      await sleep(100);
+    }
+    throw new Error(`postfix did not listen on 127.0.0.1:${this.smtpPort}; maillog:\n${this.log()}`);
+  }
+
+  /** Injects messages with smtp-source (-N: distinct recipients). */
+  inject(count: number, opts: { sender?: string; sessions?: number; distinct?: boolean } = {}): ChildProcess {
+    const args = ['-s', String(opts.sessions ?? 20), '-m', String(count), '-f', opts.sender ?? 'bulk@lab.test', '-t', 'rcpt@remote.example'];
+    if (opts.distinct !== false) args.unshift('-N');
+    return spawn('smtp-source', [...args, `127.0.0.1:${this.smtpPort}`], { stdio: 'ignore', env: { PATH } });
+  }
+
+  log(): string {
+    return existsSync(this.maillog) ? readFileSync(this.maillog, 'utf8') : '';
+  }
+
+  delivered(): Delivered {
+    const sent = new Map<string, number>();
+    let sentTotal = 0;
+    let bounced = 0;
+    let deferred = 0;
+    for (const line of this.log().split('\n')) {
+      if (line.includes('status=sent')) {
+        const m = /postfix-(smtp\d)\/smtp\[/.exec(line);
+        const name = m ? m[1]! : 'other';
+        sent.set(name, (sent.get(name) ?? 0) + 1);
+        sentTotal++;
+      } else if (line.includes('status=bounced')) {
+        bounced++;
+      } else if (line.includes('status=deferred')) {
+        deferred++;
+      }
+    }
+    return { sent, sentTotal, bounced, deferred };
+  }
+
+  /** Waits until `count` deliveries are logged (or bounces make that impossible). */
+  async waitDelivered(count: number, timeoutMs = 180_000): Promise<Delivered> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const d = this.delivered();
+      if (d.sentTotal >= count || d.sentTotal + d.bounced >= count || Date.now() > end) return d;
+      await sleep(250);
+    }
+  }
+
+  /** postmap -q through the spawn service. */
+  postmap(key: string, map = `tcp:127.0.0.1:${this.postbalPort}`): { out: string; code: number | null } {
+    const r = spawnSync('postmap', ['-c', this.etc, '-q', key, map], { encoding: 'utf8', env: { PATH } });
+    return { out: r.stdout.trim(), code: r.status };
+  }
+
+  /** PIDs of postbal processes spawned for this lab. */
+  postbalPids(): number[] {
+    const r = spawnSync('pgrep', ['-f', this.postbalBin], { encoding: 'utf8', env: { PATH } });
+    return r.stdout.split('\n').filter(Boolean).map(Number);
+  }
+
+  stop(): void {
+    if (this.#started) run('postfix', ['-c', this.etc, 'stop'], { allowFail: true });
+    this.#started = false;
+    this.#sink?.kill('SIGKILL');
+    for (const pid of this.postbalPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      execFileSync('pkill', ['-KILL', '-f', `${this.dir}/`], { env: { PATH }, stdio: 'ignore' });
+    } catch {
+      // nothing left
+    }
+    if (!process.env.POSTBAL_KEEP_LAB) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
