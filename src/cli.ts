@@ -5,7 +5,7 @@ import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
-import { createLogger, SYSLOG_TARGETS } from './log/create.js';
+import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from './log/create.js';
 import { LocalSyslog } from './log/local-syslog.js';
 
 /**
@@ -73,14 +73,15 @@ function parseSeconds(text: string): number {
 }
 
 function parseSyslog(text: string): string {
-  if (text === 'stderr') return text;
-  if (!createLogger(text, DEFAULTS.syslogTag, process.pid)) throw new InvalidArgumentError(`expected ${SYSLOG_TARGETS}, got "${text}"`);
+  if (!isSyslogTarget(text)) throw new InvalidArgumentError(`expected ${SYSLOG_TARGETS}, got "${text}"`);
   return text;
 }
 
 /** Parses argv and runs the command. @returns the exit code */
 export async function main(argv: readonly string[]): Promise<number> {
   const spawned = stdinIsSocket();
+  // `postbal --help | head -1`: a reader that goes away is not an error.
+  process.stdout.on('error', () => undefined);
   let serveResult: Promise<number> | undefined;
   let code: number = EX.OK;
   const program = new Command('postbal');

@@ -6,6 +6,7 @@ import { formatKeyForLog } from './log/format.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
 import type { StateStore } from './state/types.js';
+import { monotonicMs } from './clock.js';
 
 /**
  * The policy: requests in, outcomes out, in order. Knows nothing of the wire.
@@ -28,6 +29,8 @@ export interface HandlerOptions {
 const WILDCARD = '*';
 
 const CONFIG_ERROR: Outcome = { kind: 'tempFail', reason: 'error:config' };
+const INVALID_REQUEST: Outcome = { kind: 'tempFail', reason: 'error:invalid_request' };
+const NOT_FOUND: Outcome = { kind: 'notFound', reason: 'not_found' };
 
 interface Decision {
   readonly index: number;
@@ -37,6 +40,7 @@ interface Decision {
 export class LookupHandler {
   readonly #opts: HandlerOptions;
   readonly #now: () => number;
+  #found: { pool: PoolConfig; outcomes: readonly Outcome[] } | undefined;
 
   constructor(opts: HandlerOptions) {
     this.#opts = opts;
@@ -45,42 +49,59 @@ export class LookupHandler {
 
   /** Answers a batch of requests that arrived together, in order. Never throws. */
   handleBatch(requests: readonly Request[]): Outcome[] {
-    const { config, logger } = this.#opts;
-    config.refresh(performance.now());
+    const { config, logger, logLookups } = this.#opts;
+    config.refresh(monotonicMs());
     const pool = config.current();
     const lookups: { i: number; key: string }[] = [];
     const out: Outcome[] = new Array<Outcome>(requests.length);
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i]!;
       if (r.kind === 'invalid') {
-        logger.log('warning', `invalid request: ${r.reason}`);
-        out[i] = { kind: 'tempFail', reason: 'error:invalid_request' };
+        out[i] = INVALID_REQUEST;
       } else if (r.key === WILDCARD) {
-        out[i] = { kind: 'notFound', reason: 'not_found' };
+        out[i] = NOT_FOUND;
       } else if (!pool) {
         out[i] = CONFIG_ERROR;
       } else {
         lookups.push({ i, key: r.key });
       }
     }
+    const repeat = new Array<boolean>(requests.length);
     if (pool && lookups.length > 0) {
       try {
         const decisions = this.#decide(pool, lookups.map((l) => l.key));
+        const found = this.#foundOutcomes(pool);
         for (let k = 0; k < lookups.length; k++) {
-          const { i, key } = lookups[k]!;
           const d = decisions[k]!;
-          const value = pool.transports[d.index]!.value;
-          out[i] = { kind: 'found', value };
-          if (this.#opts.logLookups) {
-            logger.log('info', `key=<${formatKeyForLog(key)}> transport=${value} ${d.repeat ? 'repeat' : 'pick'}`);
-          }
+          out[lookups[k]!.i] = found[d.index]!;
+          repeat[lookups[k]!.i] = d.repeat;
         }
       } catch (err) {
         logger.log('error', `lookup failed: ${(err as Error).stack ?? String(err)}`);
         for (const { i } of lookups) out[i] = { kind: 'tempFail', reason: 'error:internal' };
       }
     }
+    // One line per request, in request order.
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i]!;
+      const o = out[i]!;
+      if (r.kind === 'invalid') {
+        logger.log('warning', `invalid request: ${r.reason}`);
+      } else if (logLookups || o.kind === 'tempFail') {
+        const key = formatKeyForLog(r.key);
+        if (o.kind === 'found') logger.log('info', `key=<${key}> transport=${o.value} ${repeat[i] ? 'repeat' : 'pick'}`);
+        else logger.log(o.kind === 'tempFail' ? 'warning' : 'info', `key=<${key}> ${o.kind === 'notFound' ? 'not found' : o.reason}`);
+      }
+    }
     return out;
+  }
+
+  /** One shared outcome per transport: a burst of thousands allocates none. */
+  #foundOutcomes(pool: PoolConfig): readonly Outcome[] {
+    if (this.#found?.pool !== pool) {
+      this.#found = { pool, outcomes: pool.transports.map((t): Outcome => ({ kind: 'found', value: t.value })) };
+    }
+    return this.#found.outcomes;
   }
 
   #decide(pool: PoolConfig, keys: readonly string[]): Decision[] {

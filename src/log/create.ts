@@ -6,6 +6,13 @@ import type { Logger } from './types.js';
 /** Syslog targets accepted by --syslog, for messages. */
 export const SYSLOG_TARGETS = 'local, none, unix:/path/to/socket, udp://host[:port], tcp://host[:port] or tls://host[:port]';
 
+/** True when `createLogger` understands `target` (checked without building one). */
+export function isSyslogTarget(target: string): boolean {
+  return ['none', 'local', 'stderr'].includes(target)
+    || (target.startsWith('unix:') && target.length > 5)
+    || parseRemoteTarget(target) !== undefined;
+}
+
 /**
  * Builds the logger for a `--syslog` target.
  * @returns undefined when the target is not understood

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { lazyRequire } from '../lazy-require.js';
 import { accessSync, constants } from 'node:fs';
 import { priority } from './format.js';
 import type { Level, Logger } from './types.js';
@@ -71,7 +72,7 @@ export class LocalSyslog implements Logger {
         setImmediate(() => this.#flush());
       }
     } else if (!this.#timer) {
-      this.#timer = setTimeout(() => void this.#start(), START_DELAY_MS);
+      this.#timer = setTimeout(() => this.#start(), START_DELAY_MS);
       this.#timer.unref();
     }
   }
@@ -88,17 +89,17 @@ export class LocalSyslog implements Logger {
   close(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#closing = true;
-    if (!this.#child && this.#pending.length > 0) void this.#start();
+    if (!this.#child && this.#pending.length > 0) this.#start();
     this.#flush();
     this.#child?.stdin?.end();
   }
 
-  async #start(): Promise<void> {
+  #start(): void {
     this.#timer = undefined;
     if (this.#child || this.#dead || this.#starting) return;
     this.#starting = true;
     // Loaded here, not at start: node:child_process costs start-up time.
-    const { spawn } = await import('node:child_process');
+    const { spawn } = lazyRequire<typeof import('node:child_process')>('node:child_process');
     const bin = LOGGER_PATHS.find((p) => {
       try {
         accessSync(p, constants.X_OK);

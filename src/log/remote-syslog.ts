@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { lazyRequire } from '../lazy-require.js';
 import { formatRfc3164 } from './format.js';
 import type { Level, Logger } from './types.js';
 
@@ -33,36 +33,42 @@ export function parseRemoteTarget(text: string): RemoteTarget | undefined {
 export class RemoteSyslog implements Logger {
   readonly #tag: string;
   readonly #pid: number;
-  readonly #host = hostname().split('.')[0] ?? 'localhost';
+  #host = 'localhost';
   #sender: SyslogSender | undefined;
-  #queue: string[] = [];
+  #queue: { level: Level; date: Date; message: string }[] = [];
   #inFlight = 0;
   #dropped = 0;
 
   constructor(target: RemoteTarget, tag: string, pid: number) {
     this.#tag = tag;
     this.#pid = pid;
-    import('syslog-pro')
-      .then((mod) => {
-        const { Syslog } = mod;
+    // Deferred past start-up: syslog-pro loads moment, a large module.
+    setImmediate(() => {
+      try {
+        this.#host = lazyRequire<typeof import('node:os')>('node:os').hostname().split('.')[0] || 'localhost';
+        const { Syslog } = lazyRequire<typeof import('syslog-pro')>('syslog-pro');
         this.#sender = new Syslog({ target: target.host, port: target.port, protocol: target.protocol, format: 'none', tcpTimeout: 5000 });
-        const queued = this.#queue;
+      } catch {
         this.#queue = [];
-        for (const m of queued) this.#send(m);
-      })
-      .catch(() => {
-        this.#queue = [];
-      });
+        return;
+      }
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const m of queued) this.#send(this.#format(m.level, m.date, m.message));
+    });
   }
 
   log(level: Level, message: string): void {
-    const msg = formatRfc3164(level, new Date(), this.#host, this.#tag, this.#pid, message.replace(/\n/g, ' '));
     if (!this.#sender) {
-      if (this.#queue.length < MAX_IN_FLIGHT * 4) this.#queue.push(msg);
+      if (this.#queue.length < MAX_IN_FLIGHT * 4) this.#queue.push({ level, date: new Date(), message });
       else this.#dropped++;
       return;
     }
-    this.#send(msg);
+    this.#send(this.#format(level, new Date(), message));
+  }
+
+  #format(level: Level, date: Date, message: string): string {
+    return formatRfc3164(level, date, this.#host, this.#tag, this.#pid, message.replace(/\n/g, ' '));
   }
 
   #send(msg: string): void {

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { lazyRequire } from '../lazy-require.js';
 
 /**
  * write-file-atomic, loaded on first use: a state file is created or replaced
@@ -7,14 +7,7 @@ import { createRequire } from 'node:module';
  */
 type WriteFileAtomic = { sync(path: string, data: Buffer, opts: { mode: number; fsync: boolean }): void };
 
-let loaded: WriteFileAtomic | undefined;
-
 /** Writes `data` to a temp file beside `path`, then renames it over `path`. */
 export function writeFileAtomicSync(path: string, data: Buffer, mode: number): void {
-  if (!loaded) {
-    // In the CommonJS bundle `require` exists; in the ES module build it does not.
-    const req = typeof require === 'function' ? require : createRequire(import.meta.url);
-    loaded = req('write-file-atomic') as WriteFileAtomic;
-  }
-  loaded.sync(path, data, { mode, fsync: false });
+  lazyRequire<WriteFileAtomic>('write-file-atomic').sync(path, data, { mode, fsync: false });
 }

@@ -14,6 +14,7 @@ import {
 } from './layout.js';
 import { MemoryStateStore } from './memory-store.js';
 import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
+import { monotonicMs } from '../clock.js';
 
 export interface FileStoreOptions {
   readonly path: string;
@@ -126,7 +127,7 @@ export class FileStateStore implements StateStore {
   }
 
   #usingFallback(): boolean {
-    return this.#fallback !== undefined && performance.now() - this.#fallbackSinceMs < RETRY_FILE_MS;
+    return this.#fallback !== undefined && monotonicMs() - this.#fallbackSinceMs < RETRY_FILE_MS;
   }
 
   /** Checks the path and directory; returns why the file cannot be used, if so. */
@@ -166,7 +167,7 @@ export class FileStateStore implements StateStore {
       });
       this.#fallbackReason = reason;
     }
-    this.#fallbackSinceMs = performance.now();
+    this.#fallbackSinceMs = monotonicMs();
     this.close();
     return this.#fallback;
   }
@@ -176,7 +177,7 @@ export class FileStateStore implements StateStore {
    * Lock needs: held when `mayCreate` (creating a missing file); none otherwise.
    */
   #ensureOpen(mayCreate: boolean): void {
-    const now = performance.now();
+    const now = monotonicMs();
     if (this.#fd !== undefined && now - this.#lastCheckMs < RECHECK_MS) return;
     this.#lastCheckMs = now;
     if (this.#fd !== undefined) {

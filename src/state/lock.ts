@@ -1,6 +1,7 @@
 import {
   closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync,
 } from 'node:fs';
+import { monotonicMs } from '../clock.js';
 
 /**
  * The only cross-process lock: a `<state>.lock` sidecar created with O_EXCL.
@@ -34,7 +35,7 @@ function sleepMs(ms: number): void {
 }
 
 function nowMs(): number {
-  return performance.now();
+  return monotonicMs();
 }
 
 function pidAlive(pid: number): boolean {
