@@ -64,8 +64,10 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   const handler = new LookupHandler({ config, store, logger, logLookups: opts.logLookups });
   const how = await serveTcpTable(process.stdin, process.stdout, {
     handle: (r) => handler.handleBatch(r),
+    afterReply: () => handler.afterReply(),
     afterFirstReply: capYoungGeneration,
   });
+  handler.close();
   store.close();
   if (how === 'peer-gone') logger.log('info', 'client closed the connection');
   logger.close();

@@ -41,6 +41,8 @@ export class LookupHandler {
   readonly #opts: HandlerOptions;
   readonly #now: () => number;
   #found: { pool: PoolConfig; outcomes: readonly Outcome[] } | undefined;
+  #repeats: { pool: PoolConfig; counts: number[] } | undefined;
+  #deferred: (() => void)[] = [];
 
   constructor(opts: HandlerOptions) {
     this.#opts = opts;
@@ -49,7 +51,7 @@ export class LookupHandler {
 
   /** Answers a batch of requests that arrived together, in order. Never throws. */
   handleBatch(requests: readonly Request[]): Outcome[] {
-    const { config, logger, logLookups } = this.#opts;
+    const { config, logger } = this.#opts;
     config.refresh(monotonicMs());
     const pool = config.current();
     const lookups: { i: number; key: string }[] = [];
@@ -81,7 +83,13 @@ export class LookupHandler {
         for (const { i } of lookups) out[i] = { kind: 'tempFail', reason: 'error:internal' };
       }
     }
-    // One line per request, in request order.
+    this.#deferred.push(() => this.#logBatch(requests, out, repeat));
+    return out;
+  }
+
+  /** One line per request, in request order. */
+  #logBatch(requests: readonly Request[], out: readonly Outcome[], repeat: readonly boolean[]): void {
+    const { logger, logLookups } = this.#opts;
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i]!;
       const o = out[i]!;
@@ -93,7 +101,6 @@ export class LookupHandler {
         else logger.log(o.kind === 'tempFail' ? 'warning' : 'info', `key=<${key}> ${o.kind === 'notFound' ? 'not found' : o.reason}`);
       }
     }
-    return out;
   }
 
   /** One shared outcome per transport: a burst of thousands allocates none. */
@@ -116,7 +123,6 @@ export class LookupHandler {
     // pick, as it would have from the memo had it come in a later burst.
     const pendingRepeat = new Map<number, number>();
     const repeatOf: number[] = [];
-    let repeats = 0;
     for (let i = 0; i < keys.length; i++) {
       const hash = hashes[i]!;
       const first = pendingRepeat.get(hash);
@@ -128,31 +134,77 @@ export class LookupHandler {
       const remembered = memo.take(hash, nowSec);
       if (remembered !== undefined) {
         decisions[i] = { index: remembered, repeat: true };
-        repeats++;
         continue;
       }
       fresh.push(i);
       pendingRepeat.set(hash, i);
     }
-    const weights = pool.transports.map((t) => t.weight);
-    store.transact(pool, (state) => {
-      const current = state.transports.map((t) => t.current);
-      for (const i of fresh) {
-        const index = pickSmoothWrr(weights, current);
-        state.transports[index]!.picks++;
-        decisions[i] = { index, repeat: false };
-      }
-      state.seq += fresh.length;
-      for (let t = 0; t < current.length; t++) state.transports[t]!.current = current[t]!;
-      for (let r = 0; r < repeatOf.length; r += 2) {
-        decisions[repeatOf[r]!] = { index: decisions[repeatOf[r + 1]!]!.index, repeat: true };
-      }
-      if (repeats > 0 || repeatOf.length > 0) {
-        for (const d of decisions) if (d.repeat) state.transports[d.index]!.repeats++;
-      }
-    });
-    // Remember the picks whose one repeat was not used up within this burst.
-    for (const [hash, i] of pendingRepeat) memo.put(hash, decisions[i]!.index, nowSec);
+    if (fresh.length > 0) {
+      const weights = pool.transports.map((t) => t.weight);
+      store.transact(pool, (state) => {
+        const current = state.transports.map((t) => t.current);
+        for (const i of fresh) {
+          const index = pickSmoothWrr(weights, current);
+          state.transports[index]!.picks++;
+          decisions[i] = { index, repeat: false };
+        }
+        state.seq += fresh.length;
+        for (let t = 0; t < current.length; t++) state.transports[t]!.current = current[t]!;
+        this.#addRepeats(pool, state.transports);
+      });
+    }
+    for (let r = 0; r < repeatOf.length; r += 2) {
+      decisions[repeatOf[r]!] = { index: decisions[repeatOf[r + 1]!]!.index, repeat: true };
+    }
+    for (const d of decisions) if (d.repeat) this.#countRepeat(pool, d.index);
+    // Remember the picks whose one repeat was not used up within this burst,
+    // once the replies are out.
+    if (pendingRepeat.size > 0) {
+      this.#deferred.push(() => {
+        for (const [hash, i] of pendingRepeat) memo.put(hash, decisions[i]!.index, nowSec);
+      });
+    }
     return decisions;
+  }
+
+  /**
+   * Repeats are statistics: counted here and added to the shared counters
+   * with the next transaction, so that a lookup answered from the memo (half
+   * of Postfix's lookups) needs no lock at all.
+   */
+  #countRepeat(pool: PoolConfig, index: number): void {
+    if (this.#repeats?.pool !== pool) this.#repeats = { pool, counts: pool.transports.map(() => 0) };
+    this.#repeats.counts[index]!++;
+  }
+
+  /** Lock needs: called inside a transaction. */
+  #addRepeats(pool: PoolConfig, counters: { repeats: number }[]): void {
+    if (this.#repeats?.pool !== pool) return;
+    this.#repeats.counts.forEach((n, i) => {
+      counters[i]!.repeats += n;
+    });
+    this.#repeats = undefined;
+  }
+
+  /**
+   * Work that need not delay replies (memo writes, log lines): run by the
+   * serving loop once the replies of a burst are written.
+   */
+  afterReply(): void {
+    const jobs = this.#deferred;
+    this.#deferred = [];
+    for (const job of jobs) job();
+  }
+
+  /** Saves counters not yet in the shared state; called at exit. */
+  close(): void {
+    this.afterReply();
+    const pending = this.#repeats;
+    if (!pending || pending.counts.every((n) => n === 0)) return;
+    try {
+      this.#opts.store.transact(pending.pool, (state) => this.#addRepeats(pending.pool, state.transports));
+    } catch {
+      // Statistics only.
+    }
   }
 }

@@ -17,6 +17,8 @@ const SLICE = 256;
 
 export interface ServeHooks {
   handle(requests: readonly Request[]): Outcome[];
+  /** Runs after each burst's replies were handed to the output. */
+  afterReply?(): void;
   /** Runs once, right after the first replies were handed to the output. */
   afterFirstReply?(): void;
 }
@@ -26,6 +28,7 @@ export function serveTcpTable(input: Readable, output: Writable, hooks: ServeHoo
   const framer = new LineFramer(MAX_REQUEST_LINE_BYTES);
   return new Promise((resolve) => {
     let finished = false;
+    let firstReply = true;
     const finish = (how: 'eof' | 'peer-gone'): void => {
       if (finished) return;
       finished = true;
@@ -42,10 +45,10 @@ export function serveTcpTable(input: Readable, output: Writable, hooks: ServeHoo
         for (const o of outcomes) text += encodeTcpTableReply(o);
       }
       const flowing = output.write(text);
-      if (hooks.afterFirstReply) {
-        const after = hooks.afterFirstReply;
-        hooks = { handle: hooks.handle };
-        after();
+      hooks.afterReply?.();
+      if (firstReply) {
+        firstReply = false;
+        hooks.afterFirstReply?.();
       }
       return flowing;
     };
