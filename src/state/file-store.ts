@@ -8,9 +8,10 @@ import { StateError } from '../errors.js';
 import { MemoTable, type SlotIO } from '../balance/memo.js';
 import { decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
 import { writeFileAtomicSync } from './atomic-write.js';
+import { BakeryLock } from './bakery-lock.js';
 import { FileLock } from './lock.js';
 import {
-  HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, fileBytes,
+  HEADER_BLOCK_BYTES, LOCK_SLOTS, MAGIC, MEMO_OFFSET, MEMO_SLOT_BYTES, fileBytes,
 } from './layout.js';
 import { MemoryStateStore } from './memory-store.js';
 import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
@@ -40,8 +41,10 @@ const EMPTY_IO: SlotIO = { slots: 0, words: new Uint32Array(0), load() {}, store
  * The shared state in one file, changed in place.
  *
  * The file is created (and replaced when unusable) with write-file-atomic, so
- * no process ever sees a half-written new file. Each transaction then takes
- * `<file>.lock`, reads the 4 KiB header, lets the caller change it, and writes
+ * no process ever sees a half-written new file (creating and replacing take
+ * the sidecar `<file>.lock`). Each transaction then takes the lock-table lock
+ * (state/bakery-lock.ts: reads and writes in the open file, no directory
+ * operation), reads the 4 KiB header, lets the caller change it, and writes
  * it back with one pwrite; a header write fits one page, so SIGKILL cannot
  * tear it, and a CRC catches what a power loss might. Memo slots are read and
  * written without the lock (see StateStore). When the file cannot or must not
@@ -63,6 +66,7 @@ export class FileStateStore implements StateStore {
   #lastGood: { fingerprint: number; state: BalanceState } | undefined;
   /** Reused between batches: a fresh 256 KiB buffer per batch only feeds the GC. */
   #region: Buffer | undefined;
+  #bakery: BakeryLock | undefined;
   #memoSlots = 0;
 
   constructor(opts: FileStoreOptions) {
@@ -84,13 +88,17 @@ export class FileStateStore implements StateStore {
     if (this.#usingFallback()) return this.#fallback!.transact(pool, fn);
     const ready = this.#prepare();
     if (ready !== undefined) return this.#degrade(ready, pool).transact(pool, fn);
-    const got = this.#lock.acquire();
+    let lock: BakeryLock;
+    try {
+      lock = this.#ready();
+    } catch (err) {
+      return this.#degrade((err as Error).message, pool).transact(pool, fn);
+    }
+    const got = lock.acquire();
     if (!got.ok) return this.#degrade(`state lock: ${got.detail}`, pool).transact(pool, fn);
     let applied = false;
     let result: T | undefined;
     try {
-      if (got.brokeStale) this.#opts.warn(`removed a stale lock ${this.#lock.path} left by a process that died or hung`);
-      this.#ensureOpen(true);
       const { state, memoSlots } = this.#readState(pool);
       result = fn(state);
       applied = true;
@@ -103,6 +111,42 @@ export class FileStateStore implements StateStore {
       const fallback = this.#degrade(message, pool);
       // An answer already decided stands; later ones come from memory.
       return applied ? (result as T) : fallback.transact(pool, fn);
+    } finally {
+      // A file replaced inside the transaction gave its slot back already.
+      if (this.#bakery === lock) lock.release();
+    }
+  }
+
+  /**
+   * Opens the file (creating it if missing) and claims a lock table slot,
+   * under the sidecar lock when either is needed; re-validates the file at
+   * most every RECHECK_MS.
+   * @throws StateError (or an I/O error) when the file cannot be used
+   */
+  #ready(): BakeryLock {
+    this.#ensureOpen(false);
+    if (this.#fd !== undefined && this.#bakery) return this.#bakery;
+    const got = this.#lock.acquire();
+    if (!got.ok) throw new StateError(got.reason === 'unsafe' ? 'EUNSAFE' : 'EUNAVAILABLE', this.#lock.path, got.detail);
+    try {
+      if (got.brokeStale) this.#opts.warn(`removed a stale lock ${this.#lock.path} left by a process that died or hung`);
+      if (this.#fd === undefined) this.#open(true);
+      const size = fstatSync(this.#fd!).size;
+      const magic = Buffer.alloc(4);
+      readSync(this.#fd!, magic, 0, 4, 0);
+      const word = magic.readUInt32LE(0);
+      if (size < MEMO_OFFSET || (word !== 0 && word !== MAGIC)) {
+        // Not a state file (empty, truncated, or another program's): nothing
+        // of ours, not even a lock-table slot, is written into it.
+        const what = size === 0 ? 'empty' : size < MEMO_OFFSET ? `truncated (${size} bytes)` : 'not a postbal state file (bad magic)';
+        this.#opts.warn(`${this.path}: state file is ${what}; replacing it with a fresh state`);
+        this.close();
+        this.#create('replaced');
+        this.#open(true);
+      }
+      this.#bakery = BakeryLock.claim(this.#fd!, { timeoutMs: this.#opts.lockTimeoutMs ?? 1000, staleMs: this.#opts.lockStaleMs ?? 500 });
+      if (!this.#bakery) throw new StateError('EUNAVAILABLE', this.path, `all ${LOCK_SLOTS} lock table slots are held by live instances`);
+      return this.#bakery;
     } finally {
       this.#lock.release();
     }
@@ -146,6 +190,9 @@ export class FileStateStore implements StateStore {
   }
 
   close(): void {
+    // Give the lock table slot back while the descriptor still names its file.
+    this.#bakery?.free();
+    this.#bakery = undefined;
     if (this.#fd !== undefined) {
       try {
         closeSync(this.#fd);
@@ -250,12 +297,26 @@ export class FileStateStore implements StateStore {
     }
   }
 
+  /**
+   * Replaces an unusable file. Lock needs: the lock table lock of the old
+   * file (given back here); takes the sidecar lock so replacements do not race.
+   * The new file's slot is claimed by the next transaction.
+   */
+  #replace(): void {
+    this.close();
+    const got = this.#lock.acquire();
+    try {
+      this.#create('replaced');
+      this.#open(true);
+    } finally {
+      if (got.ok) this.#lock.release();
+    }
+  }
+
   /** Lock needs: held. Writes a fresh, empty state file atomically (temp + rename). */
   #create(why: string): void {
-    const header = Buffer.alloc(HEADER_BLOCK_BYTES);
-    // Magic without a valid CRC: the first transaction fills in a real header.
-    header.writeUInt32LE(0, 0);
-    const bytes = Buffer.concat([header, Buffer.alloc(this.#opts.memoSlots * MEMO_SLOT_BYTES)]);
+    // All zeros, no magic: the first transaction writes a real header.
+    const bytes = Buffer.alloc(fileBytes(this.#opts.memoSlots));
     try {
       writeFileAtomicSync(this.path, bytes, 0o600);
     } catch (err) {
@@ -275,17 +336,12 @@ export class FileStateStore implements StateStore {
         return { state: decoded.state, memoSlots: decoded.memoSlots };
       }
     }
-    const fresh = (n === HEADER_BLOCK_BYTES && buf.readUInt32LE(0) === 0 && buf.readUInt32LE(4) === 0);
+    const fresh = n === HEADER_BLOCK_BYTES && buf.readUInt32LE(0) === 0 && buf.readUInt32LE(4) === 0
+      && fstatSync(fd).size >= fileBytes(this.#opts.memoSlots);
     if (!fresh) {
       const problem = typeof decoded === 'string' ? describeHeaderProblem(decoded) : 'state file is truncated';
       this.#opts.warn(`${this.path}: ${problem}; replacing it with a fresh state`);
-      this.close();
-      this.#create('replaced');
-      this.#open(true);
-    } else if (fstatSync(fd).size < fileBytes(this.#opts.memoSlots)) {
-      this.close();
-      this.#create('replaced');
-      this.#open(true);
+      this.#replace();
     }
     return { state: freshState(pool.transports.length, Date.now()), memoSlots: this.#opts.memoSlots };
   }

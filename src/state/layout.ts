@@ -12,7 +12,9 @@
  *         40  reserved to 64
  *         64  per transport, 24 bytes: current f64, picks f64,
  *             repeats u32, flags u32
- *   4096   memo: slot count x 16-byte slots (see balance/memo.ts)
+ *   4096   lock table: 256 x 16-byte slots (see state/bakery-lock.ts):
+ *          pid u32, choosing u32, number u32, reserved u32
+ *   8192   memo: slot count x 16-byte slots (see balance/memo.ts)
  *
  * All integers little-endian.
  */
@@ -24,7 +26,11 @@ export const TRANSPORT_RECORD_BYTES = 24;
 export const HEADER_BLOCK_BYTES = 4096;
 /** Bounded so the whole header fits one page. */
 export const MAX_TRANSPORTS = 128;
-export const MEMO_OFFSET = HEADER_BLOCK_BYTES;
+export const LOCK_TABLE_OFFSET = HEADER_BLOCK_BYTES;
+/** More instances than Postfix ever runs against one table (one per trivial-rewrite connection). */
+export const LOCK_SLOTS = 256;
+export const LOCK_SLOT_BYTES = 16;
+export const MEMO_OFFSET = LOCK_TABLE_OFFSET + LOCK_SLOTS * LOCK_SLOT_BYTES;
 export const MEMO_SLOT_BYTES = 16;
 /** 16,384 slots: room for the recipients of a large burst between smtpd's and qmgr's lookups. */
 export const DEFAULT_MEMO_SLOTS = 16_384;

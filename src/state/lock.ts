@@ -4,7 +4,10 @@ import {
 import { monotonicMs } from '../clock.js';
 
 /**
- * The only cross-process lock: a `<state>.lock` sidecar created with O_EXCL.
+ * The sidecar lock: a `<state>.lock` file created with O_EXCL. It guards the
+ * rare operations that change which file is the state file (creating or
+ * replacing it) and the claiming of lock-table slots; lookups use the
+ * lock-table lock (bakery-lock.ts), which needs no directory operation.
  *
  * Node has no flock(2) without a native addon, so the lock is a file whose
  * existence is the lock. It holds "PID NONCE" so that a lock left by a killed

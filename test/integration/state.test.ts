@@ -166,3 +166,23 @@ test('SIGKILL at random instants never leaves an unreadable state or a stalling 
     t.cleanup();
   }
 });
+
+test('a lock-table slot left held by a live, stuck process stalls others for under a second', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL_321);
+    const state = join(t.dir, 's');
+    await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], keys('a', 1));
+    // Slot 200 of the lock table (offset 4096): our own pid, alive, holding number 1 forever.
+    const b = readFileSync(state);
+    b.writeUInt32LE(process.pid, 4096 + 200 * 16);
+    b.writeUInt32LE(1, 4096 + 200 * 16 + 8);
+    writeFileSync(state, b);
+    const start = Date.now();
+    const r = await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], keys('b', 3), { chunk: 8 });
+    assert.equal(r.stdout, '200 smtp1:\n200 smtp0:\n200 smtp2:\n');
+    assert.ok(Date.now() - start < 1500, `took ${Date.now() - start} ms`);
+  } finally {
+    t.cleanup();
+  }
+});
