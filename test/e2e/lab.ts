@@ -6,12 +6,12 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
-  chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
+  chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync,
 } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT } from '../helpers/postbal.js';
+import { installPostbalCopy } from '../helpers/postbal.js';
 
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -67,22 +67,6 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
     });
   });
-}
-
-/** Copies what postbal needs at run time to a place user `nobody` can read. */
-function installPostbalCopy(dest: string): string {
-  mkdirSync(join(dest, 'bin'), { recursive: true });
-  mkdirSync(join(dest, 'dist'), { recursive: true });
-  cpSync(join(ROOT, 'bin/postbal'), join(dest, 'bin/postbal'));
-  cpSync(join(ROOT, 'bin/package.json'), join(dest, 'bin/package.json'));
-  cpSync(join(ROOT, 'dist/postbal.cjs'), join(dest, 'dist/postbal.cjs'));
-  cpSync(join(ROOT, 'package.json'), join(dest, 'package.json'));
-  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-  for (const [path, meta] of Object.entries(lock.packages)) {
-    if (!path.startsWith('node_modules/') || meta.dev) continue;
-    cpSync(join(ROOT, path), join(dest, path), { recursive: true });
-  }
-  return join(dest, 'bin/postbal');
 }
 
 export interface LabOptions {

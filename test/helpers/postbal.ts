@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,3 +148,20 @@ export function keys(prefix: string, n: number): string {
   for (let i = 0; i < n; i++) s += `get ${prefix}${i}@example.com\n`;
   return s;
 }
+
+/** Copies what postbal needs at run time to a place user `nobody` can read. */
+export function installPostbalCopy(dest: string): string {
+  mkdirSync(join(dest, 'bin'), { recursive: true });
+  mkdirSync(join(dest, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'bin/postbal'), join(dest, 'bin/postbal'));
+  cpSync(join(ROOT, 'bin/package.json'), join(dest, 'bin/package.json'));
+  cpSync(join(ROOT, 'dist/postbal.cjs'), join(dest, 'dist/postbal.cjs'));
+  cpSync(join(ROOT, 'package.json'), join(dest, 'package.json'));
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+  for (const [path, meta] of Object.entries(lock.packages)) {
+    if (!path.startsWith('node_modules/') || meta.dev) continue;
+    cpSync(join(ROOT, path), join(dest, path), { recursive: true });
+  }
+  return join(dest, 'bin/postbal');
+}
+
