@@ -160,8 +160,10 @@ export class LookupHandler {
     // Remember the picks whose one repeat was not used up within this burst,
     // once the replies are out.
     if (pendingRepeat.size > 0) {
+      const puts: number[] = [];
+      for (const [hash, i] of pendingRepeat) puts.push(hash, decisions[i]!.index);
       this.#deferred.push(() => {
-        for (const [hash, i] of pendingRepeat) memo.put(hash, decisions[i]!.index, nowSec);
+        for (let k = 0; k < puts.length; k += 2) memo.put(puts[k]!, puts[k + 1]!, nowSec);
       });
     }
     return decisions;

@@ -38,17 +38,18 @@ export function serveTcpTable(input: Readable, output: Writable, hooks: ServeHoo
     const answer = (frames: Frame[]): boolean => {
       if (frames.length === 0) return true;
       // Slices keep what is alive at once small (and with it the heap, see
-      // README: Memory); each slice is one lock hold.
-      let text = '';
+      // README: Memory); each slice is one lock hold and one write.
+      let flowing = true;
       for (let i = 0; i < frames.length; i += SLICE) {
         const outcomes = hooks.handle(frames.slice(i, i + SLICE).map(decodeTcpTableRequest));
+        let text = '';
         for (const o of outcomes) text += encodeTcpTableReply(o);
-      }
-      const flowing = output.write(text);
-      hooks.afterReply?.();
-      if (firstReply) {
-        firstReply = false;
-        hooks.afterFirstReply?.();
+        flowing = output.write(text) && flowing;
+        hooks.afterReply?.();
+        if (firstReply) {
+          firstReply = false;
+          hooks.afterFirstReply?.();
+        }
       }
       return flowing;
     };

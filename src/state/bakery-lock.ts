@@ -139,7 +139,7 @@ export class BakeryLock {
         return { ok: false, detail: `lock table slot ${blocker} held for over ${this.#opts.timeoutMs} ms` };
       }
       sleepMs(backoff);
-      backoff = Math.min(backoff * 2, 1);
+      backoff = Math.min(backoff * 2, 0.05);
     }
   }
 

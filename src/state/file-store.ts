@@ -66,6 +66,7 @@ export class FileStateStore implements StateStore {
   #lastGood: { fingerprint: number; state: BalanceState } | undefined;
   /** Reused between batches: a fresh 256 KiB buffer per batch only feeds the GC. */
   #region: Buffer | undefined;
+  #regionWords: Uint32Array | undefined;
   #bakery: BakeryLock | undefined;
   #memoSlots = 0;
 
@@ -354,22 +355,25 @@ export class FileStateStore implements StateStore {
    */
   #memoIO(slots: number, expectedOps: number): SlotIO {
     const fd = this.#fd!;
-    if (this.#region?.length !== slots * MEMO_SLOT_BYTES) this.#region = Buffer.alloc(slots * MEMO_SLOT_BYTES);
+    if (this.#region?.length !== slots * MEMO_SLOT_BYTES) {
+      this.#region = Buffer.alloc(slots * MEMO_SLOT_BYTES);
+      this.#regionWords = new Uint32Array(this.#region.buffer, this.#region.byteOffset, slots * 4);
+    }
     const region = this.#region;
     const bulk = expectedOps >= BULK_MEMO_OPS;
     if (bulk) readSync(fd, region, 0, region.length, MEMO_OFFSET);
-    const write = (buf: Buffer, pos: number): void => this.#pwrite(buf, pos);
     return {
       slots,
-      words: new Uint32Array(region.buffer, region.byteOffset, slots * 4),
+      words: this.#regionWords!,
       load(first: number, count: number): void {
         if (bulk) return;
         const from = first * MEMO_SLOT_BYTES;
         readSync(fd, region, from, count * MEMO_SLOT_BYTES, MEMO_OFFSET + from);
       },
       store(index: number): void {
+        // One 16-byte write at a 16-byte offset: atomic, and never touches another slot.
         const from = index * MEMO_SLOT_BYTES;
-        write(region.subarray(from, from + MEMO_SLOT_BYTES), MEMO_OFFSET + from);
+        writeSync(fd, region, from, MEMO_SLOT_BYTES, MEMO_OFFSET + from);
       },
     };
   }
