@@ -51,6 +51,12 @@ export function runPostbal(args: readonly string[], input: string | Buffer, opts
   });
 }
 
+/** Instances still running when a test file ends (a failed test) are killed, never left to hang the run. */
+const LIVE = new Set<ChildProcessWithoutNullStreams>();
+process.on('exit', () => {
+  for (const c of LIVE) c.kill('SIGKILL');
+});
+
 /** A long-running instance driven one request at a time, as Postfix drives it. */
 export class Interactive {
   readonly child: ChildProcessWithoutNullStreams;
@@ -60,6 +66,8 @@ export class Interactive {
 
   constructor(args: readonly string[]) {
     this.child = spawn(process.execPath, [BIN, ...args], { env: { PATH: '/usr/bin:/bin' }, stdio: 'pipe' });
+    LIVE.add(this.child);
+    this.child.on('exit', () => LIVE.delete(this.child));
     this.child.stdout.setEncoding('latin1');
     this.child.stdout.on('data', (d: string) => {
       this.#buf += d;
