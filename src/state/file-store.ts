@@ -68,6 +68,8 @@ export class FileStateStore implements StateStore {
   #region: Buffer | undefined;
   #regionWords: Uint32Array | undefined;
   #bakery: BakeryLock | undefined;
+  readonly #headerBuf = Buffer.alloc(HEADER_BLOCK_BYTES);
+  #sizeCheckedFor = -1;
   #memoSlots = 0;
 
   constructor(opts: FileStoreOptions) {
@@ -287,6 +289,7 @@ export class FileStateStore implements StateStore {
       if ((st.mode & 0o022) !== 0) throw new StateError('EUNSAFE', this.path, `state file is writable by group or others (mode ${(st.mode & 0o7777).toString(8)})`);
       if (st.nlink !== 1) throw new StateError('EUNSAFE', this.path, `state file has ${st.nlink} hard links`);
       this.#fd = fd;
+      this.#sizeCheckedFor = -1;
       this.#ino = st.ino;
       this.#dev = st.dev;
       // The memo region's size comes from the header; until a transaction has
@@ -328,12 +331,14 @@ export class FileStateStore implements StateStore {
   /** Lock needs: held. Reads the header; replaces an unusable file with a fresh one. */
   #readState(pool: PoolConfig): { state: BalanceState; memoSlots: number } {
     const fd = this.#fd!;
-    const buf = Buffer.alloc(HEADER_BLOCK_BYTES);
+    const buf = this.#headerBuf;
     const n = readSync(fd, buf, 0, HEADER_BLOCK_BYTES, 0);
     const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
-    if (typeof decoded !== 'string') {
-      const size = fstatSync(fd).size;
-      if (decoded.state.transports.length === pool.transports.length && size >= fileBytes(decoded.memoSlots)) {
+    if (typeof decoded !== 'string' && decoded.state.transports.length === pool.transports.length) {
+      // The size is checked once per open file and memo size, not per lookup.
+      if (this.#sizeCheckedFor === decoded.memoSlots) return { state: decoded.state, memoSlots: decoded.memoSlots };
+      if (fstatSync(fd).size >= fileBytes(decoded.memoSlots)) {
+        this.#sizeCheckedFor = decoded.memoSlots;
         return { state: decoded.state, memoSlots: decoded.memoSlots };
       }
     }
