@@ -10,7 +10,7 @@ import { PostfixLab, ensurePostfix } from '../test/e2e/lab.js';
 import { median } from './common.js';
 
 const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 5000);
-const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 5);
 const WEIGHTS: Record<string, number> = { smtp0: 3, smtp1: 2, smtp2: 1 };
 const relay = (n: number): string => `smtp${n}:[127.0.0.1]:SINKPORT`;
 
