@@ -14,5 +14,6 @@ export const DEFAULTS = {
    * seconds, later under a backlog.
    */
   repeatWindowSec: 600,
+  /** Repeat memo slots: room for the recipients of a large burst between smtpd's and qmgr's lookups. */
   memoSlots: 16_384,
 } as const;

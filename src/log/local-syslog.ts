@@ -42,7 +42,6 @@ export class LocalSyslog implements Logger {
   #pendingBytes = 0;
   #dropped = 0;
   #timer: NodeJS.Timeout | undefined;
-  #starting = false;
   #flushScheduled = false;
   #closing = false;
 
@@ -105,8 +104,7 @@ export class LocalSyslog implements Logger {
 
   #start(): void {
     this.#timer = undefined;
-    if (this.#child || this.#dead || this.#starting) return;
-    this.#starting = true;
+    if (this.#child || this.#dead) return;
     // Loaded here, not at start: node:child_process costs start-up time.
     const { spawn } = lazyRequire<typeof import('node:child_process')>('node:child_process');
     const bin = LOGGER_PATHS.find((p) => {

@@ -1,5 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
 import { monotonicMs } from '../clock.js';
+import { pidAlive, sleepMs } from './peers.js';
 import { LOCK_SLOTS, LOCK_SLOT_BYTES, LOCK_TABLE_OFFSET } from './layout.js';
 
 /**
@@ -26,20 +27,6 @@ const PID = 0;
 const CHOOSING = 4;
 const NUMBER = 8;
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export type BakeryAcquire = { readonly ok: true } | { readonly ok: false; readonly detail: string };
 

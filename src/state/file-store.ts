@@ -56,6 +56,7 @@ export class FileStateStore implements StateStore {
   readonly #opts: FileStoreOptions;
   readonly #lock: FileLock;
   readonly #euid: number;
+  readonly #forbidden: boolean;
   #fd: number | undefined;
   #ino = 0;
   #dev = 0;
@@ -74,6 +75,7 @@ export class FileStateStore implements StateStore {
 
   constructor(opts: FileStoreOptions) {
     this.path = resolve(opts.path);
+    this.#forbidden = FORBIDDEN_PREFIXES.some((p) => this.path.startsWith(p));
     this.#opts = opts;
     this.#euid = process.geteuid?.() ?? -1;
     this.#lock = new FileLock(`${this.path}.lock`, {
@@ -179,9 +181,7 @@ export class FileStateStore implements StateStore {
 
   /** Checks the path and directory; returns why the file cannot be used, if so. */
   #prepare(): string | undefined {
-    if (FORBIDDEN_PREFIXES.some((p) => this.path.startsWith(p))) {
-      return `state path ${this.path} is under /${this.path.split('/')[1]}: not a place for a state file`;
-    }
+    if (this.#forbidden) return `state path ${this.path} is under /${this.path.split('/')[1]}: not a place for a state file`;
     if (this.#fd !== undefined) return undefined;
     // The lock lives in the directory, so the directory is checked (and made) first.
     try {

@@ -32,8 +32,6 @@ export const LOCK_SLOTS = 256;
 export const LOCK_SLOT_BYTES = 16;
 export const MEMO_OFFSET = LOCK_TABLE_OFFSET + LOCK_SLOTS * LOCK_SLOT_BYTES;
 export const MEMO_SLOT_BYTES = 16;
-/** 16,384 slots: room for the recipients of a large burst between smtpd's and qmgr's lookups. */
-export const DEFAULT_MEMO_SLOTS = 16_384;
 
 export function headerBytes(transportCount: number): number {
   return HEADER_FIXED_BYTES + TRANSPORT_RECORD_BYTES * transportCount;

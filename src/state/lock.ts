@@ -2,6 +2,7 @@ import {
   closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { monotonicMs } from '../clock.js';
+import { pidAlive, sleepMs } from './peers.js';
 
 /**
  * The sidecar lock: a `<state>.lock` file created with O_EXCL. It guards the
@@ -32,25 +33,6 @@ export interface LockOptions {
   readonly staleMs: number;
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
-
-function nowMs(): number {
-  return monotonicMs();
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -110,7 +92,7 @@ export class FileLock {
 
   /** Takes the lock, waiting at most `timeoutMs`. Must not be held already. */
   acquire(): AcquireResult {
-    const start = nowMs();
+    const start = monotonicMs();
     let backoff = 0.05;
     let brokeStale = false;
     let watched: string | undefined;
@@ -124,7 +106,7 @@ export class FileLock {
           closeSync(fd);
         }
         this.#held = true;
-        return { ok: true, waitedMs: nowMs() - start, brokeStale };
+        return { ok: true, waitedMs: monotonicMs() - start, brokeStale };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EEXIST') {
@@ -139,7 +121,7 @@ export class FileLock {
       if (holder.uid !== this.#euid && this.#euid !== 0 && holder.uid !== 0) {
         return { ok: false, reason: 'unsafe', detail: `${this.path} is owned by uid ${holder.uid}, not by us (uid ${this.#euid}): refusing to wait for it` };
       }
-      const now = nowMs();
+      const now = monotonicMs();
       if (holder.text !== watched) {
         watched = holder.text;
         watchedSince = now;
