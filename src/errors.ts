@@ -44,7 +44,8 @@ export class ConfigError extends Error {
 
 /** A state file or directory we must not or cannot use. */
 export class StateError extends Error {
-  readonly code: 'EUNSAFE' | 'EUNAVAILABLE' | 'ECORRUPT';
+  /** EUNSAFE: must not be trusted; ENOPERM: not ours to change; EUNAVAILABLE: cannot be used now. */
+  readonly code: 'EUNSAFE' | 'ENOPERM' | 'EUNAVAILABLE' | 'ECORRUPT';
   readonly path: string;
   constructor(code: StateError['code'], path: string, message: string) {
     super(`${path}: ${message}`);

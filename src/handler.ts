@@ -1,7 +1,9 @@
 import type { ConfigSource } from './config/source.js';
-import type { PoolConfig } from './config/types.js';
+import { inScope, stickyKeyOf } from './config/scope.js';
+import type { Algorithm, PoolConfig } from './config/types.js';
 import { hashKey } from './balance/hash.js';
-import { pickSmoothWrr } from './balance/wrr.js';
+import { pickRendezvous, pickWeightedRandom, pickWrr } from './balance/select.js';
+import { activeTier, isDrained } from './balance/tiers.js';
 import { formatKeyForLog } from './log/format.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
@@ -18,7 +20,11 @@ export interface HandlerOptions {
   readonly logger: Logger;
   /** One info line per lookup naming the transport (postbal.pl did this). */
   readonly logLookups: boolean;
+  /** Overrides the config's `algorithm` (command line `--algorithm`). */
+  readonly algorithm?: Algorithm;
   readonly nowMs?: () => number;
+  /** Uniform in [0, 1), for `random`. */
+  readonly random?: () => number;
 }
 
 /**
@@ -30,9 +36,14 @@ const WILDCARD = '*';
 
 const CONFIG_ERROR: Outcome = { kind: 'tempFail', reason: 'error:config' };
 const INVALID_REQUEST: Outcome = { kind: 'tempFail', reason: 'error:invalid_request' };
+/** A malformed socketmap request: retrying cannot help. */
+const MALFORMED_REQUEST: Outcome = { kind: 'permFail', reason: 'malformed request' };
 const NOT_FOUND: Outcome = { kind: 'notFound', reason: 'not_found' };
+const OUT_OF_SCOPE: Outcome = { kind: 'notFound', reason: 'not_in_scope' };
+const NONE_AVAILABLE: Outcome = { kind: 'notFound', reason: 'no_transport_available' };
 
 interface Decision {
+  /** A member of the pool, or -1: none available (fallback or not found). */
   readonly index: number;
   readonly repeat: boolean;
 }
@@ -40,7 +51,9 @@ interface Decision {
 export class LookupHandler {
   readonly #opts: HandlerOptions;
   readonly #now: () => number;
-  #found: { pool: PoolConfig; outcomes: readonly Outcome[] } | undefined;
+  #found: { pool: PoolConfig; outcomes: readonly Outcome[]; none: Outcome } | undefined;
+  /** The drain marks last seen, to log when they change. */
+  #seenFlags: { pool: PoolConfig; flags: string } | undefined;
   #repeats: { pool: PoolConfig; counts: number[] } | undefined;
   #deferred: (() => void)[] = [];
 
@@ -59,11 +72,13 @@ export class LookupHandler {
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i]!;
       if (r.kind === 'invalid') {
-        out[i] = INVALID_REQUEST;
+        out[i] = r.permanent ? MALFORMED_REQUEST : INVALID_REQUEST;
       } else if (r.key === WILDCARD) {
         out[i] = NOT_FOUND;
       } else if (!pool) {
         out[i] = CONFIG_ERROR;
+      } else if (!inScope(pool.scope, r.key)) {
+        out[i] = OUT_OF_SCOPE;
       } else {
         lookups.push({ i, key: r.key });
       }
@@ -75,7 +90,7 @@ export class LookupHandler {
         const found = this.#foundOutcomes(pool);
         for (let k = 0; k < lookups.length; k++) {
           const d = decisions[k]!;
-          out[lookups[k]!.i] = found[d.index]!;
+          out[lookups[k]!.i] = d.index >= 0 ? found.outcomes[d.index]! : found.none;
           repeat[lookups[k]!.i] = d.repeat;
         }
       } catch (err) {
@@ -98,17 +113,38 @@ export class LookupHandler {
       } else if (logLookups || o.kind === 'tempFail') {
         const key = formatKeyForLog(r.key);
         if (o.kind === 'found') logger.log('info', `key=<${key}> transport=${o.value} ${repeat[i] ? 'repeat' : 'pick'}`);
-        else logger.log(o.kind === 'tempFail' ? 'warning' : 'info', `key=<${key}> ${o.kind === 'notFound' ? 'not found' : o.reason}`);
+        else if (o.kind === 'notFound') logger.log('info', `key=<${key}> not found${o === NOT_FOUND ? '' : ` (${o.reason.replaceAll('_', ' ')})`}`);
+        else logger.log('warning', `key=<${key}> ${o.reason}`);
       }
     }
   }
 
   /** One shared outcome per transport: a burst of thousands allocates none. */
-  #foundOutcomes(pool: PoolConfig): readonly Outcome[] {
+  #foundOutcomes(pool: PoolConfig): { outcomes: readonly Outcome[]; none: Outcome } {
     if (this.#found?.pool !== pool) {
-      this.#found = { pool, outcomes: pool.transports.map((t): Outcome => ({ kind: 'found', value: t.value })) };
+      this.#found = {
+        pool,
+        outcomes: pool.transports.map((t): Outcome => ({ kind: 'found', value: t.value })),
+        none: pool.fallback === undefined ? NONE_AVAILABLE : { kind: 'found', value: pool.fallback },
+      };
     }
-    return this.#found.outcomes;
+    return this.#found;
+  }
+
+  /** Logs drain marks when this instance first sees them and whenever they change. */
+  #noticeFlags(pool: PoolConfig, flags: readonly number[]): void {
+    const key = flags.join(',');
+    const seen = this.#seenFlags;
+    if (seen?.pool === pool && seen.flags === key) return;
+    const first = seen === undefined;
+    this.#seenFlags = { pool, flags: key };
+    const drained = pool.transports.filter((_, i) => isDrained(flags[i] ?? 0)).map((t) => t.value);
+    if (first && drained.length === 0) return;
+    const tier = activeTier(pool.transports.map((t) => t.priority), flags);
+    const now = tier
+      ? `picking from priority ${tier.priority}: ${pool.transports.filter((_, i) => tier.members[i]).map((t) => t.value).join(' ')}`
+      : `no transport available: answering ${pool.fallback === undefined ? '"not found"' : pool.fallback}`;
+    this.#deferred.push(() => this.#opts.logger.log(tier ? 'info' : 'warning', `drained: ${drained.length > 0 ? drained.join(' ') : 'none'}; ${now}`));
   }
 
   #decide(pool: PoolConfig, keys: readonly string[]): Decision[] {
@@ -118,7 +154,8 @@ export class LookupHandler {
     const memo = store.memo(pool, keys.length);
     const decisions: Decision[] = new Array<Decision>(keys.length);
     // Keys answered by the memo, and the first new occurrence of each other key.
-    const fresh: number[] = [];
+    let fresh: number[] = [];
+    const remembered: number[] = [];
     // A key twice in one burst: its second occurrence repeats the first's
     // pick, as it would have from the memo had it come in a later burst.
     const pendingRepeat = new Map<number, number>();
@@ -131,24 +168,54 @@ export class LookupHandler {
         repeatOf.push(i, first);
         continue;
       }
-      const remembered = memo.take(hash, nowSec);
-      if (remembered !== undefined) {
-        decisions[i] = { index: remembered, repeat: true };
+      const index = memo.take(hash, nowSec);
+      if (index !== undefined) {
+        decisions[i] = { index, repeat: true };
+        remembered.push(i);
         continue;
       }
       fresh.push(i);
       pendingRepeat.set(hash, i);
     }
-    if (fresh.length > 0) {
+    const priorities = pool.transports.map((t) => t.priority);
+    // A remembered answer stands only while its transport is in the active
+    // tier: a drain (or a better tier coming back) applies from the next lookup.
+    const stale = (flags: readonly number[]): number[] => {
+      const tier = activeTier(priorities, flags);
+      return remembered.filter((i) => !tier?.members[decisions[i]!.index]);
+    };
+    let needTransaction = fresh.length > 0;
+    if (!needTransaction && remembered.length > 0) {
+      const flags = store.peekFlags(pool);
+      if (flags === undefined || stale(flags).length > 0) needTransaction = true;
+      if (flags !== undefined) this.#noticeFlags(pool, flags);
+    }
+    if (needTransaction) {
       const weights = pool.transports.map((t) => t.weight);
+      const algorithm = this.#opts.algorithm ?? pool.algorithm;
+      const random = this.#opts.random ?? Math.random;
       store.transact(pool, (state) => {
+        const flags = state.transports.map((t) => t.flags);
+        this.#noticeFlags(pool, flags);
+        const restale = stale(flags);
+        if (restale.length > 0) fresh = [...fresh, ...restale].sort((a, b) => a - b);
+        const tier = activeTier(priorities, flags);
         const current = state.transports.map((t) => t.current);
+        let picked = 0;
         for (const i of fresh) {
-          const index = pickSmoothWrr(weights, current);
-          state.transports[index]!.picks++;
+          let index = -1;
+          if (tier) {
+            if (algorithm === 'wrr') index = pickWrr(weights, tier.members, current);
+            else if (algorithm === 'random') index = pickWeightedRandom(weights, tier.members, random());
+            else index = pickRendezvous(weights, tier.members, hashKey(stickyKeyOf(keys[i]!)), pool.memberHashes);
+          }
+          if (index >= 0) {
+            state.transports[index]!.picks++;
+            picked++;
+          }
           decisions[i] = { index, repeat: false };
         }
-        state.seq += fresh.length;
+        state.seq += picked;
         for (let t = 0; t < current.length; t++) state.transports[t]!.current = current[t]!;
         this.#addRepeats(pool, state.transports);
       });
@@ -156,12 +223,12 @@ export class LookupHandler {
     for (let r = 0; r < repeatOf.length; r += 2) {
       decisions[repeatOf[r]!] = { index: decisions[repeatOf[r + 1]!]!.index, repeat: true };
     }
-    for (const d of decisions) if (d.repeat) this.#countRepeat(pool, d.index);
+    for (const d of decisions) if (d.repeat && d.index >= 0) this.#countRepeat(pool, d.index);
     // Remember the picks whose one repeat was not used up within this burst,
     // once the replies are out.
     if (pendingRepeat.size > 0) {
       const puts: number[] = [];
-      for (const [hash, i] of pendingRepeat) puts.push(hash, decisions[i]!.index);
+      for (const [hash, i] of pendingRepeat) if (decisions[i]!.index >= 0) puts.push(hash, decisions[i]!.index);
       this.#deferred.push(() => {
         for (let k = 0; k < puts.length; k += 2) memo.put(puts[k]!, puts[k + 1]!, nowSec);
       });

@@ -2,19 +2,31 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import { tcpTableReplyBytes } from '../protocol/tcp-table.js';
 import { TCP_TABLE_MAX_REPLY_BYTES } from '../protocol/limits.js';
 import { MAX_TRANSPORTS } from '../state/layout.js';
-import { fingerprintPool } from '../balance/hash.js';
-import type { ConfigWarning, PoolConfig, TransportEntry } from './types.js';
+import { fingerprintPool, hashKey } from '../balance/hash.js';
+import { compileScopeRule, EVERY_KEY } from './scope.js';
+import {
+  ALGORITHMS, type Algorithm, type ConfigWarning, type PoolConfig, type ScopeRule, type TransportEntry,
+} from './types.js';
 
 /** Largest weight accepted; keeps the round-robin arithmetic exact in doubles. */
 export const MAX_WEIGHT = 1_000_000;
+
+/** Highest priority number (the least preferred tier). */
+export const MAX_PRIORITY = 9999;
 
 /**
  * The postbal.pl format: one `{weight}transport:nexthop` per line, `#` comments,
  * blank lines. Whitespace around the entry and after `}` is tolerated.
  * Transport names follow master.cf service names: letters, digits, `.`, `_`, `-`.
+ *
+ * Extensions, all of which postbal.pl rejected, so an old file keeps its meaning:
+ * `priority=N` after an entry, and `name = value` directive lines
+ * (`algorithm`, `fallback`, `match`).
  */
-const ENTRY = /^\{\s*([^}]*?)\s*\}\s*(\S+)$/;
+const ENTRY = /^\{\s*([^}]*?)\s*\}\s*(\S+)(?:\s+(.*))?$/;
+const DIRECTIVE = /^([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*)$/;
 const TRANSPORT = /^[A-Za-z0-9._-]+:/;
+const DIRECTIVES = ['algorithm', 'fallback', 'match'] as const;
 
 export interface ParsedConfig {
   readonly pool: PoolConfig;
@@ -36,16 +48,74 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   const entries: TransportEntry[] = [];
   const byValue = new Map<string, number>();
   const lines = text.split('\n');
+  let algorithm: { value: Algorithm; line: number } | undefined;
+  let fallback: { value: string | undefined; line: number } | undefined;
+  const include: ScopeRule[] = [];
+  const exclude: ScopeRule[] = [];
+  const once = (lineNo: number, name: string, prev: { line: number } | undefined): boolean => {
+    if (prev === undefined) return true;
+    problems.push({ file, line: lineNo, field: name, expected: `one "${name}" line (line ${prev.line} has one already)`, received: 'a second one' });
+    return false;
+  };
+  const directive = (lineNo: number, name: string, value: string): void => {
+    switch (name) {
+      case 'algorithm': {
+        if (!once(lineNo, name, algorithm)) return;
+        const a = value.toLowerCase() as Algorithm;
+        if (ALGORITHMS.includes(a)) algorithm = { value: a, line: lineNo };
+        else problems.push({ file, line: lineNo, field: name, expected: ALGORITHMS.join(', '), received: describe(value) });
+        return;
+      }
+      case 'fallback': {
+        if (!once(lineNo, name, fallback)) return;
+        if (value === 'none') {
+          fallback = { value: undefined, line: lineNo };
+        } else if (!TRANSPORT.test(value)) {
+          problems.push({
+            file, line: lineNo, field: name,
+            expected: '"none" or a transport:nexthop answered when no transport is available (e.g. "retry:4.3.2 no source IP available" or "smtp:")',
+            received: describe(value),
+          });
+        } else if (tcpTableReplyBytes(value) > TCP_TABLE_MAX_REPLY_BYTES) {
+          problems.push({ file, line: lineNo, field: name, expected: `a reply of at most ${TCP_TABLE_MAX_REPLY_BYTES} bytes`, received: `${tcpTableReplyBytes(value)} bytes` });
+        } else {
+          fallback = { value, line: lineNo };
+        }
+        return;
+      }
+      case 'match': {
+        const patterns = value.split(/\s+/).map((p) => (p.startsWith('/') ? p : p.replace(/,$/, ''))).filter((p) => p !== '');
+        if (patterns.length === 0) {
+          problems.push({ file, line: lineNo, field: name, expected: 'one or more patterns', received: 'none' });
+          return;
+        }
+        for (const written of patterns) {
+          const negated = written.startsWith('!');
+          const rule = compileScopeRule(negated ? written.slice(1) : written);
+          if (typeof rule === 'string') problems.push({ file, line: lineNo, field: name, expected: rule, received: describe(written) });
+          else (negated ? exclude : include).push(rule);
+        }
+        return;
+      }
+      default:
+        problems.push({ file, line: lineNo, field: 'directive', expected: DIRECTIVES.join(', '), received: describe(name) });
+    }
+  };
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const raw = lines[i]!.replace(/\r$/, '');
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const d = trimmed.startsWith('{') ? null : DIRECTIVE.exec(trimmed);
+    if (d) {
+      directive(lineNo, d[1]!.toLowerCase(), d[2]!.trim());
+      continue;
+    }
     const m = ENTRY.exec(trimmed);
     if (!m) {
       problems.push({
         file, line: lineNo, field: 'entry',
-        expected: '"{weight}transport:nexthop" (e.g. "{3}smtp0:"), a "#" comment or a blank line',
+        expected: '"{weight}transport:nexthop [priority=N]" (e.g. "{3}smtp0:"), "name = value" (algorithm, fallback, match), a "#" comment or a blank line',
         received: describe(trimmed),
       });
       continue;
@@ -76,15 +146,39 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       });
       continue;
     }
+    let priority = 0;
+    let badAttribute = false;
+    for (const attr of (m[3] ?? '').split(/\s+/).filter((a) => a !== '')) {
+      const p = /^priority=(\d{1,4})$/.exec(attr);
+      if (p) {
+        priority = Number(p[1]);
+      } else {
+        badAttribute = true;
+        problems.push({
+          file, line: lineNo, field: attr.startsWith('priority=') ? 'priority' : 'attribute',
+          expected: `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}`,
+          received: describe(attr),
+        });
+      }
+    }
+    if (badAttribute) continue;
     const seen = byValue.get(value);
     if (seen !== undefined) {
       const prev = entries[seen]!;
+      if (prev.priority !== priority) {
+        problems.push({
+          file, line: lineNo, field: 'priority',
+          expected: `the priority of line ${prev.line}, where ${value} is listed already (${prev.priority})`,
+          received: String(priority),
+        });
+        continue;
+      }
       entries[seen] = { ...prev, weight: Math.min(MAX_WEIGHT, prev.weight + weight) };
       warnings.push({ line: lineNo, message: `duplicate of line ${prev.line} (${value}): weights added` });
       continue;
     }
     byValue.set(value, entries.length);
-    entries.push({ value, weight, line: lineNo });
+    entries.push({ value, weight, priority, line: lineNo });
   }
   if (problems.length === 0 && entries.length === 0) {
     problems.push({ file, line: 0, field: 'pool', expected: 'at least one "{weight}transport:nexthop" line', received: 'none' });
@@ -95,7 +189,15 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   if (problems.length > 0) throw new ConfigError(problems);
   const transports = Object.freeze(entries.map((e) => Object.freeze(e)));
   return {
-    pool: Object.freeze({ file, transports, fingerprint: fingerprintPool(transports) }),
+    pool: Object.freeze({
+      file,
+      transports,
+      algorithm: algorithm?.value ?? 'wrr',
+      fallback: fallback?.value,
+      scope: include.length + exclude.length === 0 ? EVERY_KEY : Object.freeze({ include, exclude }),
+      memberHashes: Object.freeze(transports.map((t) => hashKey(t.value))),
+      fingerprint: fingerprintPool(transports),
+    }),
     warnings,
   };
 }

@@ -1,19 +1,55 @@
 /** The parsed, validated configuration (types only). */
 
-/** One pool member: the reply Postfix gets, and its share. */
+/** One pool member: the reply Postfix gets, its share and its tier. */
 export interface TransportEntry {
   /** `transport:nexthop`, exactly as the reply carries it, e.g. `smtp1:[relay.example]:25`. */
   readonly value: string;
-  /** Relative share, a positive integer. */
+  /** Relative share within its tier, a positive integer. */
   readonly weight: number;
+  /** Tier: lower is preferred; picks come from the best tier with an available member. */
+  readonly priority: number;
   /** Line of the config file it came from (for messages). */
   readonly line: number;
+}
+
+/** How a member of the active tier is chosen. */
+export type Algorithm = 'wrr' | 'random' | 'sticky';
+export const ALGORITHMS: readonly Algorithm[] = ['wrr', 'random', 'sticky'];
+
+/** One `match` pattern, compiled (config/scope.ts). */
+export type ScopeRule =
+  | { readonly kind: 'all' }
+  /** The key itself, e.g. `"<>"` or a full address. */
+  | { readonly kind: 'key'; readonly key: string }
+  /** The domain of an address key, exactly. */
+  | { readonly kind: 'domain'; readonly domain: string }
+  /** Any subdomain of `suffix` (written `.example.com`; `suffix` keeps the dot). */
+  | { readonly kind: 'subdomain'; readonly suffix: string }
+  /** The local part in any domain (written `user@`). */
+  | { readonly kind: 'localpart'; readonly local: string }
+  | { readonly kind: 'regex'; readonly regex: RegExp };
+
+export interface ScopeConfig {
+  /** Keys answered; empty means every key (postbal.pl's behaviour). */
+  readonly include: readonly ScopeRule[];
+  /** Keys never answered, whatever `include` says. */
+  readonly exclude: readonly ScopeRule[];
 }
 
 export interface PoolConfig {
   /** The config file it was read from. */
   readonly file: string;
   readonly transports: readonly TransportEntry[];
+  readonly algorithm: Algorithm;
+  /** Answered when no transport is available (all drained); undefined: not found. */
+  readonly fallback: string | undefined;
+  readonly scope: ScopeConfig;
+  /**
+   * hashKey() of each transport's value: its identity in the state file
+   * (drain marks follow a transport across config changes) and its seed in
+   * sticky hashing.
+   */
+  readonly memberHashes: readonly number[];
   /**
    * Identifies the pool (values and weights, in order) so that a state file
    * written for another pool is recognised and not misread.

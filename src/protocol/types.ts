@@ -19,6 +19,8 @@ export interface InvalidRequest {
   readonly kind: 'invalid';
   /** Why, for the log: e.g. `unknown verb "put"`. */
   readonly reason: string;
+  /** Retrying cannot help (socketmap answers PERM); otherwise a temporary error. */
+  readonly permanent?: boolean;
 }
 
 export type Request = LookupRequest | InvalidRequest;

@@ -1,8 +1,16 @@
 import { crc32 } from './crc32.js';
 import {
-  HEADER_FIXED_BYTES, MAGIC, TRANSPORT_RECORD_BYTES, VERSION, headerBytes,
+  HEADER_FIXED_BYTES, MAGIC, TRANSPORT_ID_BYTES, TRANSPORT_RECORD_BYTES, VERSION, headerBytes,
 } from './layout.js';
+import { hashLo } from '../balance/hash.js';
 import type { BalanceState } from './types.js';
+
+/** What identifies a pool in a state file. */
+export interface PoolIdentity {
+  readonly fingerprint: number;
+  /** hashKey() of each member's value (config/types.ts). */
+  readonly memberHashes: readonly number[];
+}
 
 /**
  * Parses and serialises the state header. Pure.
@@ -12,6 +20,8 @@ export interface DecodedHeader {
   readonly fingerprint: number;
   readonly memoSlots: number;
   readonly state: BalanceState;
+  /** Low 32 bits of each member's hash, in state order. */
+  readonly ids: readonly number[];
 }
 
 export type HeaderProblem = 'empty' | 'foreign' | 'version' | 'corrupt' | 'pool';
@@ -26,8 +36,9 @@ export function freshState(count: number, nowMs: number): BalanceState {
 }
 
 /** Serialises the header for `state` into a buffer of exactly headerBytes(n). */
-export function encodeHeader(state: BalanceState, fingerprint: number, memoSlots: number): Buffer {
+export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots: number): Buffer {
   const n = state.transports.length;
+  const { fingerprint } = pool;
   const b = Buffer.alloc(headerBytes(n));
   b.writeUInt32LE(MAGIC, 0);
   b.writeUInt32LE(VERSION, 8);
@@ -43,6 +54,7 @@ export function encodeHeader(state: BalanceState, fingerprint: number, memoSlots
     b.writeDoubleLE(t.picks, off + 8);
     b.writeUInt32LE(Math.min(t.repeats, 0xffffffff), off + 16);
     b.writeUInt32LE(t.flags >>> 0, off + 20);
+    b.writeUInt32LE(hashLo(pool.memberHashes[i] ?? 0), idOffset(n, i));
   }
   b.writeUInt32LE(crc32(b.subarray(8)), 4);
   return b;
@@ -64,7 +76,9 @@ export function decodeHeader(bytes: Buffer, expectFingerprint?: number): Decoded
   const fingerprint = bytes.readUInt32LE(16);
   if (expectFingerprint !== undefined && fingerprint !== expectFingerprint >>> 0) return 'pool';
   const transports = [];
+  const ids: number[] = [];
   for (let i = 0; i < n; i++) {
+    ids.push(bytes.readUInt32LE(idOffset(n, i)));
     const off = HEADER_FIXED_BYTES + i * TRANSPORT_RECORD_BYTES;
     transports.push({
       current: bytes.readDoubleLE(off),
@@ -78,7 +92,27 @@ export function decodeHeader(bytes: Buffer, expectFingerprint?: number): Decoded
   if (!Number.isFinite(seq) || !Number.isFinite(statsSince) || transports.some((t) => !Number.isFinite(t.current) || !Number.isFinite(t.picks))) {
     return 'corrupt';
   }
-  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports } };
+  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports }, ids };
+}
+
+function idOffset(n: number, i: number): number {
+  return HEADER_FIXED_BYTES + TRANSPORT_RECORD_BYTES * n + TRANSPORT_ID_BYTES * i;
+}
+
+/**
+ * The state for a changed pool: fresh counters and positions (the old ones
+ * describe other weights), but the flags (drain marks) of every member that
+ * is still in the pool, found by its value's hash.
+ */
+export function carryOver(old: DecodedHeader, pool: PoolIdentity, nowMs: number): BalanceState {
+  const flagsById = new Map<number, number>();
+  old.ids.forEach((id, i) => flagsById.set(id, old.state.transports[i]!.flags));
+  const state = freshState(pool.memberHashes.length, nowMs);
+  state.seq = old.state.seq;
+  pool.memberHashes.forEach((h, i) => {
+    state.transports[i]!.flags = flagsById.get(hashLo(h)) ?? 0;
+  });
+  return state;
 }
 
 export function describeHeaderProblem(p: HeaderProblem): string {

@@ -1,12 +1,12 @@
 import {
-  closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, writeSync,
+  closeSync, constants, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, writeSync,
   type Stats,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { PoolConfig } from '../config/types.js';
 import { StateError } from '../errors.js';
 import { MemoTable, type SlotIO } from '../balance/memo.js';
-import { decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
+import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
 import { writeFileAtomicSync } from './atomic-write.js';
 import { BakeryLock } from './bakery-lock.js';
 import { FileLock } from './lock.js';
@@ -25,6 +25,12 @@ export interface FileStoreOptions {
   readonly warn: (message: string) => void;
   readonly lockTimeoutMs?: number;
   readonly lockStaleMs?: number;
+  /**
+   * For commands that change the state (drain, reset-stats): a file that
+   * cannot be used is an error (StateError) instead of a fallback to memory,
+   * and a missing directory is not created.
+   */
+  readonly strict?: boolean;
 }
 
 /** Paths where a state file makes no sense and where mkdir can hang (/proc). */
@@ -64,7 +70,7 @@ export class FileStateStore implements StateStore {
   #fallback: MemoryStateStore | undefined;
   #fallbackSinceMs = 0;
   #fallbackReason = '';
-  #lastGood: { fingerprint: number; state: BalanceState } | undefined;
+  #lastGood: { fingerprint: number; state: BalanceState; pool: PoolConfig } | undefined;
   /** Reused between batches: a fresh 256 KiB buffer per batch only feeds the GC. */
   #region: Buffer | undefined;
   #regionWords: Uint32Array | undefined;
@@ -107,9 +113,9 @@ export class FileStateStore implements StateStore {
       const { state, memoSlots } = this.#readState(pool);
       result = fn(state);
       applied = true;
-      this.#pwrite(encodeHeader(state, pool.fingerprint, memoSlots), 0);
+      this.#pwrite(encodeHeader(state, pool, memoSlots), 0);
       this.#memoSlots = memoSlots;
-      this.#lastGood = { fingerprint: pool.fingerprint, state };
+      this.#lastGood = { fingerprint: pool.fingerprint, state, pool };
       return result;
     } catch (err) {
       const message = err instanceof StateError ? err.message : `${this.path}: ${(err as Error).message}`;
@@ -175,6 +181,22 @@ export class FileStateStore implements StateStore {
     return new MemoTable(this.#memoIO(this.#memoSlots, expectedOps), ttl, pool.transports.length);
   }
 
+  peekFlags(pool: PoolConfig): readonly number[] | undefined {
+    if (this.#usingFallback()) return this.#fallback!.peekFlags(pool);
+    if (this.#fd === undefined) return undefined;
+    try {
+      this.#ensureOpen(false);
+      if (this.#fd === undefined) return undefined;
+      const buf = this.#headerBuf;
+      const n = readSync(this.#fd, buf, 0, HEADER_BLOCK_BYTES, 0);
+      const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
+      if (typeof decoded === 'string' || decoded.state.transports.length !== pool.transports.length) return undefined;
+      return decoded.state.transports.map((t) => t.flags);
+    } catch {
+      return undefined;
+    }
+  }
+
   #usingFallback(): boolean {
     return this.#fallback !== undefined && monotonicMs() - this.#fallbackSinceMs < RETRY_FILE_MS;
   }
@@ -207,6 +229,10 @@ export class FileStateStore implements StateStore {
   }
 
   #degrade(reason: string, pool: PoolConfig): MemoryStateStore {
+    if (this.#opts.strict) {
+      this.close();
+      throw new StateError(/EACCES|EPERM|EROFS|owned by|writable by|symlink|hard link|not a regular/.test(reason) ? 'ENOPERM' : 'EUNAVAILABLE', this.path, reason.startsWith(this.path) ? reason.slice(this.path.length + 2) : reason);
+    }
     if (!this.#fallback) {
       this.#opts.warn(`${reason}; serving from memory (not shared with other instances) until it is fixed`);
       this.#fallback = new MemoryStateStore({
@@ -252,6 +278,7 @@ export class FileStateStore implements StateStore {
       st = lstatSync(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (this.#opts.strict) throw new StateError('EUNAVAILABLE', dir, 'state directory does not exist (it is created by the first lookup of a serving postbal, with the owner Postfix runs postbal as)');
       // Never recursive: mkdir -p of a path under /proc never returns.
       try {
         mkdirSync(dir, { mode: 0o700 });
@@ -323,8 +350,25 @@ export class FileStateStore implements StateStore {
     const bytes = Buffer.alloc(fileBytes(this.#opts.memoSlots));
     try {
       writeFileAtomicSync(this.path, bytes, 0o600);
+      if (this.#euid === 0) this.#giveToDirectoryOwner();
     } catch (err) {
       throw new StateError('EUNAVAILABLE', this.path, `cannot ${why === 'created' ? 'create' : 'replace'} state file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+
+  /**
+   * A file root creates (`postbal drain` by an administrator) belongs to the
+   * directory's owner, the user the serving instances run as: a root-owned
+   * file would lock them out.
+   */
+  #giveToDirectoryOwner(): void {
+    const dir = lstatSync(dirname(this.path));
+    if (dir.uid === 0) return;
+    const fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      fchownSync(fd, dir.uid, dir.gid);
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -340,6 +384,16 @@ export class FileStateStore implements StateStore {
       if (fstatSync(fd).size >= fileBytes(decoded.memoSlots)) {
         this.#sizeCheckedFor = decoded.memoSlots;
         return { state: decoded.state, memoSlots: decoded.memoSlots };
+      }
+    }
+    if (decoded === 'pool') {
+      // The config changed: a fresh sequence (and memo, whose answers name
+      // old indexes), keeping the drain marks of members still present.
+      const old = decodeHeader(buf.subarray(0, n));
+      if (typeof old !== 'string') {
+        this.#opts.warn(`${this.path}: state was written for a different pool; starting a fresh sequence (drain marks kept)`);
+        this.#replace();
+        return { state: carryOver(old, pool, Date.now()), memoSlots: this.#opts.memoSlots };
       }
     }
     const fresh = n === HEADER_BLOCK_BYTES && buf.readUInt32LE(0) === 0 && buf.readUInt32LE(4) === 0

@@ -11,7 +11,9 @@
  *         32  statsSince f64 (ms since the epoch)
  *         40  reserved to 64
  *         64  per transport, 24 bytes: current f64, picks f64,
- *             repeats u32, flags u32
+ *             repeats u32, flags u32 (bit 0: drained)
+ *         64 + 24n  per transport, u32: low 32 bits of the hash of its
+ *             value, so drain marks can follow it into a changed pool
  *   4096   lock table: 256 x 16-byte slots (see state/bakery-lock.ts):
  *          pid u32, choosing u32, number u32, reserved u32
  *   8192   memo: slot count x 16-byte slots (see balance/memo.ts)
@@ -20,7 +22,7 @@
  */
 
 export const MAGIC = 0x31534250; // "PBS1" read as little-endian u32
-export const VERSION = 1;
+export const VERSION = 2;
 export const HEADER_FIXED_BYTES = 64;
 export const TRANSPORT_RECORD_BYTES = 24;
 export const HEADER_BLOCK_BYTES = 4096;
@@ -33,8 +35,10 @@ export const LOCK_SLOT_BYTES = 16;
 export const MEMO_OFFSET = LOCK_TABLE_OFFSET + LOCK_SLOTS * LOCK_SLOT_BYTES;
 export const MEMO_SLOT_BYTES = 16;
 
+export const TRANSPORT_ID_BYTES = 4;
+
 export function headerBytes(transportCount: number): number {
-  return HEADER_FIXED_BYTES + TRANSPORT_RECORD_BYTES * transportCount;
+  return HEADER_FIXED_BYTES + (TRANSPORT_RECORD_BYTES + TRANSPORT_ID_BYTES) * transportCount;
 }
 
 export function fileBytes(memoSlots: number): number {

@@ -1,7 +1,8 @@
 import type { PoolConfig } from '../config/types.js';
 import { BufferSlotIO, MemoTable } from '../balance/memo.js';
 import { MEMO_SLOT_BYTES } from './layout.js';
-import { freshState } from './codec.js';
+import { carryOver, freshState } from './codec.js';
+import { hashLo } from '../balance/hash.js';
 import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
 
 /**
@@ -14,10 +15,11 @@ export class MemoryStateStore implements StateStore {
   readonly #memoSlots: number;
   readonly #reason: string | undefined;
   #fingerprint: number | undefined;
+  #pool: PoolConfig | undefined;
   #state: BalanceState | undefined;
   #memo: BufferSlotIO;
 
-  constructor(opts: { memoTtlSec: number; memoSlots: number; reason?: string; seed?: { fingerprint: number; state: BalanceState } }) {
+  constructor(opts: { memoTtlSec: number; memoSlots: number; reason?: string; seed?: { fingerprint: number; state: BalanceState; pool: PoolConfig } }) {
     this.#memoTtlSec = opts.memoTtlSec;
     this.#memoSlots = opts.memoSlots;
     this.#reason = opts.reason;
@@ -25,6 +27,7 @@ export class MemoryStateStore implements StateStore {
     if (opts.seed) {
       this.#fingerprint = opts.seed.fingerprint;
       this.#state = opts.seed.state;
+      this.#pool = opts.seed.pool;
     }
   }
 
@@ -34,8 +37,12 @@ export class MemoryStateStore implements StateStore {
 
   #forPool(pool: PoolConfig): BalanceState {
     if (this.#state === undefined || this.#fingerprint !== pool.fingerprint) {
-      this.#state = freshState(pool.transports.length, Date.now());
+      const old = this.#state && this.#pool
+        ? { fingerprint: this.#fingerprint!, memoSlots: 0, state: this.#state, ids: this.#pool.memberHashes.map(hashLo) }
+        : undefined;
+      this.#state = old ? carryOver(old, pool, Date.now()) : freshState(pool.transports.length, Date.now());
       this.#fingerprint = pool.fingerprint;
+      this.#pool = pool;
       this.#memo = new BufferSlotIO(Buffer.alloc(this.#memoSlots * MEMO_SLOT_BYTES));
     }
     return this.#state;
@@ -48,6 +55,10 @@ export class MemoryStateStore implements StateStore {
   memo(pool: PoolConfig): MemoAccess {
     this.#forPool(pool);
     return new MemoTable(this.#memo, this.#memoTtlSec, pool.transports.length);
+  }
+
+  peekFlags(pool: PoolConfig): readonly number[] {
+    return this.#forPool(pool).transports.map((t) => t.flags);
   }
 
   close(): void {}

@@ -9,7 +9,7 @@ export interface TransportCounters {
   picks: number;
   /** Answers repeated for a key seen moments before (no new position used). */
   repeats: number;
-  /** Bit flags; reserved for drain marks. */
+  /** Bit flags (balance/tiers.ts: DRAINED). */
   flags: number;
 }
 
@@ -59,5 +59,11 @@ export interface StateStore {
    * reads the whole memo region once for a large batch). Lock needs: none.
    */
   memo(pool: PoolConfig, expectedOps: number): MemoAccess;
+  /**
+   * Each member's flags, read without the lock (a header is written whole
+   * and checked by its CRC), for lookups answered from the memo; undefined
+   * when they cannot be read that way (then a transaction reads them).
+   */
+  peekFlags(pool: PoolConfig): readonly number[] | undefined;
   close(): void;
 }

@@ -19,7 +19,7 @@ test('config: every bad line is reported with file, line, field, expected and re
     assert.fail('expected a ConfigError');
   } catch (err) {
     assert.ok(err instanceof ConfigError);
-    assert.deepEqual(err.problems.map((p) => [p.line, p.field]), [[2, 'weight'], [3, 'entry'], [4, 'entry'], [5, 'weight'], [6, 'transport']]);
+    assert.deepEqual(err.problems.map((p) => [p.line, p.field]), [[2, 'weight'], [3, 'entry'], [4, 'transport'], [5, 'weight'], [6, 'transport']]);
     assert.match(err.message, /^\/etc\/postfix\/postbal\.cf:2: weight: expected an integer from 1 to 1000000, got "0"$/m);
   }
 });
@@ -48,4 +48,49 @@ test('config: every example config parses', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cf') && f.startsWith('postbal'));
   assert.ok(files.length > 0);
   for (const f of files) parseConfig(readFileSync(join(dir, f), 'utf8'), f);
+});
+
+test('config: directives and priorities extend the format; an old file means what it meant', () => {
+  const old = parseConfig('{3}smtp0:\n{1}smtp1:\n', 'f').pool;
+  assert.equal(old.algorithm, 'wrr');
+  assert.equal(old.fallback, undefined);
+  assert.deepEqual(old.scope, { include: [], exclude: [] });
+  assert.deepEqual(old.transports.map((t) => t.priority), [0, 0]);
+  const { pool } = parseConfig([
+    'algorithm = sticky',
+    'fallback = retry:4.3.2 no source IP available',
+    'match = example.com .example.net, news@',
+    'match = !vip.example.com !"<>"',
+    '{3}smtp0:',
+    '{1}smtp1:  priority=1',
+    '{1} smtp2:[relay.example]:25 priority=1',
+  ].join('\n'), 'f');
+  assert.equal(pool.algorithm, 'sticky');
+  assert.equal(pool.fallback, 'retry:4.3.2 no source IP available');
+  assert.deepEqual(pool.transports.map((t) => [t.value, t.weight, t.priority]), [
+    ['smtp0:', 3, 0], ['smtp1:', 1, 1], ['smtp2:[relay.example]:25', 1, 1],
+  ]);
+  assert.deepEqual(pool.scope.include.map((r) => r.kind), ['domain', 'subdomain', 'localpart']);
+  assert.deepEqual(pool.scope.exclude.map((r) => r.kind), ['domain', 'key']);
+  // The fingerprint (what the state's positions belong to) ignores directives.
+  assert.equal(pool.fingerprint, parseConfig('{3}smtp0:\n{1}smtp1:\n{1}smtp2:[relay.example]:25\n', 'f').pool.fingerprint);
+});
+
+test('config: bad directives, attributes and patterns name line, field, expected and received', () => {
+  try {
+    parseConfig([
+      'algorithm = fastest', 'fallback = none', 'fallback = 4.3.2 down', 'match = /a(/', 'match = @example.com',
+      'colour = blue', '{1}smtp0: priority=high', '{1}smtp1: weight=2', '{1}smtp2:', '{1}smtp2: priority=1',
+    ].join('\n'), 'p.cf');
+    assert.fail('expected a ConfigError');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.problems.map((p) => [p.line, p.field]), [
+      [1, 'algorithm'], [3, 'fallback'], [4, 'match'], [5, 'match'],
+      [6, 'directive'], [7, 'priority'], [8, 'attribute'], [10, 'priority'],
+    ]);
+    assert.throws(() => parseConfig('algorithm = wrr\nalgorithm = random\n{1}smtp0:\n', 'f'), /f:2: algorithm: expected one "algorithm" line \(line 1 has one already\)/);
+    assert.match(err.message, /^p\.cf:1: algorithm: expected wrr, random, sticky, got "fastest"$/m);
+    assert.match(err.message, /^p\.cf:7: priority: expected "priority=N" with N from 0 .* got "priority=high"$/m);
+  }
 });
