@@ -1,7 +1,8 @@
 import { ConfigSource } from './config/source.js';
 import { formatConfigProblem } from './errors.js';
 import { LookupHandler } from './handler.js';
-import { serveTcpTable } from './io/serve.js';
+import { serveConnection } from './io/serve.js';
+import type { Algorithm } from './config/types.js';
 import type { Logger } from './log/types.js';
 import { FileStateStore } from './state/file-store.js';
 import { MemoryStateStore } from './state/memory-store.js';
@@ -19,6 +20,8 @@ export interface ServeOptions {
   readonly logger: Logger;
   readonly logLookups: boolean;
   readonly repeatWindowSec: number;
+  /** Overrides the config's `algorithm`. */
+  readonly algorithm?: Algorithm;
 }
 
 /**
@@ -48,8 +51,10 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   const config = new ConfigSource(opts.configPath, {
     loaded(parsed, first) {
       for (const w of parsed.warnings) warn(`${opts.configPath}:${w.line}: ${w.message}`);
-      const summary = parsed.pool.transports.map((t) => `${t.value}=${t.weight}`).join(' ');
-      logger.log('info', `${first ? 'configuration' : 'configuration reloaded'}: ${summary}`);
+      const { pool } = parsed;
+      const summary = pool.transports.map((t) => `${t.value}=${t.weight}${t.priority === 0 ? '' : `/priority=${t.priority}`}`).join(' ');
+      const algorithm = opts.algorithm ?? pool.algorithm;
+      logger.log('info', `${first ? 'configuration' : 'configuration reloaded'}: ${summary}; algorithm ${algorithm}${pool.fallback === undefined ? '' : `; fallback ${pool.fallback}`}`);
     },
     failed(error, keptLastGood) {
       for (const p of error.problems) logger.log('error', formatConfigProblem(p));
@@ -61,11 +66,14 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   logger.log('info', `postbal starting, configuration ${opts.configPath}, state ${opts.statePath}`);
   config.refresh(monotonicMs(), true);
   const store = createStore(opts.statePath, opts.repeatWindowSec, warn);
-  const handler = new LookupHandler({ config, store, logger, logLookups: opts.logLookups });
-  const how = await serveTcpTable(process.stdin, process.stdout, {
+  const handler = new LookupHandler({
+    config, store, logger, logLookups: opts.logLookups, ...(opts.algorithm ? { algorithm: opts.algorithm } : {}),
+  });
+  const how = await serveConnection(process.stdin, process.stdout, {
     handle: (r) => handler.handleBatch(r),
     afterReply: () => handler.afterReply(),
     afterFirstReply: capYoungGeneration,
+    framingError: (reason) => logger.log('warning', `socketmap: ${reason}; answered PERM and closed the connection`),
   });
   handler.close();
   store.close();

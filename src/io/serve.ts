@@ -1,19 +1,25 @@
 import type { Readable, Writable } from 'node:stream';
 import { LineFramer } from '../protocol/line-framer.js';
-import { MAX_REQUEST_LINE_BYTES } from '../protocol/limits.js';
+import { MAX_REQUEST_LINE_BYTES, SOCKETMAP_MAX_NETSTRING_BYTES } from '../protocol/limits.js';
+import { NetstringFramer } from '../protocol/netstring.js';
+import { decodeSocketmapRequest, encodeSocketmapReply } from '../protocol/socketmap.js';
 import { decodeTcpTableRequest, encodeTcpTableReply } from '../protocol/tcp-table.js';
-import type { Frame, Outcome, Request } from '../protocol/types.js';
+import type { Outcome, Request } from '../protocol/types.js';
 
 /**
- * The only code that touches the protocol stream. Every chunk read is cut
- * into lines, all complete lines in it are answered at once (one lock and one
- * write for a pipelined burst, no waiting for more input), and the replies
- * are written in request order. When the peer stops reading, input pauses
- * until the output drains, so memory stays bounded.
+ * The only code that touches the protocol stream. The first byte tells the
+ * protocol: a digit starts a socketmap netstring, anything else a tcp_table
+ * line (whose verb is a letter). Every chunk read is cut into requests, all
+ * complete requests in it are answered at once (one lock and one write for a
+ * pipelined burst, no waiting for more input), and the replies are written
+ * in request order. When the peer stops reading, input pauses until the
+ * output drains, so memory stays bounded.
  */
 
 /** Requests decided together at most; a 64 KiB read holds ~2,500 lookups. */
 const SLICE = 256;
+
+export type Protocol = 'tcp_table' | 'socketmap';
 
 export interface ServeHooks {
   handle(requests: readonly Request[]): Outcome[];
@@ -21,29 +27,70 @@ export interface ServeHooks {
   afterReply?(): void;
   /** Runs once, right after the first replies were handed to the output. */
   afterFirstReply?(): void;
+  /** The protocol, once the first bytes told it. */
+  detected?(protocol: Protocol): void;
+  /** The stream cannot be framed any further; the connection is being closed. */
+  framingError?(reason: string): void;
+}
+
+/** A protocol's framing and codec, behind one shape. */
+interface Wire {
+  /** Requests completed by this chunk; `fatal` when the stream cannot be framed further. */
+  feed(chunk: Buffer): { requests: Request[]; fatal?: string };
+  end(): { requests: Request[]; fatal?: string };
+  encode(outcome: Outcome): string;
+}
+
+function tcpTableWire(): Wire {
+  const framer = new LineFramer(MAX_REQUEST_LINE_BYTES);
+  return {
+    feed: (chunk) => ({ requests: framer.feed(chunk).map(decodeTcpTableRequest) }),
+    end: () => ({ requests: framer.end().map(decodeTcpTableRequest) }),
+    encode: encodeTcpTableReply,
+  };
+}
+
+function socketmapWire(): Wire {
+  const framer = new NetstringFramer(SOCKETMAP_MAX_NETSTRING_BYTES);
+  return {
+    feed(chunk) {
+      const r = framer.feed(chunk);
+      const requests = r.frames.map(decodeSocketmapRequest);
+      return r.error === undefined ? { requests } : { requests, fatal: r.error };
+    },
+    end() {
+      const error = framer.end();
+      return error === undefined ? { requests: [] } : { requests: [], fatal: error };
+    },
+    encode: encodeSocketmapReply,
+  };
+}
+
+function isDigit(byte: number | undefined): boolean {
+  return byte !== undefined && byte >= 0x30 && byte <= 0x39;
 }
 
 /** Resolves when input ended and every reply was written (or the peer left). */
-export function serveTcpTable(input: Readable, output: Writable, hooks: ServeHooks): Promise<'eof' | 'peer-gone'> {
-  const framer = new LineFramer(MAX_REQUEST_LINE_BYTES);
+export function serveConnection(input: Readable, output: Writable, hooks: ServeHooks): Promise<'eof' | 'peer-gone' | 'framing-error'> {
+  let wire: Wire | undefined;
   return new Promise((resolve) => {
     let finished = false;
     let firstReply = true;
-    const finish = (how: 'eof' | 'peer-gone'): void => {
+    const finish = (how: 'eof' | 'peer-gone' | 'framing-error'): void => {
       if (finished) return;
       finished = true;
       input.removeAllListeners('data');
       resolve(how);
     };
-    const answer = (frames: Frame[]): boolean => {
-      if (frames.length === 0) return true;
+    const answer = (requests: Request[]): boolean => {
+      if (requests.length === 0) return true;
       // Slices keep what is alive at once small (and with it the heap, see
       // README: Memory); each slice is one lock hold and one write.
       let flowing = true;
-      for (let i = 0; i < frames.length; i += SLICE) {
-        const outcomes = hooks.handle(frames.slice(i, i + SLICE).map(decodeTcpTableRequest));
+      for (let i = 0; i < requests.length; i += SLICE) {
+        const outcomes = hooks.handle(i === 0 && requests.length <= SLICE ? requests : requests.slice(i, i + SLICE));
         let text = '';
-        for (const o of outcomes) text += encodeTcpTableReply(o);
+        for (const o of outcomes) text += wire!.encode(o);
         flowing = output.write(text) && flowing;
         hooks.afterReply?.();
         if (firstReply) {
@@ -53,21 +100,48 @@ export function serveTcpTable(input: Readable, output: Writable, hooks: ServeHoo
       }
       return flowing;
     };
+    /** Answers what was framed; on a framing error answers it with PERM and closes. */
+    const settle = (r: { requests: Request[]; fatal?: string }, atEnd: boolean): boolean => {
+      const flowing = answer(r.requests);
+      if (r.fatal === undefined) {
+        if (atEnd) output.write('', () => finish('eof'));
+        return flowing;
+      }
+      hooks.framingError?.(r.fatal);
+      input.removeAllListeners('data');
+      input.pause();
+      output.write(wire!.encode({ kind: 'permFail', reason: r.fatal }), () => {
+        // Nothing after the error can be read, and a paused stdin would keep the process alive.
+        input.destroy();
+        finish('framing-error');
+      });
+      return true;
+    };
+    const choose = (chunk: Buffer): Wire => {
+      if (!wire) {
+        const protocol: Protocol = isDigit(chunk[0]) ? 'socketmap' : 'tcp_table';
+        wire = protocol === 'socketmap' ? socketmapWire() : tcpTableWire();
+        hooks.detected?.(protocol);
+      }
+      return wire;
+    };
     output.on('error', () => finish('peer-gone'));
-    input.on('error', () => {
-      answer(framer.end());
-      output.write('', () => finish('eof'));
-    });
+    const atEnd = (): void => {
+      if (finished) return;
+      if (!wire) {
+        output.write('', () => finish('eof'));
+        return;
+      }
+      settle(wire.end(), true);
+    };
+    input.on('error', atEnd);
+    input.on('end', atEnd);
     input.on('data', (chunk: Buffer) => {
-      if (!answer(framer.feed(chunk))) {
+      if (chunk.length === 0) return;
+      if (!settle(choose(chunk).feed(chunk), false)) {
         input.pause();
         output.once('drain', () => input.resume());
       }
-    });
-    input.on('end', () => {
-      answer(framer.end());
-      // The callback runs once everything queued before it is flushed.
-      output.write('', () => finish('eof'));
     });
   });
 }
