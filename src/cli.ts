@@ -3,10 +3,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { runServe } from './app.js';
 import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
+import { runDrain, runResetStats } from './commands/control.js';
+import { ALGORITHMS, type Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
 import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from './log/create.js';
 import { LocalSyslog } from './log/local-syslog.js';
+import type { Logger } from './log/types.js';
 
 /**
  * Command line: argv in, exit code out. The only module that decides exit codes.
@@ -19,6 +22,7 @@ interface GlobalOptions {
   logStderr?: boolean;
   logLookups: boolean;
   repeatWindow: number;
+  algorithm?: Algorithm;
 }
 
 const EXAMPLES = `
@@ -29,8 +33,24 @@ Examples:
       answer one lookup from a pipe, as Postfix would ask it
   postbal --log-stderr -c my.cf
       serve on this terminal, diagnostics on stderr (never under Postfix)
-  postbal status
-      pool, weights, state position and picks per transport
+  postbal status            (or: postbal status --json)
+      tiers, weights, drain marks and picks per transport since the last reset
+  postbal drain smtp1       take smtp1 out of rotation in every running instance
+  postbal undrain smtp1     and put it back (both persist in the state file)
+  postbal reset-stats       start the pick counters from zero
+  printf '21:postbal a@example.com,' | postbal -c examples/postbal.cf --state none --syslog none
+      the same lookup in socketmap(5) form: the first byte tells the protocol
+
+postbal.cf beyond postbal.pl's format (see examples/postbal-tiers.cf):
+  {3}smtp0:                       weight 3, priority 0 (the default, preferred)
+  {1}smtp9:[backup.example] priority=1
+                                  used only while every priority-0 entry is drained
+  algorithm = wrr | random | sticky
+  fallback = retry:4.3.2 no source IP available
+                                  answered when every transport is drained
+                                  (default: "not found", Postfix goes on)
+  match = example.com .example.net user@example.org news@ /^bulk-/ "<>"
+  match = !vip.example.com        answer only these keys; the rest "not found"
 
 Under Postfix (master.cf):
   127.0.0.1:23000 inet n n n - 0 spawn
@@ -39,7 +59,8 @@ and in main.cf:
   transport_maps = tcp:127.0.0.1:23000
   127.0.0.1:23000_time_limit = 3600s
 
-Exit codes (sysexits): 0 ok, 64 usage, 70 internal error, 78 bad configuration.
+Exit codes (sysexits): 0 ok, 64 usage, 70 internal error, 75 state busy (try again),
+77 state not ours to change, 78 bad configuration.
 `;
 
 /** Set by the bundler (esbuild --define) from package.json. */
@@ -93,6 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--syslog <target>', `where logs go: ${SYSLOG_TARGETS}`).default(DEFAULTS.syslog).argParser(parseSyslog))
     .option('--log-stderr', 'log to stderr instead of syslog (terminal debugging only: never under Postfix)')
     .option('--no-log-lookups', 'do not log one line per lookup')
+    .addOption(new Option('--algorithm <name>', 'how a transport of the active tier is chosen: wrr (smooth weighted round robin), random (weighted), sticky (same domain, same transport); overrides the config\'s "algorithm ="').choices(ALGORITHMS))
     .addOption(new Option('--repeat-window <seconds>', 'answer a key looked up again within this time with the same transport, without using a new position (0 disables)').default(DEFAULTS.repeatWindowSec).argParser(parseSeconds))
     .showHelpAfterError()
     .addHelpText('after', EXAMPLES)
@@ -118,6 +140,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         logger,
         logLookups: o.logLookups,
         repeatWindowSec: o.repeatWindow,
+        ...(o.algorithm ? { algorithm: o.algorithm } : {}),
       });
     });
 
@@ -131,10 +154,38 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   program
     .command('status')
-    .description('show the pool, the state file position and the picks of each transport')
-    .action((_opts, cmd: Command) => {
+    .description('show tiers, weights, drain marks and the picks of each transport since the last reset')
+    .option('--json', 'print the same as JSON, for scripts')
+    .action((opts: { json?: boolean }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      code = runStatus(o.config, o.state, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      code = runStatus(o.config, o.state, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    });
+
+  const control = (cmd: Command): { out: (s: string) => void; err: (s: string) => void; logger: Logger; o: GlobalOptions } => {
+    const o = cmd.optsWithGlobals<GlobalOptions>();
+    const logger = createLogger(o.logStderr ? 'stderr' : o.syslog, DEFAULTS.syslogTag, process.pid)!;
+    return { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), logger, o };
+  };
+  for (const [name, drain] of [['drain', true], ['undrain', false]] as const) {
+    program
+      .command(`${name} <transport>`)
+      .description(drain
+        ? 'take a transport out of rotation in every running instance from their next lookup (persists; logged).\n<transport> is an entry ("smtp1:[relay.example]:25") or a service ("smtp1": all its entries)'
+        : 'put a drained transport back into rotation')
+      .action((transport: string, _opts, cmd: Command) => {
+        const io = control(cmd);
+        code = runDrain(io.o.config, io.o.state, transport, drain, io);
+        io.logger.close();
+      });
+  }
+
+  program
+    .command('reset-stats')
+    .description('set the pick and repeat counters shown by status back to zero')
+    .action((_opts, cmd: Command) => {
+      const io = control(cmd);
+      code = runResetStats(io.o.config, io.o.state, io);
+      io.logger.close();
     });
 
   try {

@@ -2,13 +2,43 @@ import { resolve } from 'node:path';
 import { readConfigFile } from '../config/source.js';
 import type { PoolConfig } from '../config/types.js';
 import { ConfigError, EX } from '../errors.js';
+import { hashLo } from '../balance/hash.js';
+import { activeTier, isDrained } from '../balance/tiers.js';
 import { inspectStateFile } from '../state/inspect.js';
+import type { DecodedHeader } from '../state/codec.js';
 
 /**
- * `postbal status`: the pool, the state file's position, and how many picks
- * each transport got, for a person to read.
+ * `postbal status`: the pool by tier, drain marks, and how many picks each
+ * transport got since the counters were reset; `--json` for scripts.
  */
-export function runStatus(configFile: string, statePath: string, out: (s: string) => void, err: (s: string) => void): number {
+
+export interface StatusReport {
+  readonly config: { readonly file: string; readonly valid: boolean; readonly algorithm?: string; readonly fallback?: string | null };
+  readonly state: {
+    readonly path: string | null;
+    /** `ok`, or why there are no shared counters. */
+    readonly status: string;
+    readonly samePool: boolean;
+    readonly seq?: number;
+    readonly countersSince?: string;
+  };
+  /** The priority picks come from now; null when every transport is drained. */
+  readonly activePriority: number | null;
+  readonly transports: readonly {
+    readonly transport: string;
+    readonly weight: number;
+    readonly priority: number;
+    readonly drained: boolean;
+    readonly active: boolean;
+    /** Share of its tier's weight. */
+    readonly targetShare: number;
+    readonly picks: number | null;
+    readonly actualShare: number | null;
+    readonly repeats: number | null;
+  }[];
+}
+
+export function statusReport(configFile: string, statePath: string, err: (s: string) => void): { report: StatusReport; code: number } {
   let pool: PoolConfig | undefined;
   try {
     pool = readConfigFile(configFile).pool;
@@ -16,37 +46,70 @@ export function runStatus(configFile: string, statePath: string, out: (s: string
     if (!(e instanceof ConfigError)) throw e;
     err(`postbal: ${configFile}: configuration invalid\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
   }
-  if (statePath === 'none') {
-    out('state: none (each instance balances on its own, nothing to show)\n');
-    return pool ? EX.OK : EX.CONFIG;
-  }
-  const path = resolve(statePath);
-  const header = inspectStateFile(path);
-  out(`configuration: ${configFile}${pool ? '' : ' (INVALID)'}\nstate file:    ${path}\n`);
-  if (typeof header === 'string') {
-    out(`state:         ${header}\n`);
-    if (pool) printPool(pool, undefined, out);
-    return pool ? EX.OK : EX.CONFIG;
-  }
-  const same = pool !== undefined && header.fingerprint === pool.fingerprint;
-  out(`position:      ${header.state.seq} picks since the state was created\n`);
-  out(`counters since ${new Date(header.state.statsSince).toISOString()}\n`);
-  if (pool && !same) out('note:          the state was written for a different pool; the next lookup starts a fresh sequence\n');
-  printPool(pool && same ? pool : undefined, header.state.transports, out);
-  return pool ? EX.OK : EX.CONFIG;
+  const path = statePath === 'none' ? null : resolve(statePath);
+  const header: DecodedHeader | string = path === null ? 'none (each instance balances on its own)' : inspectStateFile(path);
+  const decoded = typeof header === 'string' ? undefined : header;
+  // Counters belong to this pool when the fingerprint matches; drain marks
+  // are found by each transport's value, as a serving instance finds them.
+  const samePool = pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint;
+  const flags = pool
+    ? pool.memberHashes.map((h) => {
+      const at = decoded ? decoded.ids.indexOf(hashLo(h)) : -1;
+      return at >= 0 ? decoded!.state.transports[at]!.flags : 0;
+    })
+    : [];
+  const tier = pool ? activeTier(pool.transports.map((t) => t.priority), flags) : undefined;
+  const counters = samePool ? decoded!.state.transports : undefined;
+  const picked = counters ? counters.reduce((s, c) => s + c.picks, 0) : 0;
+  const tierWeight = (p: number): number => pool!.transports.filter((t) => t.priority === p).reduce((s, t) => s + t.weight, 0);
+  const report: StatusReport = {
+    config: pool
+      ? { file: configFile, valid: true, algorithm: pool.algorithm, fallback: pool.fallback ?? null }
+      : { file: configFile, valid: false },
+    state: {
+      path,
+      status: decoded ? 'ok' : (header as string),
+      samePool,
+      ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
+    },
+    activePriority: tier ? tier.priority : null,
+    transports: (pool?.transports ?? []).map((t, i) => ({
+      transport: t.value,
+      weight: t.weight,
+      priority: t.priority,
+      drained: isDrained(flags[i]!),
+      active: tier?.members[i] === true,
+      targetShare: t.weight / tierWeight(t.priority),
+      picks: counters ? counters[i]!.picks : null,
+      actualShare: counters && picked > 0 ? counters[i]!.picks / picked : null,
+      repeats: counters ? counters[i]!.repeats : null,
+    })),
+  };
+  return { report, code: pool ? EX.OK : EX.CONFIG };
 }
 
-function printPool(pool: PoolConfig | undefined, counters: readonly { picks: number; repeats: number }[] | undefined, out: (s: string) => void): void {
-  const rows = pool
-    ? pool.transports.map((t, i) => ({ name: t.value, weight: t.weight, c: counters?.[i] }))
-    : (counters ?? []).map((c, i) => ({ name: `#${i}`, weight: undefined, c }));
-  const total = rows.reduce((s, r) => s + (r.weight ?? 0), 0);
-  const picked = rows.reduce((s, r) => s + (r.c?.picks ?? 0), 0);
-  const width = Math.max(9, ...rows.map((r) => r.name.length));
-  out(`\n  ${'transport'.padEnd(width)}  weight  target     picks  actual   repeats\n`);
-  for (const r of rows) {
-    const target = r.weight === undefined ? '' : `${((100 * r.weight) / total).toFixed(1)}%`;
-    const actual = r.c && picked > 0 ? `${((100 * r.c.picks) / picked).toFixed(1)}%` : '-';
-    out(`  ${r.name.padEnd(width)}  ${String(r.weight ?? '?').padStart(6)}  ${target.padStart(6)}  ${String(r.c?.picks ?? '-').padStart(8)}  ${actual.padStart(6)}  ${String(r.c?.repeats ?? '-').padStart(8)}\n`);
+const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
+
+export function runStatus(configFile: string, statePath: string, json: boolean, out: (s: string) => void, err: (s: string) => void): number {
+  const { report, code } = statusReport(configFile, statePath, err);
+  if (json) {
+    out(`${JSON.stringify(report, null, 2)}\n`);
+    return code;
   }
+  const { config, state } = report;
+  out(`configuration: ${config.file}${config.valid ? `, algorithm ${config.algorithm}, fallback ${config.fallback ?? 'none ("not found")'}` : ' (INVALID)'}\n`);
+  out(`state file:    ${state.path ?? 'none'}${state.status === 'ok' ? '' : ` (${state.status})`}\n`);
+  if (state.seq !== undefined) out(`position:      ${state.seq} picks since the state was created; counters since ${state.countersSince}\n`);
+  if (state.status === 'ok' && !state.samePool && config.valid) out('note:          the state was written for a different pool; the next lookup starts fresh counters (drain marks are kept)\n');
+  if (!config.valid) return code;
+  out(report.activePriority === null
+    ? `active:        NONE, every transport is drained: lookups answer ${config.fallback ?? '"not found"'}\n`
+    : `active:        priority ${report.activePriority}\n`);
+  const width = Math.max(9, ...report.transports.map((t) => t.transport.length));
+  out(`\n  ${'transport'.padEnd(width)}  prio  weight  target  state       picks  actual   repeats\n`);
+  for (const t of [...report.transports].sort((a, b) => a.priority - b.priority)) {
+    const mark = t.drained ? 'DRAINED' : t.active ? 'active' : 'standby';
+    out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
+  }
+  return code;
 }

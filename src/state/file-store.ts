@@ -292,7 +292,9 @@ export class FileStateStore implements StateStore {
     if ((st.mode & 0o022) !== 0) {
       throw new StateError('EUNSAFE', dir, `state directory is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}): anyone who can write it can stall or steer mail`);
     }
-    if (st.uid !== this.#euid && st.uid !== 0) {
+    // An administrator's command (root, strict) may change the state of the
+    // user the instances run as, in that user's directory.
+    if (st.uid !== this.#euid && st.uid !== 0 && !(this.#opts.strict && this.#euid === 0)) {
       throw new StateError('EUNSAFE', dir, `state directory is owned by uid ${st.uid}, neither us (uid ${this.#euid}) nor root`);
     }
   }
