@@ -51,6 +51,8 @@ test('fuzz: one reply per line, in order, of the right kind; nothing on stderr',
       fc.integer({ min: 1, max: 5000 }),
       async (lines, finalNewline, chunk) => {
         const input = Buffer.concat(lines.flatMap((l, i) => (i < lines.length - 1 || finalNewline ? [l, bytes('\n')] : [l])));
+        // A stream starting with a digit is socketmap (fuzzed in socketmap.test.ts).
+        fc.pre(!(input[0]! >= 0x30 && input[0]! <= 0x39));
         const answered = finalNewline || lines[lines.length - 1]!.length > 0 ? lines : lines.slice(0, -1);
         const r = await runPostbal(['-c', cfg, '-s', 'none', '--syslog', 'none'], input, { chunk });
         assert.equal(r.stderr, '');
