@@ -35,6 +35,7 @@ export function domainOf(folded: string): string {
  */
 export function compileScopeRule(pattern: string): ScopeRule | string {
   if (pattern === '*') return { kind: 'all' };
+  if (pattern === '<>' || pattern === '"<>"') return { kind: 'nullSender' };
   if (pattern.startsWith('/')) {
     const end = pattern.lastIndexOf('/');
     if (end <= 0) return 'a regular expression closed by "/" (e.g. /^bulk-/)';
@@ -64,6 +65,7 @@ export function compileScopeRule(pattern: string): ScopeRule | string {
 function matches(rule: ScopeRule, folded: string, domain: string, text: () => string): boolean {
   switch (rule.kind) {
     case 'all': return true;
+    case 'nullSender': return isNullSender(folded);
     case 'key': return folded === rule.key;
     case 'domain': return domain === rule.domain;
     case 'subdomain': return domain.endsWith(rule.suffix);
@@ -95,8 +97,13 @@ export function inScope(scope: ScopeConfig, key: string): boolean {
   return false;
 }
 
-/** The key sticky hashing uses: the domain, else the whole folded key (`"<>"`, `user@`). */
+function isNullSender(key: string): boolean {
+  return key === '"<>"' || key === '<>';
+}
+
+/** The key sticky hashing uses: the domain, else the whole folded key (`user@`); both null sender keys are one. */
 export function stickyKeyOf(key: string): string {
   const folded = asciiLower(key);
+  if (isNullSender(folded)) return '<>';
   return domainOf(folded) || folded;
 }

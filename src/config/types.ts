@@ -19,6 +19,11 @@ export const ALGORITHMS: readonly Algorithm[] = ['wrr', 'random', 'sticky'];
 /** One `match` pattern, compiled (config/scope.ts). */
 export type ScopeRule =
   | { readonly kind: 'all' }
+  /**
+   * The null sender: Postfix asks `"<>"` (quoted) and, when that is not
+   * found, `<>` (empty_address_default_transport_maps_lookup_key).
+   */
+  | { readonly kind: 'nullSender' }
   /** The key itself, e.g. `"<>"` or a full address. */
   | { readonly kind: 'key'; readonly key: string }
   /** The domain of an address key, exactly. */

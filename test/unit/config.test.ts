@@ -71,7 +71,7 @@ test('config: directives and priorities extend the format; an old file means wha
     ['smtp0:', 3, 0], ['smtp1:', 1, 1], ['smtp2:[relay.example]:25', 1, 1],
   ]);
   assert.deepEqual(pool.scope.include.map((r) => r.kind), ['domain', 'subdomain', 'localpart']);
-  assert.deepEqual(pool.scope.exclude.map((r) => r.kind), ['domain', 'key']);
+  assert.deepEqual(pool.scope.exclude.map((r) => r.kind), ['domain', 'nullSender']);
   // The fingerprint (what the state's positions belong to) ignores directives.
   assert.equal(pool.fingerprint, parseConfig('{3}smtp0:\n{1}smtp1:\n{1}smtp2:[relay.example]:25\n', 'f').pool.fingerprint);
 });

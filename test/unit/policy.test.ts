@@ -13,8 +13,8 @@ const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
 
 test('scope: domains, subdomains, addresses, local parts, regexes, exclusions; case-insensitive', () => {
   const scope = scopeOf('match = example.com .example.net user@other.example news@ /^bulk-[0-9]+@/ "<>"\nmatch = !vip.example.net');
-  const yes = ['a@example.com', 'A@EXAMPLE.COM', 'a@example.com.', 'b@x.example.net', 'b@deep.x.Example.NET', 'USER@other.example', 'news@anywhere.example', 'bulk-42@z.example', '"<>"'];
-  const no = ['a@example.co', 'a@sub.example.com', 'a@example.net', 'b@vip.example.net', 'other@other.example', 'bulk-x@z.example', '<>', 'a@xexample.net'];
+  const yes = ['a@example.com', 'A@EXAMPLE.COM', 'a@example.com.', 'b@x.example.net', 'b@deep.x.Example.NET', 'USER@other.example', 'news@anywhere.example', 'bulk-42@z.example', '"<>"', '<>'];
+  const no = ['a@example.co', 'a@sub.example.com', 'a@example.net', 'b@vip.example.net', 'other@other.example', 'bulk-x@z.example', '"<', 'a@xexample.net'];
   for (const k of yes) assert.equal(inScope(scope, bytes(k)), true, k);
   for (const k of no) assert.equal(inScope(scope, bytes(k)), false, k);
 });
@@ -25,6 +25,8 @@ test('scope: no rules answers every key; exclusions alone answer everything else
   assert.equal(inScope(scope, 'a@remote.example'), true);
   assert.equal(inScope(scope, 'a@LOCAL.example'), false);
   assert.equal(inScope(scope, '"<>"'), false);
+  // Postfix asks "<>" and then <> for the null sender: one rule covers both.
+  assert.equal(inScope(scope, '<>'), false);
 });
 
 test('scope: UTF-8 domains compare as bytes, ASCII case folded only', () => {
@@ -40,7 +42,8 @@ test('sticky key: the domain of an address; the key itself when there is none', 
   assert.equal(stickyKeyOf('User@Mail.Example.'), 'mail.example');
   assert.equal(stickyKeyOf('"a@b"@x.example'), 'x.example');
   assert.equal(stickyKeyOf('example.org'), 'example.org');
-  assert.equal(stickyKeyOf('"<>"'), '"<>"');
+  assert.equal(stickyKeyOf('"<>"'), '<>');
+  assert.equal(stickyKeyOf('<>'), '<>');
   assert.equal(stickyKeyOf('user@'), 'user@');
 });
 
