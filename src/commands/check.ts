@@ -1,13 +1,37 @@
 import { readConfigFile } from '../config/source.js';
 import { ConfigError, EX } from '../errors.js';
 import { previewSmoothWrr } from '../balance/wrr.js';
+import type { PoolConfig, ScopeRule } from '../config/types.js';
 
 /** How many picks of the first cycle `check` prints at most. */
 const PREVIEW_MAX = 60;
 
+function describeRule(r: ScopeRule): string {
+  switch (r.kind) {
+    case 'all': return '*';
+    case 'nullSender': return '"<>" (the null sender)';
+    case 'key': return r.key;
+    case 'domain': return r.domain;
+    case 'subdomain': return `*${r.suffix}`;
+    case 'localpart': return `${r.local}@*`;
+    case 'regex': return `/${r.regex.source}/`;
+    default: {
+      const unreachable: never = r;
+      return unreachable;
+    }
+  }
+}
+
+function describeScope(pool: PoolConfig): string {
+  const { include, exclude } = pool.scope;
+  if (include.length === 0 && exclude.length === 0) return 'every key (no "match" lines)';
+  const yes = include.length === 0 ? 'every key' : include.map(describeRule).join(', ');
+  return exclude.length === 0 ? yes : `${yes}; except ${exclude.map(describeRule).join(', ')}`;
+}
+
 /**
- * `postbal check`: validates the config, prints the pool and the first cycle
- * of picks. Writes to the given streams (a terminal, not Postfix).
+ * `postbal check`: validates the config, prints the pool by tier and what
+ * the first picks will be. Writes to the given streams (a terminal, not Postfix).
  * @returns EX.OK, or EX.CONFIG with every problem on `err`
  */
 export function runCheck(file: string, out: (s: string) => void, err: (s: string) => void): number {
@@ -20,17 +44,31 @@ export function runCheck(file: string, out: (s: string) => void, err: (s: string
     for (const line of e.message.split('\n')) err(`  ${line}\n`);
     return EX.CONFIG;
   }
-  const { transports } = parsed.pool;
-  const total = transports.reduce((s, t) => s + t.weight, 0);
-  out(`${file}: OK, ${transports.length} transport${transports.length === 1 ? '' : 's'}, total weight ${total}\n`);
+  const { pool } = parsed;
+  const { transports } = pool;
+  const tiers = [...new Set(transports.map((t) => t.priority))].sort((a, b) => a - b);
+  out(`${file}: OK, ${transports.length} transport${transports.length === 1 ? '' : 's'} in ${tiers.length} tier${tiers.length === 1 ? '' : 's'}\n`);
+  out(`  algorithm  ${pool.algorithm}\n  fallback   ${pool.fallback ?? 'none: "not found" when every transport is drained'}\n  answers    ${describeScope(pool)}\n`);
   for (const w of parsed.warnings) out(`  warning: line ${w.line}: ${w.message}\n`);
   const width = Math.max(...transports.map((t) => t.value.length), 9);
-  out(`\n  ${'transport'.padEnd(width)}  weight   share  line\n`);
-  for (const t of transports) {
-    out(`  ${t.value.padEnd(width)}  ${String(t.weight).padStart(6)}  ${((100 * t.weight) / total).toFixed(1).padStart(5)}%  ${t.line}\n`);
+  out(`\n  ${'transport'.padEnd(width)}  prio  weight   share  line\n`);
+  for (const p of tiers) {
+    const tier = transports.filter((t) => t.priority === p);
+    const total = tier.reduce((s, t) => s + t.weight, 0);
+    for (const t of tier) {
+      out(`  ${t.value.padEnd(width)}  ${String(p).padStart(4)}  ${String(t.weight).padStart(6)}  ${((100 * t.weight) / total).toFixed(1).padStart(5)}%  ${t.line}\n`);
+    }
   }
-  const count = Math.min(total, PREVIEW_MAX);
-  const picks = previewSmoothWrr(transports.map((t) => t.weight), count).map((i) => transports[i]!.value);
-  out(`\nfirst ${count === total ? 'cycle' : `${count} picks`} of smooth weighted round robin:\n  ${picks.join(' ')}\n`);
+  const first = transports.filter((t) => t.priority === tiers[0]);
+  const total = first.reduce((s, t) => s + t.weight, 0);
+  if (pool.algorithm === 'wrr') {
+    const count = Math.min(total, PREVIEW_MAX);
+    const picks = previewSmoothWrr(first.map((t) => t.weight), count).map((i) => first[i]!.value);
+    out(`\nfirst ${count === total ? 'cycle' : `${count} picks`} of smooth weighted round robin${tiers.length > 1 ? ` (priority ${tiers[0]})` : ''}:\n  ${picks.join(' ')}\n`);
+  } else if (pool.algorithm === 'random') {
+    out('\nrandom: each new key draws a transport of the active tier with probability weight / total\n');
+  } else {
+    out('\nsticky: each domain always gets the same transport of the active tier (weighted rendezvous hashing)\n');
+  }
   return EX.OK;
 }

@@ -312,7 +312,8 @@ export class PostfixLab {
    * Sends messages over one SMTP session, one at a time: for envelopes
    * smtp-source cannot make (many domains, the null sender).
    */
-  async sendMail(messages: readonly { from: string; to: string }[]): Promise<void> {
+  async sendMail(messages: readonly { from: string; to: string }[], opts: { rcptMayFail?: boolean } = {}): Promise<string[]> {
+    const rcptReplies: string[] = [];
     const sock = connect(this.smtpPort, '127.0.0.1');
     sock.setEncoding('latin1');
     let buf = '';
@@ -328,11 +329,12 @@ export class PostfixLab {
       }
     });
     const reply = (): Promise<string> => new Promise((r) => waiters.push(r));
-    const cmd = async (line: string, expect: string): Promise<void> => {
+    const cmd = async (line: string, expect: string, mayFail = false): Promise<string> => {
       const p = reply();
       sock.write(`${line}\r\n`);
       const got = await p;
-      if (!got.startsWith(expect)) throw new Error(`SMTP ${line}: ${got.trim()}`);
+      if (!got.startsWith(expect) && !mayFail) throw new Error(`SMTP ${line}: ${got.trim()}`);
+      return got.trim();
     };
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', () => resolve());
@@ -342,12 +344,18 @@ export class PostfixLab {
     await cmd('EHLO lab.test', '250');
     for (const m of messages) {
       await cmd(`MAIL FROM:<${m.from}>`, '250');
-      await cmd(`RCPT TO:<${m.to}>`, '250');
+      const rcpt = await cmd(`RCPT TO:<${m.to}>`, '250', opts.rcptMayFail);
+      rcptReplies.push(rcpt);
+      if (!rcpt.startsWith('250')) {
+        await cmd('RSET', '250');
+        continue;
+      }
       await cmd('DATA', '354');
       await cmd(`Subject: postbal lab\r\n\r\ntest\r\n.`, '250');
     }
     await cmd('QUIT', '221');
     sock.destroy();
+    return rcptReplies;
   }
 
   /** PIDs of postbal processes spawned for this lab. */

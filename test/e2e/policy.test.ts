@@ -80,6 +80,37 @@ describe('real Postfix: tiers, drain, sticky, match rules, socketmap', { timeout
     }
   });
 
+  test('every transport drained, fallback retry:: queued mail waits with the reason, new mail gets 450 at RCPT; undrain delivers', async (t) => {
+    if (postfixUnavailable(t)) return;
+    const dead = await freePort();
+    const pool = `fallback = retry:4.3.2 all source IPs drained\n{1}smtp0:[127.0.0.1]:${dead}\n{1}smtp1:[127.0.0.1]:SINKPORT priority=1\n`;
+    const lab = await PostfixLab.start({ mapLines: [TRANSPORT_MAPS], pool });
+    try {
+      // Queue 50 messages that cannot leave yet (their relay refuses connections).
+      lab.inject(50);
+      await waitFor(() => lab.delivered(), (d) => d.deferred >= 50, 60_000);
+      for (const name of ['smtp0', 'smtp1']) assert.equal(lab.control(['drain', name]).code, 0);
+      const mark = statSync(lab.maillog).size;
+      lab.flush();
+      await waitFor(() => Buffer.from(lab.log()).subarray(mark).toString(), (text) => (text.match(/status=deferred \(all source IPs drained\)/g) ?? []).length >= 50, 60_000);
+      // A client offering new mail is told to retry later: nothing accepted, nothing lost.
+      const replies = await lab.sendMail([{ from: 'late@lab.test', to: 'late@remote.example' }], { rcptMayFail: true });
+      assert.match(replies[0]!, /^450 4\.3\.2 .*all source IPs drained/);
+      const held = lab.delivered();
+      assert.equal(held.sentTotal, 0, summary(held));
+      assert.equal(held.bounced, 0, summary(held));
+      assert.equal(lab.control(['undrain', 'smtp1']).code, 0);
+      lab.flush();
+      const d = await lab.waitDelivered(50);
+      t.diagnostic(`all drained: queued mail deferred "all source IPs drained", new RCPT answered "${replies[0]}"; after undrain smtp1: ${summary(d)}`);
+      assert.equal(d.sentTotal, 50, summary(d));
+      assert.equal(d.bounced, 0);
+      assert.deepEqual([...d.sent.keys()], ['smtp1']);
+    } finally {
+      lab.stop();
+    }
+  });
+
   test('sticky: every destination domain leaves through a single transport; the domains spread over all three', async (t) => {
     if (postfixUnavailable(t)) return;
     const lab = await PostfixLab.start({ mapLines: [TRANSPORT_MAPS], pool: `algorithm = sticky\n${POOL}` });

@@ -50,8 +50,12 @@ test('a changed config takes effect within 1 s; a broken edit keeps the last goo
 
 test('check: prints the pool and the first cycle; 78 with every error', () => {
   const out = execFileSync(process.execPath, [BIN, 'check', '-c', join(ROOT, 'examples/postbal.cf')], { encoding: 'utf8' });
-  assert.match(out, /OK, 3 transports, total weight 6/);
+  assert.match(out, /OK, 3 transports in 1 tier\n/);
   assert.match(out, /smtp0: smtp1: smtp0: smtp2: smtp1: smtp0:/);
+  const tiers = execFileSync(process.execPath, [BIN, 'check', '-c', join(ROOT, 'examples/postbal-tiers.cf')], { encoding: 'utf8' });
+  assert.match(tiers, /in 2 tiers/);
+  assert.match(tiers, /answers +every key; except relay\.example\.com, \*\.internal\.example\.com, "<>" \(the null sender\)/);
+  assert.match(tiers, /fallback +retry:4\.3\.2 /);
   const t = tempDir();
   try {
     const bad = spawnSync(process.execPath, [BIN, 'check', '-c', t.file('bad.cf', '{3}smtp0:\n{-1}smtp1:\n')], { encoding: 'utf8' });
@@ -73,7 +77,7 @@ test('status: pool, position and picks per transport', async () => {
     await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], 'get a@x\nget b@x\nget c@x\nget a@x\n');
     const out = execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
     assert.match(out, /position: +3 picks/);
-    assert.match(out, /smtp0: +3 +50\.0% +2 +66\.7% +1/);
+    assert.match(out, /smtp0: +0 +3 +50\.0% +active +2 +66\.7% +1/);
   } finally {
     t.cleanup();
   }
@@ -86,6 +90,12 @@ test('usage errors exit 64; --help shows examples; --version prints the version'
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Examples:/);
   assert.match(help.stdout, /transport_maps = tcp:127\.0\.0\.1:23000/);
+  // Every feature is in --help.
+  for (const word of ['--algorithm', 'drain', 'undrain', 'reset-stats', 'status', 'priority=1', 'fallback =', 'match =', 'socketmap']) {
+    assert.ok(help.stdout.includes(word), `--help mentions ${word}`);
+  }
+  const drainHelp = spawnSync(process.execPath, [BIN, 'drain', '--help'], { encoding: 'utf8' });
+  assert.match(drainHelp.stdout, /take a transport out of rotation/);
   const version = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' });
   assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
 });
