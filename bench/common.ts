@@ -38,8 +38,12 @@ export interface PipeRun {
   readonly peakRssKb: number;
 }
 
-/** Runs `cmd args` with `input` on stdin; counts reply lines; tracks peak RSS. */
+/**
+ * Runs `cmd args` with `input` on stdin; counts replies (lines, or netstrings
+ * by their closing comma when the input is socketmap); tracks peak RSS.
+ */
 export function runPipe(cmd: string, args: readonly string[], input: Buffer): Promise<PipeRun> {
+  const end = input[0]! >= 0x30 && input[0]! <= 0x39 ? 0x2c : 0x0a;
   return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: '/usr/bin:/bin' } });
@@ -49,7 +53,7 @@ export function runPipe(cmd: string, args: readonly string[], input: Buffer): Pr
       peak = Math.max(peak, peakRssKb(child.pid!));
     }, 5);
     child.stdout.on('data', (d: Buffer) => {
-      for (const b of d) if (b === 10) replies++;
+      for (const b of d) if (b === end) replies++;
       peak = Math.max(peak, peakRssKb(child.pid!));
     });
     child.on('error', reject);

@@ -20,12 +20,22 @@ const node = process.execPath;
 const args = (state: string): string[] => [BIN, '-c', cfg, '-s', state];
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-async function single(): Promise<{ rate: number; rss: number }> {
+/** Socketmap requests for the same keys as keyLines. */
+function netstrings(prefix: string, n: number): Buffer {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const payload = `postbal ${prefix}${i}@example.com`;
+    parts.push(`${payload.length}:${payload},`);
+  }
+  return Buffer.from(parts.join(''), 'latin1');
+}
+
+async function single(extra: readonly string[] = [], input: (prefix: string, n: number) => Buffer = keyLines): Promise<{ rate: number; rss: number }> {
   const rates: number[] = [];
   const rss: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const state = join(dir, `single-${r}.state`);
-    const run = await runPipe(node, args(state), keyLines(`s${r}-`, KEYS));
+    const state = join(dir, `single-${r}-${extra.join('')}.state`);
+    const run = await runPipe(node, [...args(state), ...extra], input(`s${r}-`, KEYS));
     if (run.replies !== KEYS) throw new Error(`expected ${KEYS} replies, got ${run.replies}`);
     rates.push((KEYS / run.ms) * 1000);
     rss.push(run.peakRssKb);
@@ -60,8 +70,8 @@ async function coldStart(): Promise<{ postbal: number; nodeBare: number }> {
 }
 
 /** Latency of one request at a time (as Postfix asks), `n` instances at once. */
-async function latency(n: number, perInstance: number): Promise<{ p50: number; p99: number }> {
-  const state = join(dir, `lat-${n}.state`);
+async function latency(n: number, perInstance: number, shared = true): Promise<{ p50: number; p99: number }> {
+  const state = shared ? join(dir, `lat-${n}.state`) : 'none';
   const all: number[] = [];
   await Promise.all(Array.from({ length: n }, (_, i) => new Promise<void>((resolvePromise, reject) => {
     const child = spawn(node, args(state), { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: '/usr/bin:/bin' } });
@@ -98,6 +108,14 @@ try {
   console.log(`cold start to first reply: postbal ${cold.postbal.toFixed(1)} ms, node -e 0 ${cold.nodeBare.toFixed(1)} ms, ratio ${(cold.postbal / cold.nodeBare).toFixed(2)} (target <= 1.5)`);
   const one = await single();
   console.log(`1 instance, ${fmt(KEYS)} distinct keys, state + per-lookup syslog: ${fmt(one.rate)} lookups/s (target >= 20,000; postbal.pl ~4,600), peak RSS ${(one.rss / 1024).toFixed(1)} MB (target <= 60)`);
+  for (const [label, extra, input] of [
+    ['--algorithm random', ['--algorithm', 'random'], keyLines],
+    ['--algorithm sticky', ['--algorithm', 'sticky'], keyLines],
+    ['socketmap requests', [], netstrings],
+  ] as const) {
+    const r = await single(extra, input);
+    console.log(`1 instance, ${label}: ${fmt(r.rate)} lookups/s, ${(r.rate / one.rate).toFixed(2)}x wrr over tcp_table`);
+  }
   const four = await concurrent(4, KEYS);
   console.log(`4 instances at once, ${fmt(KEYS)} keys each, one state file: ${fmt(four)} lookups/s together, ${(four / one.rate).toFixed(2)}x one instance (target >= 1.0)`);
   const split = await concurrent(4, KEYS / 4);
@@ -107,7 +125,11 @@ try {
   const perLoad = Number(process.env.BENCH_LOAD_PER ?? 50_000);
   if (perLoad > 0) {
     const load = await latency(8, perLoad);
-    console.log(`load: 8 instances x ${fmt(perLoad)} lookups, one request at a time each: p50 ${load.p50.toFixed(3)} ms, p99 ${load.p99.toFixed(3)} ms (goal p99 <= 2 ms)`);
+    console.log(`load: 8 instances x ${fmt(perLoad)} lookups, one request at a time each, one state file: p50 ${load.p50.toFixed(3)} ms, p99 ${load.p99.toFixed(3)} ms (goal p99 <= 2 ms)`);
+    // Baseline: the same load with nothing shared (no lock, no state file):
+    // what 8 busy processes on this machine's cores cost by themselves.
+    const floor = await latency(8, perLoad, false);
+    console.log(`  baseline, same load with --state none (no lock, no sharing): p50 ${floor.p50.toFixed(3)} ms, p99 ${floor.p99.toFixed(3)} ms`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import { MAX_REQUEST_LINE_BYTES, SOCKETMAP_MAX_NETSTRING_BYTES } from '../protoc
 import { NetstringFramer } from '../protocol/netstring.js';
 import { decodeSocketmapRequest, encodeSocketmapReply } from '../protocol/socketmap.js';
 import { decodeTcpTableRequest, encodeTcpTableReply } from '../protocol/tcp-table.js';
-import type { Outcome, Request } from '../protocol/types.js';
+import { TOO_LONG, type Frame, type Outcome, type Request } from '../protocol/types.js';
 
 /**
  * The only code that touches the protocol stream. The first byte tells the
@@ -33,19 +33,27 @@ export interface ServeHooks {
   framingError?(reason: string): void;
 }
 
+/** What a chunk (or the end of input) completed; `fatal` when the stream cannot be framed further. */
+interface Framed {
+  readonly frames: Frame[];
+  readonly fatal?: string;
+}
+
 /** A protocol's framing and codec, behind one shape. */
 interface Wire {
-  /** Requests completed by this chunk; `fatal` when the stream cannot be framed further. */
-  feed(chunk: Buffer): { requests: Request[]; fatal?: string };
-  end(): { requests: Request[]; fatal?: string };
+  feed(chunk: Buffer): Framed;
+  end(): Framed;
+  /** Decoded a slice at a time, so a 64 KiB burst never holds thousands of requests at once. */
+  decode(frame: Frame): Request;
   encode(outcome: Outcome): string;
 }
 
 function tcpTableWire(): Wire {
   const framer = new LineFramer(MAX_REQUEST_LINE_BYTES);
   return {
-    feed: (chunk) => ({ requests: framer.feed(chunk).map(decodeTcpTableRequest) }),
-    end: () => ({ requests: framer.end().map(decodeTcpTableRequest) }),
+    feed: (chunk) => ({ frames: framer.feed(chunk) }),
+    end: () => ({ frames: framer.end() }),
+    decode: decodeTcpTableRequest,
     encode: encodeTcpTableReply,
   };
 }
@@ -55,13 +63,14 @@ function socketmapWire(): Wire {
   return {
     feed(chunk) {
       const r = framer.feed(chunk);
-      const requests = r.frames.map(decodeSocketmapRequest);
-      return r.error === undefined ? { requests } : { requests, fatal: r.error };
+      return r.error === undefined ? { frames: r.frames } : { frames: r.frames, fatal: r.error };
     },
     end() {
       const error = framer.end();
-      return error === undefined ? { requests: [] } : { requests: [], fatal: error };
+      return error === undefined ? { frames: [] } : { frames: [], fatal: error };
     },
+    // The netstring framer yields strings only; TOO_LONG is a line framer's.
+    decode: (frame) => decodeSocketmapRequest(frame === TOO_LONG ? '' : frame),
     encode: encodeSocketmapReply,
   };
 }
@@ -82,13 +91,13 @@ export function serveConnection(input: Readable, output: Writable, hooks: ServeH
       input.removeAllListeners('data');
       resolve(how);
     };
-    const answer = (requests: Request[]): boolean => {
-      if (requests.length === 0) return true;
+    const answer = (frames: Frame[]): boolean => {
+      if (frames.length === 0) return true;
       // Slices keep what is alive at once small (and with it the heap, see
       // README: Memory); each slice is one lock hold and one write.
       let flowing = true;
-      for (let i = 0; i < requests.length; i += SLICE) {
-        const outcomes = hooks.handle(i === 0 && requests.length <= SLICE ? requests : requests.slice(i, i + SLICE));
+      for (let i = 0; i < frames.length; i += SLICE) {
+        const outcomes = hooks.handle(frames.slice(i, i + SLICE).map(wire!.decode));
         let text = '';
         for (const o of outcomes) text += wire!.encode(o);
         flowing = output.write(text) && flowing;
@@ -101,8 +110,8 @@ export function serveConnection(input: Readable, output: Writable, hooks: ServeH
       return flowing;
     };
     /** Answers what was framed; on a framing error answers it with PERM and closes. */
-    const settle = (r: { requests: Request[]; fatal?: string }, atEnd: boolean): boolean => {
-      const flowing = answer(r.requests);
+    const settle = (r: Framed, atEnd: boolean): boolean => {
+      const flowing = answer(r.frames);
       if (r.fatal === undefined) {
         if (atEnd) output.write('', () => finish('eof'));
         return flowing;
