@@ -4,6 +4,8 @@ import type { Algorithm, PoolConfig } from './config/types.js';
 import { hashKey } from './balance/hash.js';
 import { pickRendezvous, pickWeightedRandom, pickWrr } from './balance/select.js';
 import { activeTier, isDrained } from './balance/tiers.js';
+
+type Tier = ReturnType<typeof activeTier>;
 import { formatKeyForLog } from './log/format.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
@@ -52,8 +54,11 @@ export class LookupHandler {
   readonly #opts: HandlerOptions;
   readonly #now: () => number;
   #found: { pool: PoolConfig; outcomes: readonly Outcome[]; none: Outcome } | undefined;
-  /** The drain marks last seen, to log when they change. */
-  #seenFlags: { pool: PoolConfig; flags: string } | undefined;
+  /**
+   * The drain marks last seen and the tier they make active: recomputed (and
+   * logged) only when they change, so a transaction allocates nothing for them.
+   */
+  #tiers: { pool: PoolConfig; flags: number[]; tier: Tier; weights: number[] } | undefined;
   #repeats: { pool: PoolConfig; counts: number[] } | undefined;
   #deferred: (() => void)[] = [];
 
@@ -131,16 +136,28 @@ export class LookupHandler {
     return this.#found;
   }
 
-  /** Logs drain marks when this instance first sees them and whenever they change. */
-  #noticeFlags(pool: PoolConfig, flags: readonly number[]): void {
-    const key = flags.join(',');
-    const seen = this.#seenFlags;
-    if (seen?.pool === pool && seen.flags === key) return;
-    const first = seen === undefined;
-    this.#seenFlags = { pool, flags: key };
-    const drained = pool.transports.filter((_, i) => isDrained(flags[i] ?? 0)).map((t) => t.value);
-    if (first && drained.length === 0) return;
+  /**
+   * The active tier for these flags; logs drain marks when this instance
+   * first sees them and whenever they change.
+   * @param flags each member's flags, read by `flagOf`
+   */
+  #tierFor(pool: PoolConfig, count: number, flagOf: (i: number) => number): Tier {
+    const seen = this.#tiers;
+    if (seen?.pool === pool) {
+      let same = true;
+      for (let i = 0; i < count && same; i++) same = seen.flags[i] === flagOf(i);
+      if (same) return seen.tier;
+    }
+    const flags = Array.from({ length: count }, (_, i) => flagOf(i));
     const tier = activeTier(pool.transports.map((t) => t.priority), flags);
+    const first = seen === undefined;
+    this.#tiers = { pool, flags, tier, weights: pool.transports.map((t) => t.weight) };
+    const drained = pool.transports.filter((_, i) => isDrained(flags[i]!)).map((t) => t.value);
+    if (!(first && drained.length === 0)) this.#logTier(pool, drained, tier);
+    return tier;
+  }
+
+  #logTier(pool: PoolConfig, drained: readonly string[], tier: Tier): void {
     const now = tier
       ? `picking from priority ${tier.priority}: ${pool.transports.filter((_, i) => tier.members[i]).map((t) => t.value).join(' ')}`
       : `no transport available: answering ${pool.fallback === undefined ? '"not found"' : pool.fallback}`;
@@ -177,29 +194,23 @@ export class LookupHandler {
       fresh.push(i);
       pendingRepeat.set(hash, i);
     }
-    const priorities = pool.transports.map((t) => t.priority);
+    const n = pool.transports.length;
     // A remembered answer stands only while its transport is in the active
     // tier: a drain (or a better tier coming back) applies from the next lookup.
-    const stale = (flags: readonly number[]): number[] => {
-      const tier = activeTier(priorities, flags);
-      return remembered.filter((i) => !tier?.members[decisions[i]!.index]);
-    };
+    const stale = (tier: Tier): number[] => (remembered.length === 0 ? remembered : remembered.filter((i) => !tier?.members[decisions[i]!.index]));
     let needTransaction = fresh.length > 0;
     if (!needTransaction && remembered.length > 0) {
       const flags = store.peekFlags(pool);
-      if (flags === undefined || stale(flags).length > 0) needTransaction = true;
-      if (flags !== undefined) this.#noticeFlags(pool, flags);
+      if (flags === undefined || stale(this.#tierFor(pool, n, (i) => flags[i]!)).length > 0) needTransaction = true;
     }
     if (needTransaction) {
-      const weights = pool.transports.map((t) => t.weight);
       const algorithm = this.#opts.algorithm ?? pool.algorithm;
       const random = this.#opts.random ?? Math.random;
       store.transact(pool, (state) => {
-        const flags = state.transports.map((t) => t.flags);
-        this.#noticeFlags(pool, flags);
-        const restale = stale(flags);
+        const tier = this.#tierFor(pool, n, (i) => state.transports[i]!.flags);
+        const { weights } = this.#tiers!;
+        const restale = stale(tier);
         if (restale.length > 0) fresh = [...fresh, ...restale].sort((a, b) => a - b);
-        const tier = activeTier(priorities, flags);
         const current = state.transports.map((t) => t.current);
         let picked = 0;
         for (const i of fresh) {

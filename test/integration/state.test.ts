@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, Interactive, POOL_321, installPostbalCopy, keys, runPostbal, tempDir } from '../helpers/postbal.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, Interactive, POOL_321, countReplies, installPostbalCopy, keys, runPostbal, tempDir } from '../helpers/postbal.js';
 
 function status(cfg: string, state: string): string {
   return execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
@@ -215,5 +216,55 @@ test('a lock-table slot left held by a live, stuck process stalls others for und
     assert.ok(Date.now() - start < 1500, `took ${Date.now() - start} ms`);
   } finally {
     t.cleanup();
+  }
+});
+
+test('hostile user: a lock file planted by another user and held forever by that user\'s live process is not trusted, and no lookup stalls', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to act as two other users');
+    return;
+  }
+  const d = tempDir();
+  const mallory = 12345;
+  const holder = spawn('sleep', ['600'], { uid: mallory, gid: mallory, stdio: 'ignore' });
+  try {
+    chmodSync(d.dir, 0o755);
+    const cfg = d.file('p.cf', POOL_321);
+    chmodSync(cfg, 0o644);
+    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+    const bin = installPostbalCopy(join(d.dir, 'app'));
+    const stateDir = join(d.dir, 'state');
+    mkdirSync(stateDir, { mode: 0o700 });
+    chownSync(stateDir, nobody, nobody);
+    const state = join(stateDir, 's');
+    // Planted while the directory was briefly open to others, as a race would leave it.
+    writeFileSync(`${state}.lock`, `${holder.pid} 00000000\n`, { mode: 0o644 });
+    chownSync(`${state}.lock`, mallory, mallory);
+    const p = spawn(process.execPath, [bin, '-c', cfg, '-s', state, '--log-stderr'], { uid: nobody, gid: nobody, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+    let out = '';
+    let err = '';
+    p.stdout.setEncoding('latin1').on('data', (x: string) => { out += x; });
+    p.stderr.setEncoding('utf8').on('data', (x: string) => { err += x; });
+    // One request at a time, as Postfix asks: a lookup that waited for the lock would take >= 0.5 s.
+    const slowest = { ms: 0 };
+    for (let i = 0; i < 60; i++) {
+      const before = out.length;
+      const t0 = Date.now();
+      p.stdin.write(`get k${i}@example.com\n`);
+      while (out.length === before || !out.endsWith('\n')) await sleep(1);
+      slowest.ms = Math.max(slowest.ms, Date.now() - t0);
+    }
+    p.stdin.end();
+    await new Promise((r) => p.once('close', r));
+    const counts = countReplies(out);
+    assert.deepEqual([counts.get('200 smtp0:'), counts.get('200 smtp1:'), counts.get('200 smtp2:')], [30, 20, 10]);
+    t.diagnostic(`60 lookups one at a time, slowest ${slowest.ms} ms`);
+    assert.ok(slowest.ms < 400, `a lookup took ${slowest.ms} ms`);
+    assert.equal(err.match(/serving from memory/g)?.length, 1, err);
+    assert.match(err, /owned by uid 12345, not by us .*refusing to wait for it/);
+    assert.ok(existsSync(`${state}.lock`), 'the other user\'s file is left alone');
+  } finally {
+    holder.kill('SIGKILL');
+    d.cleanup();
   }
 });
