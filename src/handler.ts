@@ -241,7 +241,10 @@ export class LookupHandler {
       const puts: number[] = [];
       for (const [hash, i] of pendingRepeat) if (decisions[i]!.index >= 0) puts.push(hash, decisions[i]!.index);
       this.#deferred.push(() => {
-        for (let k = 0; k < puts.length; k += 2) memo.put(puts[k]!, puts[k + 1]!, nowSec);
+        // The first lookups of a new state file had no memo to read; the
+        // transaction has created one to write to.
+        const target = memo.usable ? memo : store.memo(pool, puts.length / 2);
+        for (let k = 0; k < puts.length; k += 2) target.put(puts[k]!, puts[k + 1]!, nowSec);
       });
     }
     return decisions;

@@ -87,6 +87,10 @@ export class MemoTable implements MemoAccess {
     return start;
   }
 
+  get usable(): boolean {
+    return this.#ttlSec > 0 && this.#io.slots > 0;
+  }
+
   take(hash: KeyHash, nowSec: number): number | undefined {
     return this.#probe(hash, nowSec, true);
   }

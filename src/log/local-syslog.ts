@@ -26,6 +26,8 @@ const MAX_BUFFERED_BYTES = 1 << 20;
 const START_DELAY_MS = 25;
 const FLUSH_MS = 100;
 const FLUSH_BYTES = 64 * 1024;
+/** How long an instance at EOF waits for logger to take its last lines. */
+const CLOSE_GRACE_MS = 1000;
 
 export interface LocalSyslogOptions {
   readonly tag: string;
@@ -99,7 +101,17 @@ export class LocalSyslog implements Logger {
     this.#closing = true;
     if (!this.#child && this.#pending.length > 0) this.#start();
     this.#flush();
-    this.#child?.stdin?.end();
+    const child = this.#child;
+    child?.stdin?.end();
+    if (!child) return;
+    // A write still pending in the pipe keeps the process alive, unref or
+    // not; a stalled syslog daemon (logger blocked on its socket) would keep
+    // an instance alive after EOF forever. Past the grace period the
+    // remaining lines are dropped and logger is stopped.
+    setTimeout(() => {
+      child.stdin?.destroy();
+      child.kill('SIGKILL');
+    }, CLOSE_GRACE_MS).unref();
   }
 
   #start(): void {

@@ -30,8 +30,9 @@ export interface MemoAccess {
   take(hash: KeyHash, nowSec: number): number | undefined;
   /** Remembers `transport` for the next lookup of this key. */
   put(hash: KeyHash, transport: number, nowSec: number): void;
+  /** False when there is nowhere to remember (no state file yet, or the memo is off). */
+  readonly usable: boolean;
 }
-
 
 export interface StoreInfo {
   readonly kind: 'file' | 'memory';

@@ -64,8 +64,13 @@ export class Interactive {
   #waiters: ((line: string) => void)[] = [];
   stderr = '';
 
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: { PATH: '/usr/bin:/bin' }, stdio: 'pipe' });
+  /** @param opts another copy of the binary, a user to run as, extra environment */
+  constructor(args: readonly string[], opts: { bin?: string; uid?: number; env?: NodeJS.ProcessEnv } = {}) {
+    this.child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
+      env: { PATH: '/usr/bin:/bin', ...opts.env },
+      stdio: 'pipe',
+      ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid, cwd: '/' }),
+    });
     LIVE.add(this.child);
     this.child.on('exit', () => LIVE.delete(this.child));
     this.child.stdout.setEncoding('latin1');
