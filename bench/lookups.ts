@@ -5,7 +5,7 @@
  * printed beside `node -e 0` measured in the same run; figures are medians.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, keyLines, median, percentile, runPipe, timeToFirstReply } from './common.js';
@@ -102,6 +102,50 @@ async function latency(n: number, perInstance: number, shared = true): Promise<{
   return { p50: percentile(all, 50), p99: percentile(all, 99) };
 }
 
+/** A unix datagram socket as a syslog daemon has, reading or stalled (bound, never read). */
+function datagramSink(path: string, reading: boolean): ChildProcess {
+  const py = [
+    'import socket, time',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    `s.bind(${JSON.stringify(path)})`,
+    'print("ready", flush=True)',
+    reading ? 'while True:\n    s.recv(65536)' : 'time.sleep(3600)',
+  ].join('\n');
+  return spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+/** Throughput with a log line per lookup, by what is behind the syslog socket. */
+async function syslogCost(): Promise<void> {
+  const sinks: ChildProcess[] = [];
+  try {
+    const targets: [string, string][] = [['none (--syslog none)', 'none'], ['absent (no socket)', `unix:${join(dir, 'absent.sock')}`]];
+    for (const [label, reading] of [['stalled (bound, never read)', false], ['a reading daemon', true]] as const) {
+      const path = join(dir, `${reading ? 'live' : 'stalled'}.sock`);
+      const sink = datagramSink(path, reading);
+      sinks.push(sink);
+      await new Promise((r) => sink.stdout!.once('data', r));
+      targets.push([label, `unix:${path}`]);
+    }
+    const rates = new Map<string, number[]>();
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [label, target] of targets) {
+        const run = await runPipe(node, [...args(join(dir, `sys-${r}-${label.length}.state`)), '--syslog', target], keyLines(`y${r}-`, KEYS));
+        if (run.replies !== KEYS) throw new Error(`expected ${KEYS} replies, got ${run.replies}`);
+        rates.set(label, [...(rates.get(label) ?? []), (KEYS / run.ms) * 1000]);
+      }
+    }
+    // The baseline is a healthy daemon: the faults must not cost more than it.
+    const base = median(rates.get('a reading daemon')!);
+    console.log(`1 instance, ${fmt(KEYS)} keys, a log line per lookup, by what is behind the syslog socket (pipe start to exit):`);
+    for (const [label] of targets) {
+      const rate = median(rates.get(label)!);
+      console.log(`  ${label}: ${fmt(rate)} lookups/s, ${((rate / base - 1) * 100).toFixed(1)}% against a reading daemon${label.startsWith('none') ? '' : ' (goal for absent and stalled: no worse than -10%)'}`);
+    }
+  } finally {
+    for (const s of sinks) s.kill('SIGKILL');
+  }
+}
+
 try {
   console.log(`postbal bench: ${ROUNDS} rounds, medians; node ${process.version}; syslog daemon on /dev/log: ${existsSync('/dev/log') ? 'yes' : 'NO (log lines are sent nowhere)'}`);
   const cold = await coldStart();
@@ -116,6 +160,7 @@ try {
     const r = await single(extra, input);
     console.log(`1 instance, ${label}: ${fmt(r.rate)} lookups/s, ${(r.rate / one.rate).toFixed(2)}x wrr over tcp_table`);
   }
+  await syslogCost();
   const four = await concurrent(4, KEYS);
   console.log(`4 instances at once, ${fmt(KEYS)} keys each, one state file: ${fmt(four)} lookups/s together, ${(four / one.rate).toFixed(2)}x one instance (target >= 1.0)`);
   const split = await concurrent(4, KEYS / 4);

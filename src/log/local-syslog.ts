@@ -26,8 +26,10 @@ const MAX_BUFFERED_BYTES = 1 << 20;
 const START_DELAY_MS = 25;
 const FLUSH_MS = 100;
 const FLUSH_BYTES = 64 * 1024;
-/** How long an instance at EOF waits for logger to take its last lines. */
-const CLOSE_GRACE_MS = 1000;
+/** How long an instance at EOF waits at most for logger to take its last lines. */
+const CLOSE_GRACE_MS = 2000;
+/** At EOF, logger taking nothing for this long counts as stalled. */
+const CLOSE_CHECK_MS = 50;
 
 export interface LocalSyslogOptions {
   readonly tag: string;
@@ -106,12 +108,33 @@ export class LocalSyslog implements Logger {
     if (!child) return;
     // A write still pending in the pipe keeps the process alive, unref or
     // not; a stalled syslog daemon (logger blocked on its socket) would keep
-    // an instance alive after EOF forever. Past the grace period the
-    // remaining lines are dropped and logger is stopped.
-    setTimeout(() => {
+    // an instance alive after EOF forever. While logger takes lines it gets
+    // up to CLOSE_GRACE_MS; once it takes none for a check interval, the
+    // rest is dropped and logger is stopped.
+    if (this.#dropped > 0) {
+      // Already dropping lines: logger has been stuck for a while.
       child.stdin?.destroy();
       child.kill('SIGKILL');
-    }, CLOSE_GRACE_MS).unref();
+      return;
+    }
+    const started = Date.now();
+    let last = child.stdin?.writableLength ?? 0;
+    const check = setInterval(() => {
+      const left = child.stdin?.writableLength ?? 0;
+      if (left > 0 && left === last) {
+        clearInterval(check);
+        child.stdin?.destroy();
+        child.kill('SIGKILL');
+      } else if (left === 0 || Date.now() - started > CLOSE_GRACE_MS) {
+        clearInterval(check);
+        if (left > 0) {
+          child.stdin?.destroy();
+          child.kill('SIGKILL');
+        }
+      }
+      last = left;
+    }, CLOSE_CHECK_MS);
+    check.unref();
   }
 
   #start(): void {
