@@ -268,3 +268,41 @@ test('hostile user: a lock file planted by another user and held forever by that
     d.cleanup();
   }
 });
+
+test('hostile user: a state file planted by another user, or hard-linked elsewhere, is not used (as nobody)', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to act as other users');
+    return;
+  }
+  const d = tempDir();
+  try {
+    chmodSync(d.dir, 0o755);
+    const cfg = d.file('p.cf', POOL_321);
+    chmodSync(cfg, 0o644);
+    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+    const bin = installPostbalCopy(join(d.dir, 'app'));
+    for (const [name, plant] of [
+      ['owned by another user', (s: string) => { writeFileSync(s, Buffer.alloc(0), { mode: 0o600 }); chownSync(s, 12345, 12345); }],
+      ['hard-linked (a second name the planter controls)', (s: string) => {
+        writeFileSync(s, Buffer.alloc(0), { mode: 0o600 });
+        chownSync(s, nobody, nobody);
+        execFileSync('ln', [s, join(d.dir, 'other-name')]);
+      }],
+    ] as const) {
+      const stateDir = join(d.dir, `state-${name.length}`);
+      mkdirSync(stateDir, { mode: 0o700 });
+      chownSync(stateDir, nobody, nobody);
+      const state = join(stateDir, 's');
+      plant(state);
+      const r = spawnSync(process.execPath, [bin, '-c', cfg, '-s', state, '--log-stderr'], {
+        input: 'get a@x\nget b@x\nget c@x\n', encoding: 'utf8', uid: nobody, gid: nobody, env: { PATH: '/usr/bin:/bin' }, cwd: '/',
+      });
+      assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n200 smtp0:\n', name);
+      assert.equal(r.stderr.match(/serving from memory/g)?.length, 1, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, /EACCES|hard links/, name);
+      assert.equal(statSync(state).size, 0, `${name}: the planted file is left untouched`);
+    }
+  } finally {
+    d.cleanup();
+  }
+});
