@@ -39,14 +39,16 @@ describe('real Postfix: tiers, drain, sticky, match rules, socketmap', { timeout
       const d = await lab.waitDelivered(3000);
       const after = deliveriesAfter(lab, mark);
       const tail = after.slice(Math.floor(after.length / 2));
-      const tailShare0 = tail.filter((s) => s === 'smtp0').length / tail.length;
-      t.diagnostic(`drained smtp2 at ${before.sentTotal} sent (smtp2 had ${before.sent.get('smtp2') ?? 0}); after the drain ${after.length} deliveries, ${after.filter((s) => s === 'smtp2').length} by smtp2 (messages resolved before it), last half ${tail.length}: smtp2 ${tail.filter((s) => s === 'smtp2').length}, smtp0 share ${(100 * tailShare0).toFixed(1)}% (3:2 is 60%); helpers alive across the drain: ${pidsAfter.filter((p) => pidsBefore.has(p)).length}; ${summary(d)}`);
+      // Of everything delivered after the drain by the two left, smtp0 takes 3 in 5.
+      const afterBy = (name: string): number => after.filter((s) => s === name).length;
+      const share0 = afterBy('smtp0') / (afterBy('smtp0') + afterBy('smtp1'));
+      t.diagnostic(`drained smtp2 at ${before.sentTotal} sent (smtp2 had ${before.sent.get('smtp2') ?? 0}); after the drain ${after.length} deliveries, ${after.filter((s) => s === 'smtp2').length} by smtp2 (messages resolved before it), last half ${tail.length}: smtp2 ${tail.filter((s) => s === 'smtp2').length}, smtp0:smtp1 after the drain ${(100 * share0).toFixed(1)}% (3:2 is 60%); helpers alive across the drain: ${pidsAfter.filter((p) => pidsBefore.has(p)).length}; ${summary(d)}`);
       assert.equal(d.sentTotal, 3000, summary(d));
       assert.equal(d.deferred, 0, summary(d));
       assert.equal(d.bounced, 0);
       assert.ok(tail.length >= 500, `too few deliveries after the drain to judge (${tail.length})`);
       assert.equal(tail.filter((s) => s === 'smtp2').length, 0, 'smtp2 still delivering long after the drain');
-      assert.ok(Math.abs(tailShare0 - 0.6) < 0.05, `smtp0:smtp1 after the drain ${tailShare0}`);
+      assert.ok(Math.abs(share0 - 0.6) < 0.03, `smtp0:smtp1 after the drain ${share0}`);
       assert.match(lab.control(['status']).stdout, /smtp2:\S+ +0 +1 +16\.7% +DRAINED/);
     } finally {
       lab.stop();
