@@ -11,7 +11,7 @@ import { writeFileAtomicSync } from './atomic-write.js';
 import { BakeryLock } from './bakery-lock.js';
 import { FileLock } from './lock.js';
 import {
-  HEADER_BLOCK_BYTES, LOCK_SLOTS, MAGIC, MEMO_OFFSET, MEMO_SLOT_BYTES, fileBytes,
+  HEADER_BLOCK_BYTES, LOCK_SLOTS, MAGIC, MEMO_OFFSET, MEMO_SLOT_BYTES, fileBytes, headerBytes,
 } from './layout.js';
 import { MemoryStateStore } from './memory-store.js';
 import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
@@ -188,7 +188,8 @@ export class FileStateStore implements StateStore {
       this.#ensureOpen(false);
       if (this.#fd === undefined) return undefined;
       const buf = this.#headerBuf;
-      const n = readSync(this.#fd, buf, 0, HEADER_BLOCK_BYTES, 0);
+      // Just this pool's header, not the whole page: this runs for every repeat lookup.
+      const n = readSync(this.#fd, buf, 0, headerBytes(pool.transports.length), 0);
       const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
       if (typeof decoded === 'string' || decoded.state.transports.length !== pool.transports.length) return undefined;
       return decoded.state.transports.map((t) => t.flags);
