@@ -107,7 +107,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let code: number = EX.OK;
   const program = new Command('postbal');
   program
-    .description('Outbound transport balancer for Postfix: answers tcp_table lookups on stdin/stdout with a\ntransport chosen by smooth weighted round robin, shared by every instance through a state file.')
+    .description('Outbound transport balancer for Postfix: answers tcp_table and socketmap lookups on stdin/stdout with a transport of the best tier not drained, chosen by smooth weighted round robin (or weighted random, or sticky per domain), shared by every instance through a state file.')
     .version(readVersion(), '-V, --version')
     .addOption(new Option('-c, --config <file>', 'pool config, one {weight}transport:nexthop per line').default(DEFAULTS.config))
     .addOption(new Option('-s, --state <file>', 'shared state file, or "none" for per-process state').default(DEFAULTS.state))
@@ -146,7 +146,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   program
     .command('check')
-    .description('validate the config, print the pool and the first cycle of picks; exit 0 or 78')
+    .description('validate the config, print the tiers, algorithm, fallback, match rules and the first picks; exit 0 or 78')
     .action((_opts, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       code = runCheck(o.config, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
