@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, Interactive, countReplies, installPostbalCopy, runPostbal, tempDir } from '../helpers/postbal.js';
+import { BIN, Interactive, POOL_321 as POOL_321_TEXT, countReplies, installPostbalCopy, runPostbal, tempDir } from '../helpers/postbal.js';
 
 /**
  * Tiers, drain, status, algorithms and match rules, through the built binary.
@@ -212,5 +212,60 @@ test('match rules: only keys in scope are answered, after %XX decoding, ignoring
     ]);
   } finally {
     t.cleanup();
+  }
+});
+
+test('drain and undrain 25 times each while 4 instances serve: never a drained answer after the command returns, the state always parses, no reply lost', async (t) => {
+  const d = tempDir();
+  const cfg = d.file('p.cf', POOL_321_TEXT);
+  const state = join(d.dir, 's');
+  const live = Array.from({ length: 4 }, () => new Interactive(['-c', cfg, '-s', state, '--syslog', 'none']));
+  try {
+    let stop = false;
+    let drained = false;
+    let answered = 0;
+    let violations = 0;
+    let checked = 0;
+    let undrainedSmtp1 = 0;
+    // Each instance asks one request at a time, as Postfix does, the whole time.
+    const pumps = live.map(async (p, i) => {
+      let k = 0;
+      while (!stop) {
+        const mustAvoid = drained; // set only after the drain command returned
+        const reply = await p.ask(`get p${i}-${k++}@x`, 2000);
+        assert.match(reply, /^200 smtp[012]:$/);
+        if (mustAvoid && drained) {
+          checked++;
+          if (reply === '200 smtp1:') violations++;
+        } else if (reply === '200 smtp1:') {
+          undrainedSmtp1++;
+        }
+        answered++;
+      }
+    });
+    for (let round = 0; round < 25; round++) {
+      const a = cli(['-c', cfg, '-s', state, '--syslog', 'none', 'drain', 'smtp1']);
+      assert.equal(a.code, 0, a.stderr);
+      drained = true;
+      await new Promise((r) => setTimeout(r, 20));
+      drained = false;
+      const b = cli(['-c', cfg, '-s', state, '--syslog', 'none', 'undrain', 'smtp1']);
+      assert.equal(b.code, 0, b.stderr);
+      await new Promise((r) => setTimeout(r, 20));
+      const s = JSON.parse(cli(['-c', cfg, '-s', state, 'status', '--json']).stdout) as { state: { status: string } };
+      assert.equal(s.state.status, 'ok');
+    }
+    stop = true;
+    await Promise.all(pumps);
+    for (const p of live) assert.equal(await p.end(), 0);
+    const picks = (JSON.parse(cli(['-c', cfg, '-s', state, 'status', '--json']).stdout) as { transports: { picks: number }[] }).transports.reduce((s, x) => s + x.picks, 0);
+    t.diagnostic(`50 commands while serving: ${answered} lookups answered, ${checked} asked and answered while smtp1 was drained, ${violations} of them smtp1; smtp1 answered ${undrainedSmtp1} times between drains; ${picks} positions used`);
+    assert.equal(violations, 0);
+    assert.ok(checked >= 25, `only ${checked} lookups fell inside drained windows`);
+    assert.ok(undrainedSmtp1 > 0, 'undrain did not bring smtp1 back');
+    assert.equal(picks, answered, 'every lookup used exactly one position: none lost or doubled by the commands');
+  } finally {
+    for (const p of live) await p.kill();
+    d.cleanup();
   }
 });
