@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
-  mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync,
+  existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,18 +37,35 @@ const STATE_FAULTS: [string, (state: string, dir: string) => void, RegExp][] = [
   ['overwritten with garbage', (s) => writeFileSync(s, Buffer.alloc(300_000, 0x5a)), /replac|corrupt|magic/],
 ];
 
+/** How many times each fault hits the same instance (`npm run faults`: 10). */
+const REPEAT = Number(process.env.FAULT_REPEAT ?? 1);
+
 for (const [name, inject, warning] of STATE_FAULTS) {
-  test(`state file ${name} while serving: lookups go on, with a warning`, async () => {
+  test(`state file ${name} while serving: lookups go on, with a warning`, async (ctx) => {
     const t = tempDir();
     try {
       const cfg = t.file('p.cf', POOL_321);
       const state = join(t.dir, 's');
       const p = new Interactive(['-c', cfg, '-s', state, '--log-stderr']);
       await askAll(p, 'before', 5);
-      inject(state, t.dir);
-      await askAll(p, 'during', 5);
-      await sleep(1100); // past the 1 s re-check of the path
-      await askAll(p, 'after', 5);
+      for (let round = 0; round < REPEAT; round++) {
+        if (round > 0) {
+          // A clean path, and the instance back on a new file, before the next hit.
+          // (After a refused path the instance serves from memory and retries the file every 10 s.)
+          rmSync(state, { recursive: true, force: true });
+          const until = Date.now() + 12_000;
+          for (let k = 0; !existsSync(state) && Date.now() < until; k++) {
+            await sleep(500);
+            await askAll(p, `ready${round}-${k}-`, 1);
+          }
+          assert.ok(existsSync(state), `round ${round}: the state file was not recreated`);
+        }
+        inject(state, t.dir);
+        await askAll(p, `during${round}-`, 5);
+        await sleep(1100); // past the 1 s re-check of the path
+        await askAll(p, `after${round}-`, 5);
+      }
+      ctx.diagnostic(`${REPEAT} hit(s) on one instance`);
       assert.equal(await p.end(), 0);
       assert.match(p.stderr, warning);
       if (name === 'replaced by a symlink') assert.equal(readFileSync(join(t.dir, 'target'), 'utf8'), 'precious');
@@ -67,15 +84,25 @@ const CONFIG_FAULTS: [string, (cfg: string) => void][] = [
 ];
 
 for (const [name, inject] of CONFIG_FAULTS) {
-  test(`config ${name} while serving: the last good config stays in force`, async () => {
+  test(`config ${name} while serving: the last good config stays in force`, async (ctx) => {
     const t = tempDir();
     try {
       const cfg = t.file('p.cf', POOL_321);
       const p = new Interactive(['-c', cfg, '-s', 'none', '--log-stderr']);
       await askAll(p, 'before', 3);
-      inject(cfg);
-      await sleep(700);
-      await askAll(p, 'after', 6);
+      for (let round = 0; round < REPEAT; round++) {
+        if (round > 0) {
+          // Put a good config back, and let the instance read it.
+          rmSync(cfg, { recursive: true, force: true });
+          writeFileSync(cfg, POOL_321);
+          await sleep(700);
+          await askAll(p, `restored${round}-`, 2);
+        }
+        inject(cfg);
+        await sleep(700);
+        await askAll(p, `after${round}-`, 6);
+      }
+      ctx.diagnostic(`${REPEAT} hit(s) on one instance`);
       assert.equal(await p.end(), 0);
       assert.match(p.stderr, /keeping the last good configuration/);
     } finally {
