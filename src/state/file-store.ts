@@ -33,6 +33,16 @@ export interface FileStoreOptions {
   readonly strict?: boolean;
 }
 
+/**
+ * An I/O failure as a StateError: permission errors say the file is not
+ * ours to change (ENOPERM), anything else that it cannot be used now.
+ */
+function stateErrorOf(path: string, what: string, err: unknown): StateError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const kind = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'ENOPERM' : 'EUNAVAILABLE';
+  return new StateError(kind, path, `${what} (${code ?? (err as Error).message ?? String(err)})`);
+}
+
 /** Paths where a state file makes no sense and where mkdir can hang (/proc). */
 const FORBIDDEN_PREFIXES = ['/proc/', '/sys/', '/dev/'];
 /** How often the path is checked for having been deleted or replaced. */
@@ -103,10 +113,10 @@ export class FileStateStore implements StateStore {
     try {
       lock = this.#ready();
     } catch (err) {
-      return this.#degrade((err as Error).message, pool).transact(pool, fn);
+      return this.#degrade(err, pool).transact(pool, fn);
     }
     const got = lock.acquire();
-    if (!got.ok) return this.#degrade(`state lock: ${got.detail}`, pool).transact(pool, fn);
+    if (!got.ok) return this.#degrade(new StateError('EUNAVAILABLE', this.path, `state lock: ${got.detail}`), pool).transact(pool, fn);
     let applied = false;
     let result: T | undefined;
     try {
@@ -118,8 +128,7 @@ export class FileStateStore implements StateStore {
       this.#lastGood = { fingerprint: pool.fingerprint, state, pool };
       return result;
     } catch (err) {
-      const message = err instanceof StateError ? err.message : `${this.path}: ${(err as Error).message}`;
-      const fallback = this.#degrade(message, pool);
+      const fallback = this.#degrade(err, pool);
       // An answer already decided stands; later ones come from memory.
       return applied ? (result as T) : fallback.transact(pool, fn);
     } finally {
@@ -172,7 +181,7 @@ export class FileStateStore implements StateStore {
     try {
       this.#ensureOpen(false);
     } catch (err) {
-      return this.#degrade((err as Error).message, pool).memo(pool);
+      return this.#degrade(err, pool).memo(pool);
     }
     if (this.#fd === undefined || this.#memoSlots === 0) {
       // Not created yet (or not yet read): nothing can be remembered in it.
@@ -203,15 +212,15 @@ export class FileStateStore implements StateStore {
   }
 
   /** Checks the path and directory; returns why the file cannot be used, if so. */
-  #prepare(): string | undefined {
-    if (this.#forbidden) return `state path ${this.path} is under /${this.path.split('/')[1]}: not a place for a state file`;
+  #prepare(): unknown {
+    if (this.#forbidden) return new StateError('EUNSAFE', this.path, `state path is under /${this.path.split('/')[1]}: not a place for a state file`);
     if (this.#fd !== undefined) return undefined;
     // The lock lives in the directory, so the directory is checked (and made) first.
     try {
       this.#checkDirectory();
       return undefined;
     } catch (err) {
-      return (err as Error).message;
+      return err;
     }
   }
 
@@ -229,11 +238,14 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  #degrade(reason: string, pool: PoolConfig): MemoryStateStore {
+  /** Why the file cannot be used (a StateError, or an I/O error) -> memory, or in strict mode the error. */
+  #degrade(problem: unknown, pool: PoolConfig): MemoryStateStore {
+    const error = problem instanceof StateError ? problem : stateErrorOf(this.path, 'state file', problem);
     if (this.#opts.strict) {
       this.close();
-      throw new StateError(/EACCES|EPERM|EROFS|owned by|writable by|symlink|hard link|not a regular/.test(reason) ? 'ENOPERM' : 'EUNAVAILABLE', this.path, reason.startsWith(this.path) ? reason.slice(this.path.length + 2) : reason);
+      throw error;
     }
+    const reason = error.message;
     if (!this.#fallback) {
       this.#opts.warn(`${reason}; serving from memory (not shared with other instances) until it is fixed`);
       this.#fallback = new MemoryStateStore({
@@ -284,7 +296,7 @@ export class FileStateStore implements StateStore {
       try {
         mkdirSync(dir, { mode: 0o700 });
       } catch (mkErr) {
-        if ((mkErr as NodeJS.ErrnoException).code !== 'EEXIST') throw new StateError('EUNAVAILABLE', dir, `state directory missing and cannot be created (${(mkErr as NodeJS.ErrnoException).code ?? String(mkErr)})`);
+        if ((mkErr as NodeJS.ErrnoException).code !== 'EEXIST') throw stateErrorOf(dir, 'state directory missing and cannot be created', mkErr);
       }
       st = lstatSync(dir);
     }
@@ -307,7 +319,7 @@ export class FileStateStore implements StateStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ELOOP') throw new StateError('EUNSAFE', this.path, 'state file is a symlink: refusing to follow it');
-      if (code !== 'ENOENT') throw new StateError('EUNAVAILABLE', this.path, `cannot open state file (${code ?? String(err)})`);
+      if (code !== 'ENOENT') throw stateErrorOf(this.path, 'cannot open state file', err);
       if (!mayCreate) return;
       this.#create('created');
       fd = openSync(this.path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -355,7 +367,7 @@ export class FileStateStore implements StateStore {
       writeFileAtomicSync(this.path, bytes, 0o600);
       if (this.#euid === 0) this.#giveToDirectoryOwner();
     } catch (err) {
-      throw new StateError('EUNAVAILABLE', this.path, `cannot ${why === 'created' ? 'create' : 'replace'} state file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw stateErrorOf(this.path, `cannot ${why === 'created' ? 'create' : 'replace'} state file`, err);
     }
   }
 
