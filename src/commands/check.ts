@@ -1,5 +1,5 @@
-import { readConfigFile } from '../config/source.js';
-import { ConfigError, EX } from '../errors.js';
+import { EX } from '../errors.js';
+import { loadConfigFor } from './load-config.js';
 import { previewSmoothWrr } from '../balance/wrr.js';
 import type { PoolConfig, ScopeRule } from '../config/types.js';
 
@@ -35,15 +35,8 @@ function describeScope(pool: PoolConfig): string {
  * @returns EX.OK, or EX.CONFIG with every problem on `err`
  */
 export function runCheck(file: string, out: (s: string) => void, err: (s: string) => void): number {
-  let parsed;
-  try {
-    parsed = readConfigFile(file);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    err(`postbal: ${file}: configuration invalid\n`);
-    for (const line of e.message.split('\n')) err(`  ${line}\n`);
-    return EX.CONFIG;
-  }
+  const parsed = loadConfigFor(file, err);
+  if (!parsed) return EX.CONFIG;
   const { pool } = parsed;
   const { transports } = pool;
   const tiers = [...new Set(transports.map((t) => t.priority))].sort((a, b) => a - b);

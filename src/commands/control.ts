@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { readConfigFile } from '../config/source.js';
+import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
-import { ConfigError, EX, StateError } from '../errors.js';
+import { EX, StateError } from '../errors.js';
 import { activeTier, DRAINED } from '../balance/tiers.js';
 import { FileStateStore } from '../state/file-store.js';
 import type { BalanceState } from '../state/types.js';
@@ -22,13 +22,7 @@ export interface ControlIo {
 }
 
 function loadPool(configFile: string, io: ControlIo): PoolConfig | undefined {
-  try {
-    return readConfigFile(configFile).pool;
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    io.err(`postbal: ${configFile}: configuration invalid\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
-    return undefined;
-  }
+  return loadConfigFor(configFile, io.err)?.pool;
 }
 
 /** Runs `fn` on the state file under its lock; maps refusals to exit codes. */

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { readConfigFile } from '../config/source.js';
+import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
-import { ConfigError, EX } from '../errors.js';
+import { EX } from '../errors.js';
 import { hashLo } from '../balance/hash.js';
 import { activeTier, isDrained } from '../balance/tiers.js';
 import { inspectStateFile } from '../state/inspect.js';
@@ -39,13 +39,7 @@ export interface StatusReport {
 }
 
 export function statusReport(configFile: string, statePath: string, err: (s: string) => void): { report: StatusReport; code: number } {
-  let pool: PoolConfig | undefined;
-  try {
-    pool = readConfigFile(configFile).pool;
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    err(`postbal: ${configFile}: configuration invalid\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
-  }
+  const pool: PoolConfig | undefined = loadConfigFor(configFile, err)?.pool;
   const path = statePath === 'none' ? null : resolve(statePath);
   const header: DecodedHeader | string = path === null ? 'none (each instance balances on its own)' : inspectStateFile(path);
   const decoded = typeof header === 'string' ? undefined : header;
