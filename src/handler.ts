@@ -206,6 +206,8 @@ export class LookupHandler {
     if (needTransaction) {
       const algorithm = this.#opts.algorithm ?? pool.algorithm;
       const random = this.#opts.random ?? Math.random;
+      // Hashed before the lock is taken: other instances wait while it is held.
+      const stickyHashes = algorithm === 'sticky' ? keys.map((k) => hashKey(stickyKeyOf(k))) : [];
       store.transact(pool, (state) => {
         const tier = this.#tierFor(pool, n, (i) => state.transports[i]!.flags);
         const { weights } = this.#tiers!;
@@ -218,7 +220,7 @@ export class LookupHandler {
           if (tier) {
             if (algorithm === 'wrr') index = pickWrr(weights, tier.members, current);
             else if (algorithm === 'random') index = pickWeightedRandom(weights, tier.members, random());
-            else index = pickRendezvous(weights, tier.members, hashKey(stickyKeyOf(keys[i]!)), pool.memberHashes);
+            else index = pickRendezvous(weights, tier.members, stickyHashes[i]!, pool.memberHashes);
           }
           if (index >= 0) {
             state.transports[index]!.picks++;

@@ -2,10 +2,9 @@ import { resolve } from 'node:path';
 import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
 import { EX } from '../errors.js';
-import { hashLo } from '../balance/hash.js';
 import { activeTier, isDrained } from '../balance/tiers.js';
 import { inspectStateFile } from '../state/inspect.js';
-import type { DecodedHeader } from '../state/codec.js';
+import { carryOver, type DecodedHeader } from '../state/codec.js';
 
 /**
  * `postbal status`: the pool by tier, drain marks, and how many picks each
@@ -46,12 +45,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   // Counters belong to this pool when the fingerprint matches; drain marks
   // are found by each transport's value, as a serving instance finds them.
   const samePool = pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint;
-  const flags = pool
-    ? pool.memberHashes.map((h) => {
-      const at = decoded ? decoded.ids.indexOf(hashLo(h)) : -1;
-      return at >= 0 ? decoded!.state.transports[at]!.flags : 0;
-    })
-    : [];
+  const flags = pool && decoded ? carryOver(decoded, pool, 0).transports.map((t) => t.flags) : (pool?.transports.map(() => 0) ?? []);
   const tier = pool ? activeTier(pool.transports.map((t) => t.priority), flags) : undefined;
   const counters = samePool ? decoded!.state.transports : undefined;
   const picked = counters ? counters.reduce((s, c) => s + c.picks, 0) : 0;
