@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, keyLines, median, percentile, runPipe, timeToFirstReply } from './common.js';
+import { datagramSink, sinkReady } from '../test/helpers/syslog-sink.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const KEYS = 100_000;
@@ -102,18 +103,6 @@ async function latency(n: number, perInstance: number, shared = true): Promise<{
   return { p50: percentile(all, 50), p99: percentile(all, 99) };
 }
 
-/** A unix datagram socket as a syslog daemon has, reading or stalled (bound, never read). */
-function datagramSink(path: string, reading: boolean): ChildProcess {
-  const py = [
-    'import socket, time',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    `s.bind(${JSON.stringify(path)})`,
-    'print("ready", flush=True)',
-    reading ? 'while True:\n    s.recv(65536)' : 'time.sleep(3600)',
-  ].join('\n');
-  return spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
 /** Throughput with a log line per lookup, by what is behind the syslog socket. */
 async function syslogCost(): Promise<void> {
   const sinks: ChildProcess[] = [];
@@ -123,7 +112,7 @@ async function syslogCost(): Promise<void> {
       const path = join(dir, `${reading ? 'live' : 'stalled'}.sock`);
       const sink = datagramSink(path, reading);
       sinks.push(sink);
-      await new Promise((r) => sink.stdout!.once('data', r));
+      await sinkReady(sink);
       targets.push([label, `unix:${path}`]);
     }
     const rates = new Map<string, number[]>();

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,3 +178,42 @@ export function installPostbalCopy(dest: string): string {
   return join(dest, 'bin/postbal');
 }
 
+
+/**
+ * Running postbal as user nobody, as Postfix does (the tests run as root):
+ * `dir` opened for reading, a copy of the program nobody can read, and
+ * helpers for the files and directories a test gives it.
+ */
+export class AsNobody {
+  readonly uid: number;
+  readonly bin: string;
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    chmodSync(dir, 0o755);
+    this.uid = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+    this.bin = installPostbalCopy(join(dir, 'app'));
+  }
+
+  /** A file nobody can read but not write (root's, mode 0644). */
+  readable(name: string, content: string): string {
+    const p = join(this.#dir, name);
+    writeFileSync(p, content, { mode: 0o644 });
+    chmodSync(p, 0o644);
+    return p;
+  }
+
+  /** A directory of nobody's, mode 0700, as the README recommends for the state. */
+  ownDir(name: string): string {
+    const p = join(this.#dir, name);
+    mkdirSync(p, { mode: 0o700 });
+    chownSync(p, this.uid, this.uid);
+    return p;
+  }
+
+  /** Runs postbal as nobody with `input` on stdin. */
+  run(args: readonly string[], input: string): SpawnSyncReturns<string> {
+    return spawnSync(process.execPath, [this.bin, ...args], { input, encoding: 'utf8', uid: this.uid, gid: this.uid, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+  }
+}

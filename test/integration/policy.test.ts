@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, Interactive, POOL_321 as POOL_321_TEXT, countReplies, installPostbalCopy, runPostbal, tempDir } from '../helpers/postbal.js';
+import { AsNobody, BIN, Interactive, POOL_321 as POOL_321_TEXT, countReplies, runPostbal, tempDir } from '../helpers/postbal.js';
 
 /**
  * Tiers, drain, status, algorithms and match rules, through the built binary.
@@ -131,20 +131,17 @@ test('control commands refuse clearly: unknown transport, no shared state, state
     }
     // The state belongs to root; nobody may not change it.
     assert.equal(cli(['-c', cfg, '-s', state, '--syslog', 'none', 'drain', 'smtp0']).code, 0);
-    const bin = installPostbalCopy(join(t.dir, 'install'));
-    chmodSync(t.dir, 0o755);
+    const nobody = new AsNobody(t.dir);
     chmodSync(cfg, 0o644);
-    const denied = cli(['-c', cfg, '-s', state, '--syslog', 'none', 'undrain', 'smtp0'], { uid: 65534, bin });
+    const denied = cli(['-c', cfg, '-s', state, '--syslog', 'none', 'undrain', 'smtp0'], { uid: nobody.uid, bin: nobody.bin });
     assert.equal(denied.code, 77, denied.stderr);
     assert.match(denied.stderr, /refusing to change the state: .*\/s: .*(owned by uid 0|EACCES)/);
     assert.equal(JSON.parse(cli(['-c', cfg, '-s', state, 'status', '--json']).stdout).transports[0].drained, true);
     // Root draining in a directory owned by the serving user leaves the file to that user.
-    const own = join(t.dir, 'nobody');
-    mkdirSync(own, { mode: 0o700 });
-    chownSync(own, 65534, 65534);
+    const own = nobody.ownDir('nobody');
     assert.equal(cli(['-c', cfg, '-s', join(own, 's'), '--syslog', 'none', 'drain', 'smtp1']).code, 0);
-    assert.equal(statSync(join(own, 's')).uid, 65534);
-    const served = spawnSync(process.execPath, [bin, '-c', cfg, '-s', join(own, 's'), '--syslog', 'none'], { input: 'get a@x\n', encoding: 'utf8', uid: 65534, gid: 65534, env: { PATH: '/usr/bin:/bin' } });
+    assert.equal(statSync(join(own, 's')).uid, nobody.uid);
+    const served = nobody.run(['-c', cfg, '-s', join(own, 's'), '--syslog', 'none'], 'get a@x\n');
     assert.equal(served.stdout, '200 smtp0:\n');
     assert.equal(served.stderr, '');
   } finally {

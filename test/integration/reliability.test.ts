@@ -7,11 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, Interactive, POOL_321, installPostbalCopy, runPostbal, tempDir } from '../helpers/postbal.js';
+import { AsNobody, BIN, Interactive, POOL_321, runPostbal, tempDir } from '../helpers/postbal.js';
+import { datagramSink, sinkReady } from '../helpers/syslog-sink.js';
 
 const ROUNDS = Number(process.env.FAULT_ROUNDS ?? 40);
 const WEIGHTS = [['200 smtp0:', 3], ['200 smtp1:', 2], ['200 smtp2:', 1]] as const;
@@ -19,10 +20,6 @@ const WEIGHTS = [['200 smtp0:', 3], ['200 smtp1:', 2], ['200 smtp2:', 1]] as con
 function statusJson(cfg: string, state: string): { state: { status: string; seq?: number }; transports: { picks: number | null }[] } {
   const r = spawnSync(process.execPath, [BIN, 'status', '--json', '-c', cfg, '-s', state], { encoding: 'utf8' });
   return JSON.parse(r.stdout) as ReturnType<typeof statusJson>;
-}
-
-function nobody(): number {
-  return Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
 }
 
 test(`SIGKILL at random instants while 4 instances serve, ${ROUNDS} rounds: state always parses, no reply waits 1 s, shares exact within the kills`, async (t) => {
@@ -131,30 +128,12 @@ test('the wall clock jumping 2 h backwards and forwards while serving: replies s
   }
 });
 
-/** A unix datagram socket, as a syslog daemon has: `reading` or stalled (bound, never read). */
-function datagramSink(path: string, reading: boolean, out?: string): ChildProcess {
-  const py = [
-    'import socket, sys, time',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    `s.bind(${JSON.stringify(path)})`,
-    'print("ready", flush=True)',
-    reading
-      ? `f = open(${JSON.stringify(out ?? '/dev/null')}, "ab", buffering=0)\nwhile True:\n    f.write(s.recv(65536) + b"\\n")`
-      : 'time.sleep(3600)',
-  ].join('\n');
-  return spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-async function ready(p: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve) => p.stdout!.once('data', () => resolve()));
-}
-
 test('syslog absent or stalled: every lookup answered, nothing on stderr, exit at EOF without waiting on it', async () => {
   const d = tempDir();
   const sock = join(d.dir, 'log.sock');
   const stalled = datagramSink(sock, false);
   try {
-    await ready(stalled);
+    await sinkReady(stalled);
     const cfg = d.file('p.cf', POOL_321);
     const input = Array.from({ length: 20_000 }, (_, i) => `get k${i}@example.com\n`).join('');
     for (const [name, target] of [['absent', `unix:${join(d.dir, 'nothing-here')}`], ['stalled (bound, never read)', `unix:${sock}`]] as const) {
@@ -180,7 +159,7 @@ test('syslog daemon restarted while serving: lines logged after the restart reac
   let sink = datagramSink(sock, true, before);
   const p = new Interactive(['-c', d.file('p.cf', POOL_321), '-s', 'none', '--syslog', `unix:${sock}`]);
   try {
-    await ready(sink);
+    await sinkReady(sink);
     for (let i = 0; i < 3; i++) await p.ask(`get early${i}@x`);
     let text = '';
     for (let i = 0; i < 40 && !text.includes('early2@x'); i++) {
@@ -193,7 +172,7 @@ test('syslog daemon restarted while serving: lines logged after the restart reac
     unlinkSync(sock);
     for (let i = 0; i < 3; i++) assert.match(await p.ask(`get during${i}@x`), /^200 /);
     sink = datagramSink(sock, true, after);
-    await ready(sink);
+    await sinkReady(sink);
     let found = '';
     for (let i = 0; i < 60 && !found.includes('late'); i++) {
       assert.match(await p.ask(`get late${i}@x`), /^200 /);
@@ -216,12 +195,9 @@ test('state directory made read-only and the config unreadable mid-run (as user 
     return;
   }
   const d = tempDir();
-  const uid = nobody();
-  chmodSync(d.dir, 0o755);
-  const bin = installPostbalCopy(join(d.dir, 'app'));
-  const stateDir = join(d.dir, 'state');
-  mkdirSync(stateDir, { mode: 0o700 });
-  chownSync(stateDir, uid, uid);
+  const nobody = new AsNobody(d.dir);
+  const { uid, bin } = nobody;
+  const stateDir = nobody.ownDir('state');
   const cfg = d.file('p.cf', POOL_321);
   chownSync(cfg, uid, uid);
   const state = join(stateDir, 's');

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, Interactive, POOL_321, countReplies, installPostbalCopy, keys, runPostbal, tempDir } from '../helpers/postbal.js';
+import { AsNobody, BIN, Interactive, POOL_321, countReplies, keys, runPostbal, tempDir } from '../helpers/postbal.js';
 
 function status(cfg: string, state: string): string {
   return execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
@@ -182,15 +182,9 @@ test('an unwritable state directory: served from memory with one warning', async
   const dir = tempDir();
   try {
     // Owned by root, mode 0755: user nobody can read but not write it.
-    chmodSync(dir.dir, 0o755);
-    const cfg = dir.file('p.cf', POOL_321);
-    chmodSync(cfg, 0o644);
-    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-    // A copy nobody can read, wherever this checkout lives.
-    const bin = installPostbalCopy(join(dir.dir, 'app'));
-    const r = spawnSync(process.execPath, [bin, '-c', cfg, '-s', join(dir.dir, 's'), '--log-stderr'], {
-      input: 'get a@x\nget b@x\nget c@x\n', encoding: 'utf8', uid: nobody, gid: nobody, env: { PATH: '/usr/bin:/bin' }, cwd: '/',
-    });
+    const nobody = new AsNobody(dir.dir);
+    const cfg = nobody.readable('p.cf', POOL_321);
+    const r = nobody.run(['-c', cfg, '-s', join(dir.dir, 's'), '--log-stderr'], 'get a@x\nget b@x\nget c@x\n');
     assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n200 smtp0:\n');
     assert.equal(r.stderr.match(/serving from memory/g)?.length, 1, r.stderr);
     assert.match(r.stderr, /EACCES/);
@@ -228,19 +222,13 @@ test('hostile user: a lock file planted by another user and held forever by that
   const mallory = 12345;
   const holder = spawn('sleep', ['600'], { uid: mallory, gid: mallory, stdio: 'ignore' });
   try {
-    chmodSync(d.dir, 0o755);
-    const cfg = d.file('p.cf', POOL_321);
-    chmodSync(cfg, 0o644);
-    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-    const bin = installPostbalCopy(join(d.dir, 'app'));
-    const stateDir = join(d.dir, 'state');
-    mkdirSync(stateDir, { mode: 0o700 });
-    chownSync(stateDir, nobody, nobody);
-    const state = join(stateDir, 's');
+    const nobody = new AsNobody(d.dir);
+    const cfg = nobody.readable('p.cf', POOL_321);
+    const state = join(nobody.ownDir('state'), 's');
     // Planted while the directory was briefly open to others, as a race would leave it.
     writeFileSync(`${state}.lock`, `${holder.pid} 00000000\n`, { mode: 0o644 });
     chownSync(`${state}.lock`, mallory, mallory);
-    const p = spawn(process.execPath, [bin, '-c', cfg, '-s', state, '--log-stderr'], { uid: nobody, gid: nobody, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+    const p = spawn(process.execPath, [nobody.bin, '-c', cfg, '-s', state, '--log-stderr'], { uid: nobody.uid, gid: nobody.uid, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
     let out = '';
     let err = '';
     p.stdout.setEncoding('latin1').on('data', (x: string) => { out += x; });
@@ -276,27 +264,19 @@ test('hostile user: a state file planted by another user, or hard-linked elsewhe
   }
   const d = tempDir();
   try {
-    chmodSync(d.dir, 0o755);
-    const cfg = d.file('p.cf', POOL_321);
-    chmodSync(cfg, 0o644);
-    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-    const bin = installPostbalCopy(join(d.dir, 'app'));
+    const nobody = new AsNobody(d.dir);
+    const cfg = nobody.readable('p.cf', POOL_321);
     for (const [name, plant] of [
       ['owned by another user', (s: string) => { writeFileSync(s, Buffer.alloc(0), { mode: 0o600 }); chownSync(s, 12345, 12345); }],
       ['hard-linked (a second name the planter controls)', (s: string) => {
         writeFileSync(s, Buffer.alloc(0), { mode: 0o600 });
-        chownSync(s, nobody, nobody);
+        chownSync(s, nobody.uid, nobody.uid);
         execFileSync('ln', [s, join(d.dir, 'other-name')]);
       }],
     ] as const) {
-      const stateDir = join(d.dir, `state-${name.length}`);
-      mkdirSync(stateDir, { mode: 0o700 });
-      chownSync(stateDir, nobody, nobody);
-      const state = join(stateDir, 's');
+      const state = join(nobody.ownDir(`state-${name.length}`), 's');
       plant(state);
-      const r = spawnSync(process.execPath, [bin, '-c', cfg, '-s', state, '--log-stderr'], {
-        input: 'get a@x\nget b@x\nget c@x\n', encoding: 'utf8', uid: nobody, gid: nobody, env: { PATH: '/usr/bin:/bin' }, cwd: '/',
-      });
+      const r = nobody.run(['-c', cfg, '-s', state, '--log-stderr'], 'get a@x\nget b@x\nget c@x\n');
       assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n200 smtp0:\n', name);
       assert.equal(r.stderr.match(/serving from memory/g)?.length, 1, `${name}: ${r.stderr}`);
       assert.match(r.stderr, /EACCES|hard links/, name);
