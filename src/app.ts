@@ -41,6 +41,20 @@ export function createStore(statePath: string, repeatWindowSec: number, warn: (m
 }
 
 /**
+ * Nothing may reach stderr while serving: under spawn(8) it is Postfix's
+ * connection, where a stray line is read as a reply. Node's own warnings and
+ * an exception no code caught go to the log instead. Every reply is written
+ * in the tick that decided it, so after such an exception no request is
+ * waiting for an answer, and the instance goes on serving.
+ */
+function guardProcess(logger: Logger, internalError: (err: unknown) => void): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => logger.log('warning', `node: ${w.name}: ${w.message}`));
+  process.on('uncaughtException', internalError);
+  process.on('unhandledRejection', internalError);
+}
+
+/**
  * Serves tcp_table requests on stdin/stdout until EOF.
  * Nothing but replies goes to stdout; diagnostics go to the logger only.
  * @returns the exit code (0 at EOF or when the peer went away)
@@ -69,8 +83,13 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   const handler = new LookupHandler({
     config, store, logger, logLookups: opts.logLookups, ...(opts.algorithm ? { algorithm: opts.algorithm } : {}),
   });
+  const internalError = (err: unknown): void => {
+    logger.log('error', `internal error (answered as a temporary failure; please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  };
+  guardProcess(logger, internalError);
   const how = await serveConnection(process.stdin, process.stdout, {
     handle: (r) => handler.handleBatch(r),
+    internalError,
     afterReply: () => handler.afterReply(),
     afterFirstReply: capYoungGeneration,
     framingError: (reason) => logger.log('warning', `socketmap: ${reason}; answered PERM and closed the connection`),

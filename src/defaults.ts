@@ -16,4 +16,11 @@ export const DEFAULTS = {
   repeatWindowSec: 600,
   /** Repeat memo slots: room for the recipients of a large burst between smtpd's and qmgr's lookups. */
   memoSlots: 16_384,
+  /**
+   * Longest wait for a state lock (ms); past it the lookup is answered from
+   * memory, because Postfix waits for the answer and slowness is an outage.
+   */
+  lockTimeoutMs: 1000,
+  /** A lock held this long by a live process is taken to be stuck and broken (ms). */
+  lockStaleMs: 500,
 } as const;

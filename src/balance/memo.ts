@@ -168,29 +168,15 @@ export class MemoTable implements MemoAccess {
   }
 }
 
-/**
- * SlotIO over one in-memory region (the whole memo), recording which slots
- * changed so a file store can write back just that range.
- */
+/** SlotIO over one in-memory region (the whole memo), for a memory store. */
 export class BufferSlotIO implements SlotIO {
   readonly slots: number;
-  readonly buffer: Buffer;
   readonly words: Uint32Array;
-  dirtyFirst = Infinity;
-  dirtyLast = -1;
   constructor(buffer: Buffer) {
-    this.buffer = buffer;
     this.slots = Math.floor(buffer.length / MEMO_SLOT_BYTES);
     // Little-endian hosts only (x86-64, arm64), as the file format is little-endian.
     this.words = new Uint32Array(buffer.buffer, buffer.byteOffset, this.slots * WORDS);
   }
   load(): void {}
-  store(index: number): void {
-    if (index < this.dirtyFirst) this.dirtyFirst = index;
-    if (index > this.dirtyLast) this.dirtyLast = index;
-  }
-  resetDirty(): void {
-    this.dirtyFirst = Infinity;
-    this.dirtyLast = -1;
-  }
+  store(): void {}
 }

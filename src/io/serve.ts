@@ -19,6 +19,9 @@ import { TOO_LONG, type Frame, type Outcome, type Request } from '../protocol/ty
 /** Requests decided together at most; a 64 KiB read holds ~2,500 lookups. */
 const SLICE = 256;
 
+/** The answer to requests whose handling threw: try again later. */
+const INTERNAL_ERROR: Outcome = { kind: 'tempFail', reason: 'error:internal' };
+
 export type Protocol = 'tcp_table' | 'socketmap';
 
 export interface ServeHooks {
@@ -27,8 +30,11 @@ export interface ServeHooks {
   afterReply?(): void;
   /** Runs once, right after the first replies were handed to the output. */
   afterFirstReply?(): void;
-  /** The protocol, once the first bytes told it. */
-  detected?(protocol: Protocol): void;
+  /**
+   * A hook threw: a bug, never expected. The requests of that slice were
+   * answered as temporary failures (Postfix retries; nothing is lost).
+   */
+  internalError(err: unknown): void;
   /** The stream cannot be framed any further; the connection is being closed. */
   framingError?(reason: string): void;
 }
@@ -91,20 +97,44 @@ export function serveConnection(input: Readable, output: Writable, hooks: ServeH
       input.removeAllListeners('data');
       resolve(how);
     };
+    /** Exactly one reply per request, whatever a hook does. */
+    const replyTo = (slice: Frame[]): string => {
+      let text = '';
+      try {
+        const outcomes = hooks.handle(slice.map(wire!.decode));
+        if (outcomes.length !== slice.length) throw new Error(`handler answered ${outcomes.length} of ${slice.length} requests`);
+        for (const o of outcomes) text += wire!.encode(o);
+        return text;
+      } catch (err) {
+        guard(() => hooks.internalError(err));
+        const reply = wire!.encode(INTERNAL_ERROR);
+        return reply.repeat(slice.length);
+      }
+    };
+    const guard = (fn: (() => void) | undefined): void => {
+      if (!fn) return;
+      try {
+        fn();
+      } catch (err) {
+        try {
+          hooks.internalError(err);
+        } catch {
+          // The last resort has failed too; the replies still go out.
+        }
+      }
+    };
     const answer = (frames: Frame[]): boolean => {
       if (frames.length === 0) return true;
       // Slices keep what is alive at once small (and with it the heap, see
       // README: Memory); each slice is one lock hold and one write.
       let flowing = true;
       for (let i = 0; i < frames.length; i += SLICE) {
-        const outcomes = hooks.handle(frames.slice(i, i + SLICE).map(wire!.decode));
-        let text = '';
-        for (const o of outcomes) text += wire!.encode(o);
-        flowing = output.write(text) && flowing;
-        hooks.afterReply?.();
+        const slice = frames.slice(i, i + SLICE);
+        flowing = output.write(replyTo(slice)) && flowing;
+        guard(hooks.afterReply);
         if (firstReply) {
           firstReply = false;
-          hooks.afterFirstReply?.();
+          guard(hooks.afterFirstReply);
         }
       }
       return flowing;
@@ -116,10 +146,11 @@ export function serveConnection(input: Readable, output: Writable, hooks: ServeH
         if (atEnd) output.write('', () => finish('eof'));
         return flowing;
       }
-      hooks.framingError?.(r.fatal);
+      const fatal = r.fatal;
+      guard(() => hooks.framingError?.(fatal));
       input.removeAllListeners('data');
       input.pause();
-      output.write(wire!.encode({ kind: 'permFail', reason: r.fatal }), () => {
+      output.write(wire!.encode({ kind: 'permFail', reason: fatal }), () => {
         // Nothing after the error can be read, and a paused stdin would keep the process alive.
         input.destroy();
         finish('framing-error');
@@ -130,7 +161,6 @@ export function serveConnection(input: Readable, output: Writable, hooks: ServeH
       if (!wire) {
         const protocol: Protocol = isDigit(chunk[0]) ? 'socketmap' : 'tcp_table';
         wire = protocol === 'socketmap' ? socketmapWire() : tcpTableWire();
-        hooks.detected?.(protocol);
       }
       return wire;
     };

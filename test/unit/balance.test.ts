@@ -61,7 +61,7 @@ test('memo: a torn slot is ignored; a full window evicts the oldest', () => {
   const h = hashKey('torn');
   table.put(h, 1, 1000);
   const slot = (hashLo(h) % 8) * MEMO_SLOT_BYTES;
-  io.buffer[slot + 12] = 2; // transport byte changed without its check
+  new Uint8Array(io.words.buffer, io.words.byteOffset)[slot + 12] = 2; // transport byte changed without its check
   assert.equal(table.take(h, 1000), undefined);
   for (let i = 0; i < 9; i++) table.put(hashKey(`k${i}`), 0, 1000 + i);
   assert.equal(table.take(hashKey('k0'), 1009), undefined, 'oldest evicted');

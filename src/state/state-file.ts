@@ -1,0 +1,87 @@
+import { closeSync, constants, fchownSync, fstatSync, lstatSync, openSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
+import { StateError } from '../errors.js';
+import { writeFileAtomicSync } from './atomic-write.js';
+import { fileBytes } from './layout.js';
+import { checkStateFile, stateErrorOf } from './path-safety.js';
+import type { OpenFile } from './memo-io.js';
+
+/**
+ * Opening and creating the state file. Creating (and replacing) writes a whole
+ * new file beside the path and renames it over it (write-file-atomic), so no
+ * process ever opens a half-written file.
+ */
+
+const OPEN_FLAGS = constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+export interface OpenedStateFile {
+  readonly file: OpenFile;
+  readonly stat: Stats;
+}
+
+/**
+ * Opens the state file for reading and writing and checks who owns it.
+ * @returns undefined when there is no file at `path`
+ * @throws StateError when the file must not or cannot be used
+ */
+export function openStateFile(path: string, euid: number): OpenedStateFile | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new StateError('EUNSAFE', path, 'state file is a symlink: refusing to follow it');
+    throw stateErrorOf(path, 'cannot open state file', err);
+  }
+  try {
+    const stat = fstatSync(fd);
+    checkStateFile(path, stat, euid);
+    return { file: { fd, open: true }, stat };
+  } catch (err) {
+    closeSync(fd);
+    throw stateErrorOf(path, 'cannot examine state file', err);
+  }
+}
+
+/** Closes a file opened by openStateFile; its memos stop touching it. */
+export function closeStateFile(file: OpenFile): void {
+  if (!file.open) return;
+  file.open = false;
+  try {
+    closeSync(file.fd);
+  } catch {
+    // Closing cannot fail in a way that matters here.
+  }
+}
+
+/**
+ * Writes a fresh, empty state file (all zeros, no magic: the first
+ * transaction writes a real header) over whatever is at `path`.
+ * Lock needs: the sidecar lock, so that creations and replacements do not race.
+ * @throws StateError
+ */
+export function createStateFile(path: string, memoSlots: number, euid: number, why: 'create' | 'replace'): void {
+  try {
+    writeFileAtomicSync(path, Buffer.alloc(fileBytes(memoSlots)), 0o600);
+    if (euid === 0) giveToDirectoryOwner(path);
+  } catch (err) {
+    throw stateErrorOf(path, `cannot ${why} state file`, err);
+  }
+}
+
+/**
+ * A file root creates (`postbal drain` by an administrator) belongs to the
+ * directory's owner, the user the serving instances run as: a root-owned
+ * file would lock them out.
+ */
+function giveToDirectoryOwner(path: string): void {
+  const dir = lstatSync(dirname(path));
+  if (dir.uid === 0) return;
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    fchownSync(fd, dir.uid, dir.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
