@@ -1,11 +1,11 @@
 import type { ConfigSource } from './config/source.js';
-import { inScope, stickyKeyOf } from './config/scope.js';
-import type { Algorithm, PoolConfig } from './config/types.js';
+import { inScope } from './config/scope.js';
+import type { Algorithm as AlgorithmName, PoolConfig } from './config/types.js';
+import { ALGORITHM_IMPLS } from './balance/algorithms/index.js';
+import { eligibleMembers } from './balance/eligibility/index.js';
+import { describeEligible, describeExcluded } from './balance/eligibility/describe.js';
 import { hashKey } from './balance/hash.js';
-import { pickRendezvous, pickWeightedRandom, pickWrr } from './balance/select.js';
-import { activeTier, isDrained } from './balance/tiers.js';
-
-type Tier = ReturnType<typeof activeTier>;
+import type { Eligible, MemberFacts, PickInput } from './balance/types.js';
 import { formatKeyForLog } from './log/format.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
@@ -13,7 +13,9 @@ import type { StateStore } from './state/types.js';
 import { monotonicMs } from './clock.js';
 
 /**
- * The policy: requests in, outcomes out, in order. Knows nothing of the wire.
+ * Lookups in, outcomes out, in order. Knows nothing of the wire, and picks
+ * nothing itself: for each key it runs the pipeline of balance/types.ts
+ * (memo, then eligibility, tier and algorithm under the state's lock).
  */
 
 export interface HandlerOptions {
@@ -23,7 +25,7 @@ export interface HandlerOptions {
   /** One info line per lookup naming the transport (postbal.pl did this). */
   readonly logLookups: boolean;
   /** Overrides the config's `algorithm` (command line `--algorithm`). */
-  readonly algorithm?: Algorithm;
+  readonly algorithm?: AlgorithmName;
   readonly nowMs?: () => number;
   /** Uniform in [0, 1), for `random`. */
   readonly random?: () => number;
@@ -55,16 +57,18 @@ export class LookupHandler {
   readonly #now: () => number;
   #found: { pool: PoolConfig; outcomes: readonly Outcome[]; none: Outcome } | undefined;
   /**
-   * The drain marks last seen and the tier they make active: recomputed (and
-   * logged) only when they change, so a transaction allocates nothing for them.
+   * The facts last seen and the members they make eligible (#eligibleFor).
    */
-  #tiers: { pool: PoolConfig; flags: number[]; tier: Tier; weights: number[] } | undefined;
+  #eligible: { pool: PoolConfig; flags: number[]; eligible: Eligible } | undefined;
+  #poolArrays: { pool: PoolConfig; weights: readonly number[]; priorities: readonly number[] } | undefined;
+  readonly #random: () => number;
   #repeats: { pool: PoolConfig; counts: number[] } | undefined;
   #deferred: (() => void)[] = [];
 
   constructor(opts: HandlerOptions) {
     this.#opts = opts;
     this.#now = opts.nowMs ?? (() => Date.now());
+    this.#random = opts.random ?? Math.random;
   }
 
   /** Answers a batch of requests that arrived together, in order. Never throws. */
@@ -137,33 +141,44 @@ export class LookupHandler {
   }
 
   /**
-   * The active tier for these flags; logs drain marks when this instance
-   * first sees them and whenever they change.
-   * @param flags each member's flags, read by `flagOf`
+   * The members eligible under these facts; recomputed (and logged) only when
+   * the facts change, so a transaction allocates nothing for them. Logs what
+   * this instance first sees excluded, and every change.
    */
-  #tierFor(pool: PoolConfig, count: number, flagOf: (i: number) => number): Tier {
-    const seen = this.#tiers;
-    if (seen?.pool === pool) {
+  #eligibleFor(pool: PoolConfig, facts: readonly MemberFacts[]): Eligible {
+    const seen = this.#eligible;
+    if (seen?.pool === pool && seen.flags.length === facts.length) {
       let same = true;
-      for (let i = 0; i < count && same; i++) same = seen.flags[i] === flagOf(i);
-      if (same) return seen.tier;
+      for (let i = 0; i < facts.length && same; i++) same = seen.flags[i] === facts[i]!.flags;
+      if (same) return seen.eligible;
     }
-    const flags = Array.from({ length: count }, (_, i) => flagOf(i));
-    const tier = activeTier(pool.transports.map((t) => t.priority), flags);
+    const eligible = eligibleMembers(this.#weights(pool), this.#priorities(pool), facts);
     const first = seen === undefined;
-    this.#tiers = { pool, flags, tier, weights: pool.transports.map((t) => t.weight) };
-    const drained = pool.transports.filter((_, i) => isDrained(flags[i]!)).map((t) => t.value);
-    if (!(first && drained.length === 0)) this.#logTier(pool, drained, tier);
-    return tier;
+    this.#eligible = { pool, flags: facts.map((f) => f.flags), eligible };
+    if (!(first && eligible.excludedBy.every((r) => r === undefined))) {
+      const level = eligible.priority === undefined ? 'warning' : 'info';
+      const line = `${describeExcluded(pool, eligible)}; ${describeEligible(pool, eligible)}`;
+      this.#deferred.push(() => this.#opts.logger.log(level, line));
+    }
+    return eligible;
   }
 
-  #logTier(pool: PoolConfig, drained: readonly string[], tier: Tier): void {
-    const now = tier
-      ? `picking from priority ${tier.priority}: ${pool.transports.filter((_, i) => tier.members[i]).map((t) => t.value).join(' ')}`
-      : `no transport available: answering ${pool.fallback === undefined ? '"not found"' : pool.fallback}`;
-    this.#deferred.push(() => this.#opts.logger.log(tier ? 'info' : 'warning', `drained: ${drained.length > 0 ? drained.join(' ') : 'none'}; ${now}`));
+  #weights(pool: PoolConfig): readonly number[] {
+    if (this.#poolArrays?.pool !== pool) this.#poolArrays = { pool, weights: pool.transports.map((t) => t.weight), priorities: pool.transports.map((t) => t.priority) };
+    return this.#poolArrays.weights;
   }
 
+  #priorities(pool: PoolConfig): readonly number[] {
+    this.#weights(pool);
+    return this.#poolArrays!.priorities;
+  }
+
+  /**
+   * Decides a burst: keys the memo remembers repeat their answer (while its
+   * transport stays eligible); each other key runs eligibility, tier and
+   * algorithm in one transaction; a key twice in the burst repeats its first
+   * answer. New picks are remembered once the replies are out.
+   */
   #decide(pool: PoolConfig, keys: readonly string[]): Decision[] {
     const { store } = this.#opts;
     const nowSec = Math.floor(this.#now() / 1000);
@@ -194,34 +209,32 @@ export class LookupHandler {
       fresh.push(i);
       pendingRepeat.set(hash, i);
     }
-    const n = pool.transports.length;
-    // A remembered answer stands only while its transport is in the active
-    // tier: a drain (or a better tier coming back) applies from the next lookup.
-    const stale = (tier: Tier): number[] => (remembered.length === 0 ? remembered : remembered.filter((i) => !tier?.members[decisions[i]!.index]));
+    // A remembered answer stands only while its transport is eligible and in
+    // the active tier: a drain (or a better tier coming back) applies from the next lookup.
+    const stale = (eligible: Eligible): number[] => (remembered.length === 0 ? remembered : remembered.filter((i) => !eligible.members[decisions[i]!.index]));
     let needTransaction = fresh.length > 0;
     if (!needTransaction && remembered.length > 0) {
       const flags = store.peekFlags(pool);
-      if (flags === undefined || stale(this.#tierFor(pool, n, (i) => flags[i]!)).length > 0) needTransaction = true;
+      if (flags === undefined || stale(this.#eligibleFor(pool, flags.map((f) => ({ flags: f })))).length > 0) needTransaction = true;
     }
     if (needTransaction) {
-      const algorithm = this.#opts.algorithm ?? pool.algorithm;
-      const random = this.#opts.random ?? Math.random;
+      const algorithm = ALGORITHM_IMPLS[this.#opts.algorithm ?? pool.algorithm];
       // Hashed before the lock is taken: other instances wait while it is held.
-      const stickyHashes = algorithm === 'sticky' ? keys.map((k) => hashKey(stickyKeyOf(k))) : [];
+      const keyHashes = keys.map((k) => algorithm.keyHash(k));
       store.transact(pool, (state) => {
-        const tier = this.#tierFor(pool, n, (i) => state.transports[i]!.flags);
-        const { weights } = this.#tiers!;
-        const restale = stale(tier);
+        const eligible = this.#eligibleFor(pool, state.transports);
+        const restale = stale(eligible);
         if (restale.length > 0) fresh = [...fresh, ...restale].sort((a, b) => a - b);
-        const current = state.transports.map((t) => t.current);
+        const input: { -readonly [K in keyof PickInput]: PickInput[K] } = {
+          current: state.transports.map((t) => t.current),
+          keyHash: 0,
+          memberHashes: pool.memberHashes,
+          random: this.#random,
+        };
         let picked = 0;
         for (const i of fresh) {
-          let index = -1;
-          if (tier) {
-            if (algorithm === 'wrr') index = pickWrr(weights, tier.members, current);
-            else if (algorithm === 'random') index = pickWeightedRandom(weights, tier.members, random());
-            else index = pickRendezvous(weights, tier.members, stickyHashes[i]!, pool.memberHashes);
-          }
+          input.keyHash = keyHashes[i]!;
+          const index = algorithm.pick(eligible, input);
           if (index >= 0) {
             state.transports[index]!.picks++;
             picked++;
@@ -229,7 +242,7 @@ export class LookupHandler {
           decisions[i] = { index, repeat: false };
         }
         state.seq += picked;
-        for (let t = 0; t < current.length; t++) state.transports[t]!.current = current[t]!;
+        for (let t = 0; t < input.current.length; t++) state.transports[t]!.current = input.current[t]!;
         this.#addRepeats(pool, state.transports);
       });
     }

@@ -1,6 +1,6 @@
 import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
-import { previewSmoothWrr } from '../balance/wrr.js';
+import { ALGORITHM_IMPLS } from '../balance/algorithms/index.js';
 import type { PoolConfig, ScopeRule } from '../config/types.js';
 
 /** How many picks of the first cycle `check` prints at most. */
@@ -54,14 +54,12 @@ export function runCheck(file: string, out: (s: string) => void, err: (s: string
   }
   const first = transports.filter((t) => t.priority === tiers[0]);
   const total = first.reduce((s, t) => s + t.weight, 0);
-  if (pool.algorithm === 'wrr') {
+  const algorithm = ALGORITHM_IMPLS[pool.algorithm];
+  out(`\n${algorithm.describe()}\n`);
+  if (algorithm.preview) {
     const count = Math.min(total, PREVIEW_MAX);
-    const picks = previewSmoothWrr(first.map((t) => t.weight), count).map((i) => first[i]!.value);
-    out(`\nfirst ${count === total ? 'cycle' : `${count} picks`} of smooth weighted round robin${tiers.length > 1 ? ` (priority ${tiers[0]})` : ''}:\n  ${picks.join(' ')}\n`);
-  } else if (pool.algorithm === 'random') {
-    out('\nrandom: each new key draws a transport of the active tier with probability weight / total\n');
-  } else {
-    out('\nsticky: each domain always gets the same transport of the active tier (weighted rendezvous hashing)\n');
+    const picks = algorithm.preview(first.map((t) => t.weight), count).map((i) => first[i]!.value);
+    out(`first ${count === total ? 'cycle' : `${count} picks`}${tiers.length > 1 ? ` (priority ${tiers[0]})` : ''}:\n  ${picks.join(' ')}\n`);
   }
   return EX.OK;
 }

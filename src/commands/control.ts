@@ -2,7 +2,9 @@ import { resolve } from 'node:path';
 import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
 import { EX, StateError } from '../errors.js';
-import { activeTier, DRAINED } from '../balance/tiers.js';
+import { DRAINED } from '../balance/eligibility/drain.js';
+import { eligibleMembers } from '../balance/eligibility/index.js';
+import { describeEligible } from '../balance/eligibility/describe.js';
 import { FileStateStore } from '../state/file-store.js';
 import type { BalanceState } from '../state/types.js';
 import type { Logger } from '../log/types.js';
@@ -63,11 +65,7 @@ export function resolveTransport(pool: PoolConfig, name: string): number[] {
 }
 
 function describeTier(pool: PoolConfig, flags: readonly number[]): string {
-  const tier = activeTier(pool.transports.map((t) => t.priority), flags);
-  if (!tier) {
-    return `no transport is available: lookups answer ${pool.fallback === undefined ? '"not found" (Postfix uses its next table or default transport)' : `the fallback ${pool.fallback}`}`;
-  }
-  return `picking from priority ${tier.priority}: ${pool.transports.filter((_, i) => tier.members[i]).map((t) => t.value).join(' ')}`;
+  return describeEligible(pool, eligibleMembers(pool.transports.map((t) => t.weight), pool.transports.map((t) => t.priority), flags.map((f) => ({ flags: f }))));
 }
 
 export function runDrain(configFile: string, statePath: string, name: string, drain: boolean, io: ControlIo): number {

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
 import { EX } from '../errors.js';
-import { activeTier, isDrained } from '../balance/tiers.js';
+import { isDrained } from '../balance/eligibility/drain.js';
+import { eligibleMembers } from '../balance/eligibility/index.js';
 import { inspectStateFile } from '../state/inspect.js';
 import { carryOver, type DecodedHeader } from '../state/codec.js';
 
@@ -29,8 +30,10 @@ export interface StatusReport {
     readonly priority: number;
     readonly drained: boolean;
     readonly active: boolean;
-    /** Share of its tier's weight. */
+    /** Share of its tier's weight, as configured. */
     readonly targetShare: number;
+    /** Share of new picks it gets now: 0 when drained or not in the active tier. */
+    readonly effectiveShare: number;
     readonly picks: number | null;
     readonly actualShare: number | null;
     readonly repeats: number | null;
@@ -46,7 +49,10 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   // are found by each transport's value, as a serving instance finds them.
   const samePool = pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint;
   const flags = pool && decoded ? carryOver(decoded, pool, 0).transports.map((t) => t.flags) : (pool?.transports.map(() => 0) ?? []);
-  const tier = pool ? activeTier(pool.transports.map((t) => t.priority), flags) : undefined;
+  const eligible = pool
+    ? eligibleMembers(pool.transports.map((t) => t.weight), pool.transports.map((t) => t.priority), flags.map((f) => ({ flags: f })))
+    : undefined;
+  const eligibleWeight = eligible ? eligible.weights.reduce((s, w, i) => s + (eligible.members[i] ? w : 0), 0) : 0;
   const counters = samePool ? decoded!.state.transports : undefined;
   const picked = counters ? counters.reduce((s, c) => s + c.picks, 0) : 0;
   const tierWeight = (p: number): number => pool!.transports.filter((t) => t.priority === p).reduce((s, t) => s + t.weight, 0);
@@ -60,14 +66,15 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       samePool,
       ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
     },
-    activePriority: tier ? tier.priority : null,
+    activePriority: eligible?.priority ?? null,
     transports: (pool?.transports ?? []).map((t, i) => ({
       transport: t.value,
       weight: t.weight,
       priority: t.priority,
       drained: isDrained(flags[i]!),
-      active: tier?.members[i] === true,
+      active: eligible?.members[i] === true,
       targetShare: t.weight / tierWeight(t.priority),
+      effectiveShare: eligible?.members[i] ? eligible.weights[i]! / eligibleWeight : 0,
       picks: counters ? counters[i]!.picks : null,
       actualShare: counters && picked > 0 ? counters[i]!.picks / picked : null,
       repeats: counters ? counters[i]!.repeats : null,
@@ -94,10 +101,10 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
     ? `active:        NONE, every transport is drained: lookups answer ${config.fallback ?? '"not found"'}\n`
     : `active:        priority ${report.activePriority}\n`);
   const width = Math.max(9, ...report.transports.map((t) => t.transport.length));
-  out(`\n  ${'transport'.padEnd(width)}  prio  weight  target  state       picks  actual   repeats\n`);
+  out(`\n  ${'transport'.padEnd(width)}  prio  weight  target     now  state       picks  actual   repeats\n`);
   for (const t of [...report.transports].sort((a, b) => a.priority - b.priority)) {
     const mark = t.drained ? 'DRAINED' : t.active ? 'active' : 'standby';
-    out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
+    out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${pct(t.effectiveShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
   }
   return code;
 }

@@ -58,6 +58,12 @@ test('check: prints the pool and the first cycle; 78 with every error', () => {
   assert.match(tiers, /fallback +retry:4\.3\.2 /);
   const t = tempDir();
   try {
+    // Each algorithm is described by its own module, and only wrr shows a cycle.
+    for (const [algorithm, text] of [['random', /weighted random: each new key draws/], ['sticky', /sticky: each domain always gets/], ['wrr', /smooth weighted round robin: /]] as const) {
+      const o = execFileSync(process.execPath, [BIN, 'check', '-c', t.file(`${algorithm}.cf`, `algorithm = ${algorithm}\n{3}smtp0:\n{1}smtp1:\n`)], { encoding: 'utf8' });
+      assert.match(o, text, algorithm);
+      assert.equal(/first cycle/.test(o), algorithm === 'wrr', algorithm);
+    }
     const bad = spawnSync(process.execPath, [BIN, 'check', '-c', t.file('bad.cf', '{3}smtp0:\n{-1}smtp1:\n')], { encoding: 'utf8' });
     assert.equal(bad.status, 78);
     assert.match(bad.stderr, /bad\.cf:2: weight: expected an integer from 1 to 1000000, got "-1"/);
@@ -77,7 +83,7 @@ test('status: pool, position and picks per transport', async () => {
     await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], 'get a@x\nget b@x\nget c@x\nget a@x\n');
     const out = execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
     assert.match(out, /position: +3 picks/);
-    assert.match(out, /smtp0: +0 +3 +50\.0% +active +2 +66\.7% +1/);
+    assert.match(out, /smtp0: +0 +3 +50\.0% +50\.0% +active +2 +66\.7% +1/);
   } finally {
     t.cleanup();
   }

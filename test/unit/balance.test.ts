@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { pickSmoothWrr, previewSmoothWrr } from '../../src/balance/wrr.js';
+import { pickSmoothWrr, previewSmoothWrr } from '../../src/balance/algorithms/wrr.js';
 import { BufferSlotIO, MemoTable } from '../../src/balance/memo.js';
 import { hashKey, hashLo } from '../../src/balance/hash.js';
 import { MEMO_SLOT_BYTES } from '../../src/state/layout.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/parse.js';
 import { hashKey } from '../../src/balance/hash.js';
 import { FileStateStore } from '../../src/state/file-store.js';
-import { DRAINED } from '../../src/balance/tiers.js';
+import { DRAINED } from '../../src/balance/eligibility/drain.js';
 import { tempDir } from '../helpers/postbal.js';
 
 const POOL = parseConfig('{3}smtp0:\n{2}smtp1:\n{1}smtp2:\n', 'p.cf').pool;

@@ -1,32 +1,6 @@
-import { hashHi, hashLo } from './hash.js';
-import { pickSmoothWrr } from './wrr.js';
-
-/**
- * The algorithms that choose among the members of the active tier. Pure:
- * running scores and randomness are passed in.
- */
-
-/**
- * Weighted random (what Postfix's randmap does, with weights instead of
- * repeated entries).
- * @param u a uniform random number in [0, 1)
- * @returns the index picked, or -1 when no member is eligible
- */
-export function pickWeightedRandom(weights: readonly number[], eligible: readonly boolean[], u: number): number {
-  let total = 0;
-  for (let i = 0; i < weights.length; i++) if (eligible[i]) total += weights[i]!;
-  if (total === 0) return -1;
-  let r = u * total;
-  let last = -1;
-  for (let i = 0; i < weights.length; i++) {
-    if (!eligible[i]) continue;
-    last = i;
-    r -= weights[i]!;
-    if (r < 0) return i;
-  }
-  // Rounding left r at exactly 0: the last eligible member.
-  return last;
-}
+import { stickyKeyOf } from '../../config/scope.js';
+import { hashHi, hashKey, hashLo } from '../hash.js';
+import type { Algorithm } from '../types.js';
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -80,7 +54,10 @@ export function pickRendezvous(
   return best;
 }
 
-/** Smooth weighted round robin restricted to `eligible` (balance/wrr.ts). */
-export function pickWrr(weights: readonly number[], eligible: readonly boolean[], current: number[]): number {
-  return pickSmoothWrr(weights, current, (i) => eligible[i] === true);
-}
+/** The same domain gets the same member while the eligible set is unchanged. */
+export const sticky: Algorithm = {
+  name: 'sticky',
+  keyHash: (key) => hashKey(stickyKeyOf(key)),
+  pick: (eligible, input) => pickRendezvous(eligible.weights, eligible.members, input.keyHash, input.memberHashes),
+  describe: () => 'sticky: each domain always gets the same transport of the active tier (weighted rendezvous hashing)',
+};

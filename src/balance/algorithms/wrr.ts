@@ -1,3 +1,5 @@
+import type { Algorithm } from '../types.js';
+
 /**
  * Smooth weighted round robin, the algorithm of nginx
  * (ngx_http_upstream_get_peer): every pick adds each member's weight to its
@@ -41,3 +43,12 @@ export function previewSmoothWrr(weights: readonly number[], count: number): num
   for (let i = 0; i < count; i++) out.push(pickSmoothWrr(weights, current));
   return out;
 }
+
+/** Smooth weighted round robin among the eligible members, positions shared through `current`. */
+export const wrr: Algorithm = {
+  name: 'wrr',
+  keyHash: () => 0,
+  pick: (eligible, input) => pickSmoothWrr(eligible.weights, input.current, (i) => eligible.members[i] === true),
+  preview: previewSmoothWrr,
+  describe: () => 'smooth weighted round robin: each new key takes the next position of a sequence shared by every instance',
+};

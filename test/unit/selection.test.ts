@@ -3,8 +3,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseConfig } from '../../src/config/parse.js';
 import { inScope, stickyKeyOf } from '../../src/config/scope.js';
-import { activeTier } from '../../src/balance/tiers.js';
-import { pickRendezvous, pickWeightedRandom, pickWrr } from '../../src/balance/select.js';
+import { eligibleMembers } from '../../src/balance/eligibility/index.js';
+import { DRAINED, drainRule } from '../../src/balance/eligibility/drain.js';
+import { ALGORITHM_IMPLS } from '../../src/balance/algorithms/index.js';
+import { pickWeightedRandom } from '../../src/balance/algorithms/random.js';
+import { pickRendezvous } from '../../src/balance/algorithms/sticky.js';
+import type { EligibilityRule } from '../../src/balance/types.js';
 import { hashKey } from '../../src/balance/hash.js';
 
 const scopeOf = (lines: string): Parameters<typeof inScope>[0] => parseConfig(`${lines}\n{1}smtp0:\n`, 'f').pool.scope;
@@ -47,6 +51,12 @@ test('sticky key: the domain of an address; the key itself when there is none', 
   assert.equal(stickyKeyOf('user@'), 'user@');
 });
 
+/** The active tier of a pool with these priorities and drain marks (1 = drained). */
+function activeTier(priorities: number[], drained: number[]): { priority: number; members: boolean[] } | undefined {
+  const e = eligibleMembers(priorities.map(() => 1), priorities, drained.map((d) => ({ flags: d ? DRAINED : 0 })));
+  return e.priority === undefined ? undefined : { priority: e.priority, members: [...e.members] };
+}
+
 test('tiers: the best tier with an undrained member; none when all are drained', () => {
   assert.deepEqual(activeTier([0, 0, 1], [0, 0, 0]), { priority: 0, members: [true, true, false] });
   assert.deepEqual(activeTier([0, 0, 1], [1, 0, 0]), { priority: 0, members: [false, true, false] });
@@ -55,12 +65,34 @@ test('tiers: the best tier with an undrained member; none when all are drained',
   assert.equal(activeTier([0, 1], [1, 1]), undefined);
 });
 
+test('eligibility: rules multiply weight factors; the first rule to exclude is named; an algorithm sees only what they leave', () => {
+  const half: EligibilityRule = { name: 'ramp', factor: (i) => (i === 0 ? 0.5 : 1) };
+  const noTwo: EligibilityRule = { name: 'suspended', factor: (i) => (i === 2 ? 0 : 1) };
+  const facts = [{ flags: 0 }, { flags: DRAINED }, { flags: 0 }, { flags: 0 }];
+  const e = eligibleMembers([4, 2, 2, 2], [0, 0, 0, 1], facts, [drainRule, half, noTwo]);
+  assert.deepEqual(e.weights, [2, 0, 0, 2]);
+  assert.deepEqual(e.excludedBy, [undefined, 'drained', 'suspended', undefined]);
+  assert.equal(e.priority, 0);
+  assert.deepEqual(e.members, [true, false, false, false]);
+  const current = [0, 0, 0, 0];
+  const input = { current, keyHash: 0, memberHashes: [1, 2, 3, 4], random: () => 0.5 };
+  for (const name of ['wrr', 'random', 'sticky'] as const) assert.equal(ALGORITHM_IMPLS[name].pick(e, input), 0, name);
+});
+
 test('wrr within a tier: exact shares of the eligible members only', () => {
-  const weights = [3, 2, 1];
-  const current = [0, 0, 0];
+  const e = { priority: 0, members: [true, false, true], weights: [3, 0, 1], excludedBy: [undefined, 'drained', undefined] };
+  const input = { current: [0, 0, 0], keyHash: 0, memberHashes: [], random: () => 0 };
   const counts = [0, 0, 0];
-  for (let i = 0; i < 300; i++) counts[pickWrr(weights, [true, false, true], current)]!++;
+  for (let i = 0; i < 300; i++) counts[ALGORITHM_IMPLS.wrr.pick(e, input)]!++;
   assert.deepEqual(counts, [225, 0, 75]);
+});
+
+test('every algorithm describes itself for check; only wrr has a predictable first cycle', () => {
+  assert.match(ALGORITHM_IMPLS.wrr.describe(), /round robin/);
+  assert.match(ALGORITHM_IMPLS.random.describe(), /random/);
+  assert.match(ALGORITHM_IMPLS.sticky.describe(), /domain/);
+  assert.deepEqual(ALGORITHM_IMPLS.wrr.preview!([3, 2, 1], 6), [0, 1, 0, 2, 1, 0]);
+  assert.equal(ALGORITHM_IMPLS.random.preview, undefined);
 });
 
 test('random: weighted shares of 10,000 picks within 3%', () => {

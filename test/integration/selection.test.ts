@@ -39,6 +39,8 @@ test('drain and undrain reach a serving instance at its next lookup; the last of
     const d = cli(['-c', cfg, '-s', state, '--syslog', 'none', 'drain', 'smtp0']);
     assert.equal(d.code, 0, d.stderr);
     assert.match(d.stdout, /^drained: smtp0:; picking from priority 0: smtp1:$/m);
+    // In effect now: smtp1 takes every new key of priority 0, though configured for 40%.
+    assert.match(cli(['-c', cfg, '-s', state, 'status']).stdout, /smtp1: +0 +2 +40\.0% +100\.0% +active/);
     assert.deepEqual(await ask(3, 'b'), ['200 smtp1:', '200 smtp1:', '200 smtp1:']);
     assert.equal(cli(['-c', cfg, '-s', state, '--syslog', 'none', 'drain', 'smtp1:']).code, 0);
     assert.deepEqual(await ask(2, 'c'), ['200 smtp9:[backup.example]', '200 smtp9:[backup.example]']);
@@ -49,8 +51,8 @@ test('drain and undrain reach a serving instance at its next lookup; the last of
     // Status shows tiers and marks, as text and as JSON.
     const text = cli(['-c', cfg, '-s', state, 'status']).stdout;
     assert.match(text, /active: +priority 1/);
-    assert.match(text, /smtp0: +0 +3 +60\.0% +DRAINED +3 /);
-    assert.match(text, /smtp9:\[backup\.example\] +1 +1 +100\.0% +active +3 /);
+    assert.match(text, /smtp0: +0 +3 +60\.0% +0\.0% +DRAINED +3 /);
+    assert.match(text, /smtp9:\[backup\.example\] +1 +1 +100\.0% +100\.0% +active +3 /);
     const json = JSON.parse(cli(['-c', cfg, '-s', state, 'status', '--json']).stdout) as { activePriority: number; transports: { transport: string; drained: boolean; picks: number }[] };
     assert.equal(json.activePriority, 1);
     assert.deepEqual(json.transports.map((x) => [x.transport, x.drained, x.picks]), [['smtp0:', true, 3], ['smtp1:', true, 5], ['smtp9:[backup.example]', false, 3]]);
@@ -82,7 +84,7 @@ test('every transport drained: "500" by default, the configured fallback otherwi
     for (const name of ['smtp0', 'smtp1']) assert.equal(cli(['-c', plain, '-s', state, '--syslog', 'none', 'drain', name]).code, 0);
     const r = await runPostbal(['-c', plain, '-s', state, '--log-stderr'], 'get a@x.example\nget *\n');
     assert.equal(r.stdout, '500 no_transport_available\n500 not_found\n');
-    assert.match(r.stderr, /no transport available: answering "not found"/);
+    assert.match(r.stderr, /no transport is available: lookups answer "not found"/);
     // The same pool with a fallback: the marks stay (they follow each transport by name).
     const withFallback = t.file('b.cf', 'fallback = retry:4.3.2 no source IP available\n{1}smtp0:\n{1}smtp1:\n');
     const f = await runPostbal(['-c', withFallback, '-s', state, '--syslog', 'none'], 'get a@x.example\nget b@x.example\n');

@@ -1,0 +1,70 @@
+/**
+ * The selection pipeline's parts (types only). For each new key:
+ *
+ *   candidates (the pool's entries)
+ *     -> eligibility: may member T answer key K now, at which weight factor
+ *        (each reason one EligibilityRule: drained today; health,
+ *        per-destination suspensions, warm-up caps to come)
+ *     -> best tier: the lowest priority with an eligible member
+ *     -> algorithm: one member of that tier (wrr, random, sticky)
+ *     -> memo: the key's next lookup gets the same answer (handler.ts)
+ *
+ * A rule never picks and an algorithm never judges eligibility, so adding a
+ * reason touches no algorithm and adding an algorithm touches no rule.
+ */
+import type { Algorithm as AlgorithmName } from '../config/types.js';
+
+/** What the rules may read of one member: its counters in the shared state. */
+export interface MemberFacts {
+  /** Bit flags from the state file (eligibility/drain.ts: DRAINED). */
+  readonly flags: number;
+}
+
+/** One reason a member may not answer (or may answer at a reduced weight). */
+export interface EligibilityRule {
+  /** Names the reason in log lines and status, e.g. `drained`. */
+  readonly name: string;
+  /**
+   * The member's weight factor now: 0 = may not answer, 1 = full weight,
+   * between = reduced (a ramp). Pure. Rules that do not depend on the key
+   * ignore it; the pipeline then evaluates them once per state, not per key.
+   */
+  factor(member: number, facts: MemberFacts): number;
+}
+
+/** The members that may answer now and their weights: the input of every algorithm. */
+export interface Eligible {
+  /** The active tier's priority, or undefined when no member is eligible. */
+  readonly priority: number | undefined;
+  /** One per member: in the active tier and eligible. */
+  readonly members: readonly boolean[];
+  /** One per member: configured weight times the rules' factors (0 when not eligible). */
+  readonly weights: readonly number[];
+  /** One per member: the name of the first rule that excluded it, if any. */
+  readonly excludedBy: readonly (string | undefined)[];
+}
+
+/** What an algorithm needs besides the eligible members, for one key. */
+export interface PickInput {
+  /** Running scores of smooth WRR, one per member; updated in place (shared state). */
+  readonly current: number[];
+  /** hash of the key's sticky part (its domain), for sticky; computed before the lock. */
+  readonly keyHash: number;
+  /** hashKey() of each member's value. */
+  readonly memberHashes: readonly number[];
+  /** Uniform in [0, 1). */
+  readonly random: () => number;
+}
+
+/** One way of choosing among eligible members. */
+export interface Algorithm {
+  readonly name: AlgorithmName;
+  /** The hash a key contributes (sticky: its domain's); computed before the lock is taken. */
+  keyHash(key: string): number;
+  /** @returns the member picked, or -1 when none is eligible */
+  pick(eligible: Eligible, input: PickInput): number;
+  /** One line for `postbal check`: what a pick does. */
+  describe(): string;
+  /** The first `count` picks from a fresh state with every member eligible, when they are predictable. */
+  preview?(weights: readonly number[], count: number): number[];
+}
