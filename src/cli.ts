@@ -20,7 +20,7 @@ interface GlobalOptions {
   state: string;
   syslog: string;
   logStderr?: boolean;
-  logLookups: boolean;
+  logLookups?: boolean;
   repeatWindow: number;
   algorithm?: Algorithm;
 }
@@ -113,7 +113,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('-s, --state <file>', 'shared state file, or "none" for per-process state').default(DEFAULTS.state))
     .addOption(new Option('--syslog <target>', `where logs go: ${SYSLOG_TARGETS}`).default(DEFAULTS.syslog).argParser(parseSyslog))
     .option('--log-stderr', 'log to stderr instead of syslog (terminal debugging only: never under Postfix)')
-    .option('--no-log-lookups', 'do not log one line per lookup')
+    .option('--log-lookups', 'log one info line per lookup, as postbal.pl did (off by default, as in Postfix\'s own daemons without -v; each instance logs a summary when it exits)')
+    .option('--no-log-lookups', 'no line per lookup (the default)')
     .addOption(new Option('--algorithm <name>', 'how a transport of the active tier is chosen: wrr (smooth weighted round robin), random (weighted), sticky (same domain, same transport); overrides the config\'s "algorithm ="').choices(ALGORITHMS))
     .addOption(new Option('--repeat-window <seconds>', 'answer a key looked up again within this time with the same transport, without using a new position (0 disables)').default(DEFAULTS.repeatWindowSec).argParser(parseSeconds))
     .showHelpAfterError()
@@ -138,7 +139,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         configPath: o.config,
         statePath: o.state,
         logger,
-        logLookups: o.logLookups,
+        logLookups: o.logLookups === true,
         repeatWindowSec: o.repeatWindow,
         ...(o.algorithm ? { algorithm: o.algorithm } : {}),
       });

@@ -6,7 +6,7 @@ import { eligibleMembers } from './balance/eligibility/index.js';
 import { describeEligible, describeExcluded } from './balance/eligibility/describe.js';
 import { hashKey } from './balance/hash.js';
 import type { Eligible, MemberFacts, PickInput } from './balance/types.js';
-import { formatKeyForLog } from './log/format.js';
+import { LookupLog } from './lookup-log.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
 import type { StateStore } from './state/types.js';
@@ -22,7 +22,7 @@ export interface HandlerOptions {
   readonly config: ConfigSource;
   readonly store: StateStore;
   readonly logger: Logger;
-  /** One info line per lookup naming the transport (postbal.pl did this). */
+  /** One info line per lookup naming the transport (postbal.pl did this; off by default). */
   readonly logLookups: boolean;
   /** Overrides the config's `algorithm` (command line `--algorithm`). */
   readonly algorithm?: AlgorithmName;
@@ -62,6 +62,7 @@ export class LookupHandler {
   #eligible: { pool: PoolConfig; flags: number[]; eligible: Eligible } | undefined;
   #poolArrays: { pool: PoolConfig; weights: readonly number[]; priorities: readonly number[] } | undefined;
   readonly #random: () => number;
+  readonly #log: LookupLog;
   #repeats: { pool: PoolConfig; counts: number[] } | undefined;
   #deferred: (() => void)[] = [];
 
@@ -69,6 +70,7 @@ export class LookupHandler {
     this.#opts = opts;
     this.#now = opts.nowMs ?? (() => Date.now());
     this.#random = opts.random ?? Math.random;
+    this.#log = new LookupLog(opts.logLookups);
   }
 
   /** Answers a batch of requests that arrived together, in order. Never throws. */
@@ -107,25 +109,9 @@ export class LookupHandler {
         for (const { i } of lookups) out[i] = { kind: 'tempFail', reason: 'error:internal' };
       }
     }
-    this.#deferred.push(() => this.#logBatch(requests, out, repeat));
+    const lines = this.#log.record(requests, out, repeat);
+    if (lines.length > 0) this.#deferred.push(() => { for (const [level, text] of lines) logger.log(level, text); });
     return out;
-  }
-
-  /** One line per request, in request order. */
-  #logBatch(requests: readonly Request[], out: readonly Outcome[], repeat: readonly boolean[]): void {
-    const { logger, logLookups } = this.#opts;
-    for (let i = 0; i < requests.length; i++) {
-      const r = requests[i]!;
-      const o = out[i]!;
-      if (r.kind === 'invalid') {
-        logger.log('warning', `invalid request: ${r.reason}`);
-      } else if (logLookups || o.kind === 'tempFail') {
-        const key = formatKeyForLog(r.key);
-        if (o.kind === 'found') logger.log('info', `key=<${key}> transport=${o.value} ${repeat[i] ? 'repeat' : 'pick'}`);
-        else if (o.kind === 'notFound') logger.log('info', `key=<${key}> not found${o === NOT_FOUND ? '' : ` (${o.reason.replaceAll('_', ' ')})`}`);
-        else logger.log('warning', `key=<${key}> ${o.reason}`);
-      }
-    }
   }
 
   /** One shared outcome per transport: a burst of thousands allocates none. */
@@ -297,6 +283,7 @@ export class LookupHandler {
   /** Saves counters not yet in the shared state; called at exit. */
   close(): void {
     this.afterReply();
+    this.#opts.logger.log('info', this.#log.summary());
     const pending = this.#repeats;
     if (!pending || pending.counts.every((n) => n === 0)) return;
     try {

@@ -104,6 +104,11 @@ export interface LabOptions {
   readonly pool: string;
   /** Extra postbal arguments. */
   readonly postbalArgs?: readonly string[];
+  /**
+   * A tcp_table helper program to spawn instead of postbal (a baseline), as
+   * its source text; run as `perl FILE` (use SINKPORT for the sink's port).
+   */
+  readonly perlHelper?: string;
 }
 
 export interface Delivered {
@@ -169,6 +174,11 @@ export class PostfixLab {
     const sub = (s: string): string => s.replaceAll('PBPORT', String(this.postbalPort)).replaceAll('SINKPORT', String(this.sinkPort));
     writeFileSync(join(dir, 'etc/postbal.cf'), sub(opts.pool));
     chmodSync(join(dir, 'etc/postbal.cf'), 0o644);
+    const helper = join(dir, 'etc/helper.pl');
+    if (opts.perlHelper !== undefined) {
+      writeFileSync(helper, sub(opts.perlHelper));
+      chmodSync(helper, 0o644);
+    }
     writeFileSync(join(dir, 'etc/main.cf'), [
       'compatibility_level = 3.6',
       `queue_directory = ${dir}/spool`,
@@ -229,7 +239,9 @@ export class PostfixLab {
       svc('postlog', 'unix-dgram', 'n', '-', '-', '1', 'postlogd'),
       ...[0, 1, 2].map((n) => `${svc(`smtp${n}`, 'unix', '-', '-', '-', '-', 'smtp')}\n  -o syslog_name=postfix-smtp${n} -o smtp_bind_address=127.0.0.${n + 2}`),
       // Exactly as the README tells users, with node's absolute path.
-      `${svc(`127.0.0.1:${this.postbalPort}`, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${process.execPath} ${this.postbalBin} --config ${dir}/etc/postbal.cf --state ${this.statePath} ${(opts.postbalArgs ?? []).join(' ')}`,
+      `${svc(`127.0.0.1:${this.postbalPort}`, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${opts.perlHelper !== undefined
+        ? `/usr/bin/perl ${helper}`
+        : `${process.execPath} ${this.postbalBin} --config ${dir}/etc/postbal.cf --state ${this.statePath} ${(opts.postbalArgs ?? []).join(' ')}`}`,
       '',
     ].join('\n'));
     run('postfix', ['-c', this.etc, 'set-permissions'], { allowFail: true });

@@ -79,7 +79,7 @@ describe('real Postfix through postbal', { timeout: 600_000 }, () => {
     const dir = mkdtempSync('/tmp/postbal-syslog-');
     const maillog = `${dir}/mail.log`;
     const probe = `syslogprobe-${process.pid}-${Date.now()}@example.com`;
-    const lab = await PostfixLab.start({ mapLines: [], pool: POOL });
+    const lab = await PostfixLab.start({ mapLines: [], pool: POOL, postbalArgs: ['--log-lookups'] });
     try {
       let logFiles: string[];
       if (existsSync('/dev/log')) {

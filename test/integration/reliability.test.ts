@@ -157,7 +157,7 @@ test('syslog daemon restarted while serving: lines logged after the restart reac
   const before = join(d.dir, 'before.log');
   const after = join(d.dir, 'after.log');
   let sink = datagramSink(sock, true, before);
-  const p = new Interactive(['-c', d.file('p.cf', POOL_321), '-s', 'none', '--syslog', `unix:${sock}`]);
+  const p = new Interactive(['-c', d.file('p.cf', POOL_321), '-s', 'none', '--syslog', `unix:${sock}`, '--log-lookups']);
   try {
     await sinkReady(sink);
     for (let i = 0; i < 3; i++) await p.ask(`get early${i}@x`);

@@ -128,3 +128,20 @@ test('exactness: 4 concurrent instances sharing one state file', async () => {
     t.cleanup();
   }
 });
+
+test('a line per lookup only with --log-lookups; always one summary at exit, and a line for every failure', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('postbal.cf', POOL_321);
+    const input = 'get a@x\nget b@x\nget a@x\nget *\nput x y\n';
+    const quiet = await runPostbal(['-c', cfg, '-s', 'none', '--log-stderr'], input);
+    assert.doesNotMatch(quiet.stderr, /key=<a@x>/);
+    assert.match(quiet.stderr, /invalid request: /);
+    assert.match(quiet.stderr, /answered 4 lookups: 2 new picks, 1 repeats, 1 not found, 0 failed; 1 invalid requests/);
+    const loud = await runPostbal(['-c', cfg, '-s', 'none', '--log-stderr', '--log-lookups'], input);
+    assert.match(loud.stderr, /key=<a@x> transport=smtp0: pick\n.*key=<b@x> transport=smtp1: pick\n.*key=<a@x> transport=smtp0: repeat\n.*key=<\*> not found\n/);
+    assert.equal(quiet.stdout, loud.stdout);
+  } finally {
+    t.cleanup();
+  }
+});
