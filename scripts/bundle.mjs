@@ -34,7 +34,7 @@ await build({
   external: ['syslog-pro', 'write-file-atomic'],
   define: { __POSTBAL_VERSION__: JSON.stringify(version) },
   logLevel: 'warning',
-  // atomic-write.ts reads import.meta.url only when `require` is missing, never in this bundle.
+  // lazy-require.ts reads import.meta.url only when `require` is missing, never in this bundle.
   logOverride: { 'empty-import-meta': 'silent' },
 });
 

@@ -10,6 +10,7 @@ import type { StateStore } from './state/types.js';
 import { DEFAULTS } from './defaults.js';
 import { monotonicMs } from './clock.js';
 import { lazyRequire } from './lazy-require.js';
+import type * as V8 from 'node:v8';
 
 /** The composition root of a serving instance. */
 
@@ -32,7 +33,7 @@ export interface ServeOptions {
  * flag slows start-up itself.
  */
 function capYoungGeneration(): void {
-  lazyRequire<typeof import('node:v8')>('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
+  lazyRequire<typeof V8>('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 export function createStore(statePath: string, repeatWindowSec: number, warn: (m: string) => void): StateStore {

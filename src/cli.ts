@@ -4,7 +4,8 @@ import { runServe } from './app.js';
 import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';
-import { ALGORITHMS, type Algorithm } from './config/types.js';
+import { ALGORITHMS } from './config/parse.js';
+import type { Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
 import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from './log/create.js';
@@ -190,7 +191,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
 
   try {
-    await program.parseAsync(argv as string[], { from: 'node' });
+    await program.parseAsync(argv, { from: 'node' });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EX.OK;

@@ -5,12 +5,8 @@
 export const EX = {
   OK: 0,
   USAGE: 64,
-  DATAERR: 65,
-  NOINPUT: 66,
+  /** An internal error; set by bin/postbal, which cannot import this. */
   SOFTWARE: 70,
-  OSERR: 71,
-  CANTCREAT: 73,
-  IOERR: 74,
   TEMPFAIL: 75,
   NOPERM: 77,
   CONFIG: 78,
@@ -45,7 +41,7 @@ export class ConfigError extends Error {
 /** A state file or directory we must not or cannot use. */
 export class StateError extends Error {
   /** EUNSAFE: must not be trusted; ENOPERM: not ours to change; EUNAVAILABLE: cannot be used now. */
-  readonly code: 'EUNSAFE' | 'ENOPERM' | 'EUNAVAILABLE' | 'ECORRUPT';
+  readonly code: 'EUNSAFE' | 'ENOPERM' | 'EUNAVAILABLE';
   readonly path: string;
   constructor(code: StateError['code'], path: string, message: string) {
     super(`${path}: ${message}`);

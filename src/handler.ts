@@ -39,6 +39,7 @@ export interface HandlerOptions {
 const WILDCARD = '*';
 
 const CONFIG_ERROR: Outcome = { kind: 'tempFail', reason: 'error:config' };
+/** As postbal.pl answered anything that was not `get KEY`. */
 const INVALID_REQUEST: Outcome = { kind: 'tempFail', reason: 'error:invalid_request' };
 /** A malformed socketmap request: retrying cannot help. */
 const MALFORMED_REQUEST: Outcome = { kind: 'permFail', reason: 'malformed request' };

@@ -53,7 +53,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
     ? eligibleMembers(pool.transports.map((t) => t.weight), pool.transports.map((t) => t.priority), flags.map((f) => ({ flags: f })))
     : undefined;
   const eligibleWeight = eligible ? eligible.weights.reduce((s, w, i) => s + (eligible.members[i] ? w : 0), 0) : 0;
-  const counters = samePool ? decoded!.state.transports : undefined;
+  const counters = samePool ? decoded.state.transports : undefined;
   const picked = counters ? counters.reduce((s, c) => s + c.picks, 0) : 0;
   const tierWeight = (p: number): number => pool!.transports.filter((t) => t.priority === p).reduce((s, t) => s + t.weight, 0);
   const report: StatusReport = {

@@ -5,8 +5,11 @@ import { MAX_TRANSPORTS } from '../state/layout.js';
 import { fingerprintPool, hashKey } from '../balance/hash.js';
 import { compileScopeRule, EVERY_KEY } from './scope.js';
 import {
-  ALGORITHMS, type Algorithm, type ConfigWarning, type PoolConfig, type ScopeRule, type TransportEntry,
+  type Algorithm, type ConfigWarning, type PoolConfig, type ScopeRule, type TransportEntry,
 } from './types.js';
+
+/** The algorithm names `algorithm =` and `--algorithm` accept (balance/algorithms/). */
+export const ALGORITHMS: readonly Algorithm[] = ['wrr', 'random', 'sticky'];
 
 /** Largest weight accepted; keeps the round-robin arithmetic exact in doubles. */
 export const MAX_WEIGHT = 1_000_000;

@@ -14,7 +14,6 @@ export interface TransportEntry {
 
 /** How a member of the active tier is chosen. */
 export type Algorithm = 'wrr' | 'random' | 'sticky';
-export const ALGORITHMS: readonly Algorithm[] = ['wrr', 'random', 'sticky'];
 
 /** One `match` pattern, compiled (config/scope.ts). */
 export type ScopeRule =

@@ -4,7 +4,7 @@ import { MAX_REQUEST_LINE_BYTES, SOCKETMAP_MAX_NETSTRING_BYTES } from '../protoc
 import { NetstringFramer } from '../protocol/netstring.js';
 import { decodeSocketmapRequest, encodeSocketmapReply } from '../protocol/socketmap.js';
 import { decodeTcpTableRequest, encodeTcpTableReply } from '../protocol/tcp-table.js';
-import { TOO_LONG, type Frame, type Outcome, type Request } from '../protocol/types.js';
+import type { Frame, Outcome, Request } from '../protocol/types.js';
 
 /**
  * The only code that touches the protocol stream. The first byte tells the
@@ -27,9 +27,9 @@ export type Protocol = 'tcp_table' | 'socketmap';
 export interface ServeHooks {
   handle(requests: readonly Request[]): Outcome[];
   /** Runs after each burst's replies were handed to the output. */
-  afterReply?(): void;
+  readonly afterReply?: () => void;
   /** Runs once, right after the first replies were handed to the output. */
-  afterFirstReply?(): void;
+  readonly afterFirstReply?: () => void;
   /**
    * A hook threw: a bug, never expected. The requests of that slice were
    * answered as temporary failures (Postfix retries; nothing is lost).
@@ -50,8 +50,8 @@ interface Wire {
   feed(chunk: Buffer): Framed;
   end(): Framed;
   /** Decoded a slice at a time, so a 64 KiB burst never holds thousands of requests at once. */
-  decode(frame: Frame): Request;
-  encode(outcome: Outcome): string;
+  readonly decode: (frame: Frame) => Request;
+  readonly encode: (outcome: Outcome) => string;
 }
 
 function tcpTableWire(): Wire {
@@ -76,7 +76,7 @@ function socketmapWire(): Wire {
       return error === undefined ? { frames: [] } : { frames: [], fatal: error };
     },
     // The netstring framer yields strings only; TOO_LONG is a line framer's.
-    decode: (frame) => decodeSocketmapRequest(frame === TOO_LONG ? '' : frame),
+    decode: (frame) => decodeSocketmapRequest(typeof frame === 'string' ? frame : ''),
     encode: encodeSocketmapReply,
   };
 }

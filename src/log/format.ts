@@ -27,19 +27,11 @@ export function formatRfc3164(level: Level, d: Date, host: string, tag: string, 
   return `<${priority(level)}>${rfc3164Timestamp(d)} ${host} ${tag}[${pid}]: ${message}`;
 }
 
-/** Makes text safe for one log line: control bytes become %XX, length is capped. */
-export function sanitizeForLog(text: string, max = 512): string {
-  // eslint-disable-next-line no-control-regex
-  const safe = !/[\u0000-\u001f\u007f%]/.test(text) ? text : text.replace(/[\u0000-\u001f\u007f%]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
-  return safe.length > max ? `${safe.slice(0, max)}...` : safe;
-}
-
 /**
  * Shows a lookup key (a byte string) in a log line: bytes outside printable
  * ASCII, and `%`, as %XX, the way Postfix itself encoded it; length capped.
  */
 export function formatKeyForLog(bytes: string, max = 256): string {
-  // eslint-disable-next-line no-control-regex
   const safe = !/[^\u0021-\u007e]|%/.test(bytes)
     ? bytes
     : bytes.replace(/[^\u0021-\u007e]|%/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);

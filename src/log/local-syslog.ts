@@ -3,6 +3,7 @@ import { lazyRequire } from '../lazy-require.js';
 import { accessSync, constants } from 'node:fs';
 import { priority } from './format.js';
 import type { Level, Logger } from './types.js';
+import type * as ChildProcesses from 'node:child_process';
 
 /**
  * The local syslog daemon, reached through /dev/log.
@@ -141,7 +142,7 @@ export class LocalSyslog implements Logger {
     this.#timer = undefined;
     if (this.#child || this.#dead) return;
     // Loaded here, not at start: node:child_process costs start-up time.
-    const { spawn } = lazyRequire<typeof import('node:child_process')>('node:child_process');
+    const { spawn } = lazyRequire<typeof ChildProcesses>('node:child_process');
     const bin = LOGGER_PATHS.find((p) => {
       try {
         accessSync(p, constants.X_OK);

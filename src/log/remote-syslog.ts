@@ -1,6 +1,8 @@
 import { lazyRequire } from '../lazy-require.js';
 import { formatRfc3164 } from './format.js';
 import type { Level, Logger } from './types.js';
+import type * as Os from 'node:os';
+import type * as SyslogPro from 'syslog-pro';
 
 /**
  * A remote collector over udp://, tcp:// or tls://, through syslog-pro's
@@ -45,8 +47,8 @@ export class RemoteSyslog implements Logger {
     // Deferred past start-up: syslog-pro loads moment, a large module.
     setImmediate(() => {
       try {
-        this.#host = lazyRequire<typeof import('node:os')>('node:os').hostname().split('.')[0] || 'localhost';
-        const { Syslog } = lazyRequire<typeof import('syslog-pro')>('syslog-pro');
+        this.#host = lazyRequire<typeof Os>('node:os').hostname().split('.')[0] || 'localhost';
+        const { Syslog } = lazyRequire<typeof SyslogPro>('syslog-pro');
         this.#sender = new Syslog({ target: target.host, port: target.port, protocol: target.protocol, format: 'none', tcpTimeout: 5000 });
       } catch {
         this.#queue = [];
@@ -63,6 +65,12 @@ export class RemoteSyslog implements Logger {
       if (this.#queue.length < MAX_IN_FLIGHT * 4) this.#queue.push({ level, date: new Date(), message });
       else this.#dropped++;
       return;
+    }
+    if (this.#dropped > 0 && this.#inFlight < MAX_IN_FLIGHT) {
+      // Said as soon as there is room again, as the local logger does.
+      const n = this.#dropped;
+      this.#dropped = 0;
+      this.#send(this.#format('warning', new Date(), `syslog collector was too slow: ${n} log lines dropped`));
     }
     this.#send(this.#format(level, new Date(), message));
   }

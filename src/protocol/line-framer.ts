@@ -1,4 +1,7 @@
-import { TOO_LONG, type Frame } from './types.js';
+import type { Frame, TooLong } from './types.js';
+
+/** The one frame that stands for a line over the limit. */
+export const TOO_LONG: TooLong = Object.freeze({ tooLong: true });
 
 /**
  * Cuts a byte stream into LF-terminated lines, without I/O.

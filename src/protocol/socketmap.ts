@@ -20,6 +20,7 @@ export function decodeSocketmapRequest(payload: string): Request {
 
 /** Socketmap reply text may not hold a NUL or line break; tcp_table's %XX does not apply here. */
 function clean(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control bytes are what is being replaced
   return text.replace(/[\x00-\x1f]/g, ' ');
 }
 

@@ -1,6 +1,6 @@
 import { TCP_TABLE_MAX_REPLY_BYTES } from './limits.js';
 import { percentDecode, percentEncode } from './percent.js';
-import { TOO_LONG, type Frame, type Outcome, type Request } from './types.js';
+import type { Frame, Outcome, Request } from './types.js';
 
 /**
  * tcp_table(5) request decoding and reply encoding. Pure; no I/O.
@@ -11,7 +11,7 @@ import { TOO_LONG, type Frame, type Outcome, type Request } from './types.js';
 
 /** Decodes one framed line into a request. Never throws. */
 export function decodeTcpTableRequest(frame: Frame): Request {
-  if (frame === TOO_LONG) return { kind: 'invalid', reason: 'request line too long' };
+  if (typeof frame !== 'string') return { kind: 'invalid', reason: 'request line too long' };
   const line = frame;
   if (line.length < 5) {
     return { kind: 'invalid', reason: line.length === 0 ? 'empty request line' : 'request is not "get KEY"' };
@@ -26,9 +26,6 @@ export function decodeTcpTableRequest(frame: Frame): Request {
   if (key.length === 0) return { kind: 'invalid', reason: 'empty key' };
   return { kind: 'lookup', key };
 }
-
-/** The reply text for a tempFail, as postbal.pl answered bad requests. */
-export const INVALID_REQUEST_TEXT = 'error:invalid_request';
 
 /**
  * Encodes an outcome as one reply line, LF included.

@@ -33,8 +33,10 @@ export type Outcome =
   | { readonly kind: 'tempFail'; readonly reason: string }
   | { readonly kind: 'permFail'; readonly reason: string };
 
-/** Stands for a line that exceeded the line limit and was dropped. */
-export const TOO_LONG: unique symbol = Symbol('line too long');
+/** Stands for a line that exceeded the line limit and was dropped (the value is line-framer.ts's TOO_LONG). */
+export interface TooLong {
+  readonly tooLong: true;
+}
 
 /** One frame cut from the input stream: a line as a byte string, or TOO_LONG. */
-export type Frame = string | typeof TOO_LONG;
+export type Frame = string | TooLong;

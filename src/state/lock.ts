@@ -23,7 +23,7 @@ import { pidAlive, sleepMs } from './peers.js';
  */
 
 export type AcquireResult =
-  | { readonly ok: true; readonly waitedMs: number; readonly brokeStale: boolean }
+  | { readonly ok: true; readonly brokeStale: boolean }
   | { readonly ok: false; readonly reason: 'timeout' | 'unsafe' | 'unavailable'; readonly detail: string };
 
 export interface LockOptions {
@@ -106,7 +106,7 @@ export class FileLock {
           closeSync(fd);
         }
         this.#held = true;
-        return { ok: true, waitedMs: monotonicMs() - start, brokeStale };
+        return { ok: true, brokeStale };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EEXIST') {

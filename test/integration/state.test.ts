@@ -174,7 +174,7 @@ test('SIGKILL at random instants: state always parses, no stall over 1 s, sharin
   }
 });
 
-test('an unwritable state directory: served from memory with one warning', async (t) => {
+test('an unwritable state directory: served from memory with one warning', (t) => {
   if (process.getuid?.() !== 0) {
     t.skip('needs root to run postbal as another user');
     return;
@@ -257,7 +257,7 @@ test('hostile user: a lock file planted by another user and held forever by that
   }
 });
 
-test('hostile user: a state file planted by another user, or hard-linked elsewhere, is not used (as nobody)', async (t) => {
+test('hostile user: a state file planted by another user, or hard-linked elsewhere, is not used (as nobody)', (t) => {
   if (process.getuid?.() !== 0) {
     t.skip('needs root to act as other users');
     return;

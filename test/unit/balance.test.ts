@@ -19,7 +19,7 @@ test('wrr: property: every prefix is within 2 of the exact share, every full cyc
     const counts = weights.map(() => 0);
     for (let n = 1; n <= total * 2; n++) {
       counts[pickSmoothWrr(weights, current)]!++;
-      weights.forEach((w, i) => assert.ok(Math.abs(counts[i]! - (n * w) / total) < 2, `weights ${weights} n ${n}`));
+      weights.forEach((w, i) => assert.ok(Math.abs(counts[i]! - (n * w) / total) < 2, `weights ${weights.join(':')} n ${n}`));
     }
     weights.forEach((w, i) => assert.equal(counts[i], 2 * w));
     assert.ok(current.every((c) => c === 0), 'scores return to zero after whole cycles');
