@@ -26,7 +26,10 @@ export interface HandlerOptions {
   readonly logLookups: boolean;
   /** Overrides the config's `algorithm` (command line `--algorithm`). */
   readonly algorithm?: AlgorithmName;
+  /** Wall-clock milliseconds (memo expiry). @default Date.now */
   readonly nowMs?: () => number;
+  /** Monotonic milliseconds (config re-check). @default monotonicMs */
+  readonly monotonicMs?: () => number;
   /** Uniform in [0, 1), for `random`. */
   readonly random?: () => number;
 }
@@ -77,7 +80,7 @@ export class LookupHandler {
   /** Answers a batch of requests that arrived together, in order. Never throws. */
   handleBatch(requests: readonly Request[]): Outcome[] {
     const { config, logger } = this.#opts;
-    config.refresh(monotonicMs());
+    config.refresh((this.#opts.monotonicMs ?? monotonicMs)());
     const pool = config.current();
     const lookups: { i: number; key: string }[] = [];
     const out: Outcome[] = new Array<Outcome>(requests.length);
