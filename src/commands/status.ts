@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { lstatSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { checkStateDirectory, forbiddenPathProblem } from '../state/path-safety.js';
 import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
 import { EX } from '../errors.js';
@@ -40,10 +42,32 @@ export interface StatusReport {
   }[];
 }
 
+/**
+ * Why a serving instance would refuse this state path (and serve from
+ * memory), judged as that instance would: as the directory's owner, the user
+ * Postfix runs postbal as.
+ */
+function refusal(path: string): string | undefined {
+  let owner: number;
+  try {
+    owner = lstatSync(dirname(path)).uid;
+  } catch {
+    return undefined;
+  }
+  try {
+    const forbidden = forbiddenPathProblem(path);
+    if (forbidden) throw forbidden;
+    checkStateDirectory(path, { euid: owner, strict: true });
+    return undefined;
+  } catch (err) {
+    return `REFUSED by serving instances, which answer from memory (not shared) until it is fixed: ${(err as Error).message}`;
+  }
+}
+
 export function statusReport(configFile: string, statePath: string, err: (s: string) => void): { report: StatusReport; code: number } {
   const pool: PoolConfig | undefined = loadConfigFor(configFile, err)?.pool;
   const path = statePath === 'none' ? null : resolve(statePath);
-  const header: DecodedHeader | string = path === null ? 'none (each instance balances on its own)' : inspectStateFile(path);
+  const header: DecodedHeader | string = path === null ? 'none (each instance balances on its own)' : refusal(path) ?? inspectStateFile(path);
   const decoded = typeof header === 'string' ? undefined : header;
   // Counters belong to this pool when the fingerprint matches; drain marks
   // are found by each transport's value, as a serving instance finds them.

@@ -14,7 +14,7 @@ export function inspectStateFile(path: string): DecodedHeader | string {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return 'no state file yet (created by the first lookup)';
+    if (code === 'ENOENT') return 'none yet: the first lookup of a serving instance creates it';
     if (code === 'ELOOP') return 'state file is a symlink (refused by postbal)';
     return `cannot open state file (${code ?? String(err)})`;
   }

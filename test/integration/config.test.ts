@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -104,4 +104,20 @@ test('usage errors exit 64; --help shows examples; --version prints the version'
   assert.match(drainHelp.stdout, /take a transport out of rotation/);
   const version = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' });
   assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('status says what an instance would do with the state path: create it, or refuse it and serve from memory', () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL_321);
+    const fresh = execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', join(t.dir, 'new.state')], { encoding: 'utf8' });
+    assert.match(fresh, /none yet: the first lookup of a serving instance creates it/);
+    const open = join(t.dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o1777);
+    const refused = execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', join(open, 's')], { encoding: 'utf8' });
+    assert.match(refused, /REFUSED by serving instances, which answer from memory .*writable by group or others \(mode 1777/);
+  } finally {
+    t.cleanup();
+  }
 });
