@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -119,5 +119,30 @@ test('status says what an instance would do with the state path: create it, or r
     assert.match(refused, /REFUSED by serving instances, which answer from memory .*writable by group or others \(mode 1777/);
   } finally {
     t.cleanup();
+  }
+});
+
+test('every command and flag of --help is in the README and the man page; the man page renders', (ctx) => {
+  const help = execFileSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const manSource = readFileSync(join(ROOT, 'docs/postbal.8'), 'utf8').replaceAll('\\-', '-');
+  const flags = [...new Set(help.match(/--[a-z][a-z-]+/g) ?? [])];
+  const commands = ['serve', 'check', 'status', 'drain', 'undrain', 'reset-stats'];
+  for (const c of commands) assert.match(help, new RegExp(`\\n  ${c}\\b`), `--help lists ${c}`);
+  assert.ok(flags.length >= 10, `only ${flags.length} flags found in --help`);
+  for (const word of [...flags, ...commands]) {
+    assert.ok(readme.includes(word), `README lacks ${word}`);
+    assert.ok(manSource.includes(word), `postbal.8 lacks ${word}`);
+  }
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { man: string[] };
+  assert.deepEqual(pkg.man, ['./docs/postbal.8']);
+  const man = spawnSync('man', ['-l', join(ROOT, 'docs/postbal.8')], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', MANPAGER: 'cat', COLUMNS: '100' } });
+  if (man.error) {
+    ctx.diagnostic('SKIPPED rendering: man(1) is not installed');
+    return;
+  }
+  assert.equal(man.status, 0, man.stderr);
+  for (const heading of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'CONFIGURATION', 'COMMANDS', 'OPTIONS', 'EXIT STATUS', 'FILES', 'SEE ALSO']) {
+    assert.match(man.stdout, new RegExp(`^${heading}$`, 'm'), heading);
   }
 });
