@@ -1,0 +1,41 @@
+/** What feedback reads from Postfix's log (types only). */
+
+/** One log line, whatever form it came in. */
+export interface LogRecord {
+  /** The syslog tag without the PID, e.g. `postfix-smtp2/smtp`. */
+  readonly tag: string;
+  readonly pid: number | undefined;
+  /**
+   * The sender's uid as the kernel told the log daemon (journald `_UID`,
+   * rsyslog `$!uid`); undefined for plain lines, which anyone can forge.
+   */
+  readonly uid: number | undefined;
+  readonly message: string;
+}
+
+export type DeliveryStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
+
+/** One delivery attempt of smtp(8): `QID: to=<…>, relay=…, dsn=…, status=… (…)`. */
+export interface Delivery {
+  readonly queueId: string;
+  readonly recipient: string;
+  /** The recipient's domain, lower-cased. */
+  readonly domain: string;
+  /** `relay=` without address and port, lower-cased: a host name, an IP, or `none`. */
+  readonly relayHost: string;
+  readonly dsn: string;
+  readonly status: DeliveryStatus;
+  /** The text in parentheses: the remote reply or the local reason. */
+  readonly reason: string;
+}
+
+/**
+ * What one delivery says about the transport that made it:
+ * - `ok`: it delivered (connection and reply fine);
+ * - `connection`: it could not reach or keep the next hop (refused, timed out,
+ *   no route, the source address gone, lost before the greeting);
+ * - `throttled`: the destination throttles or blocks this source;
+ * - `mailbox`: about one recipient (full, unknown, greylisted): nothing to learn;
+ * - `other`: anything else.
+ */
+export type Verdict = 'ok' | 'connection' | 'throttled' | 'mailbox' | 'other';

@@ -1,0 +1,123 @@
+/**
+ * Reading Postfix's log: the three line forms, delivery lines recorded from a
+ * real Postfix, what each says about its transport, and who is believed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { parseLogLine, MAX_LOG_LINE } from '../../src/feedback/log-line.js';
+import { parseDelivery, serviceOfTag } from '../../src/feedback/delivery.js';
+import { classifyDelivery, destinationOf } from '../../src/feedback/classify.js';
+import { isTrusted } from '../../src/feedback/trust.js';
+import type { Delivery } from '../../src/feedback/types.js';
+import { ROOT } from '../helpers/postbal.js';
+
+const recorded = readFileSync(join(ROOT, 'test/fixtures/postfix-maillog.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+
+test('feedback: every recorded delivery line is found, with its transport and verdict', () => {
+  const verdicts = new Map<string, number>();
+  let deliveries = 0;
+  for (const line of recorded) {
+    const r = parseLogLine(line);
+    assert.ok(r, `not parsed: ${line}`);
+    assert.equal(r.uid, undefined, 'a plain line carries no credentials');
+    const d = parseDelivery(r.message);
+    if (!d) {
+      assert.doesNotMatch(r.message, /status=/, `a delivery line was missed: ${line}`);
+      continue;
+    }
+    deliveries++;
+    const service = serviceOfTag(r.tag);
+    assert.match(service ?? '', /^smtp[012]$/);
+    const key = `${service} ${classifyDelivery(d)}`;
+    verdicts.set(key, (verdicts.get(key) ?? 0) + 1);
+  }
+  assert.equal(deliveries, 38);
+  // smtp0 delivered, smtp1's relay answered 421 at RCPT, smtp2's next hop refused connections.
+  assert.deepEqual(Object.fromEntries(verdicts), { 'smtp0 ok': 20, 'smtp1 throttled': 12, 'smtp2 connection': 6 });
+});
+
+const line = "580B120C6C2: to=<u@Remote.Example>, relay=mx1.mail.yahoo.com[192.0.2.1]:25, delay=0.25, delays=0.18/0.06/0/0, dsn=4.7.0, status=deferred (host mx1.mail.yahoo.com[192.0.2.1] said: 421 4.7.0 [TS04] Messages from 192.0.2.10 temporarily deferred (in reply to MAIL FROM command))";
+
+test('feedback: the three line forms carry the same record; only journald and rsyslog give a uid', () => {
+  const plain = parseLogLine(`2026-11-22T11:19:01.266108+00:00 mx postfix-smtp1/smtp[4106]: ${line}`);
+  const traditional = parseLogLine(`Nov 22 12:00:36 mx postfix-smtp1/smtp[4106]: ${line}`);
+  const journal = parseLogLine(JSON.stringify({ _UID: '102', _PID: '4106', _COMM: 'smtp', SYSLOG_IDENTIFIER: 'postfix-smtp1/smtp', SYSLOG_PID: '4106', MESSAGE: line }));
+  const annotated = parseLogLine(`uid=102 pid=4106 tag=postfix-smtp1/smtp[4106]: msg= ${line}`);
+  for (const r of [plain, traditional, journal, annotated]) {
+    assert.ok(r);
+    assert.equal(r.tag, 'postfix-smtp1/smtp');
+    assert.equal(r.pid, 4106);
+    assert.equal(r.message, line);
+  }
+  assert.equal(plain!.uid, undefined);
+  assert.equal(journal!.uid, 102);
+  assert.equal(annotated!.uid, 102);
+  // journald's byte-array form of a message that is not UTF-8.
+  const bytes = parseLogLine(JSON.stringify({ _UID: '102', SYSLOG_IDENTIFIER: 'postfix-smtp1/smtp', MESSAGE: [...Buffer.from('x\xff', 'latin1')] }));
+  assert.equal(bytes?.message, 'x\xff');
+  const d = parseDelivery(line)!;
+  assert.deepEqual({ ...d }, {
+    queueId: '580B120C6C2', recipient: 'u@Remote.Example', domain: 'remote.example', relayHost: 'mx1.mail.yahoo.com',
+    dsn: '4.7.0', status: 'deferred', reason: 'host mx1.mail.yahoo.com[192.0.2.1] said: 421 4.7.0 [TS04] Messages from 192.0.2.10 temporarily deferred (in reply to MAIL FROM command)',
+  });
+  assert.equal(classifyDelivery(d), 'throttled');
+  assert.equal(destinationOf(d), 'yahoo.com', 'the provider behind the relay');
+});
+
+test('feedback: a forged line is never believed; a plain one only with --trust-input', () => {
+  const forgedJournal = parseLogLine(JSON.stringify({ _UID: '65534', SYSLOG_IDENTIFIER: 'postfix-smtp1/smtp', MESSAGE: line }))!;
+  const forgedRsyslog = parseLogLine(`uid=65534 pid=4242 tag=postfix-smtp1/smtp[4242]: msg= ${line}`)!;
+  const real = parseLogLine(`uid=102 pid=4106 tag=postfix-smtp1/smtp[4106]: msg= ${line}`)!;
+  const plain = parseLogLine(`Nov 22 12:00:36 mx postfix-smtp1/smtp[4106]: ${line}`)!;
+  const strict = { mailOwnerUid: 102, trustInput: false };
+  const lax = { mailOwnerUid: 102, trustInput: true };
+  assert.equal(isTrusted(forgedJournal, lax), false);
+  assert.equal(isTrusted(forgedRsyslog, lax), false);
+  assert.equal(isTrusted(real, strict), true);
+  assert.equal(isTrusted(plain, strict), false);
+  assert.equal(isTrusted(plain, lax), true);
+  assert.equal(isTrusted(real, { mailOwnerUid: undefined, trustInput: true }), false, 'no known mail_owner: no credentialed line passes');
+});
+
+const delivery = (status: Delivery['status'], reason: string, relayHost = 'mx.example.net'): Delivery => ({
+  queueId: 'ABC12', recipient: 'u@example.net', domain: 'example.net', relayHost, dsn: '4.0.0', status, reason,
+});
+
+test('feedback: verdicts by reason: connection trouble, throttling and blocks, mailbox-level replies, our own reasons', () => {
+  const cases: [string, string][] = [
+    ['connect to 192.0.2.7[192.0.2.7]:25: Connection timed out', 'connection'],
+    ['connect to mx.example.net[192.0.2.7]:25: Cannot assign requested address', 'connection'],
+    ['lost connection with mx.example.net[192.0.2.7] while receiving the initial server greeting', 'connection'],
+    ['host mx.example.net[192.0.2.7] said: 421 4.7.0 Too many connections (in reply to end of DATA command)', 'throttled'],
+    ['host mx.example.net[192.0.2.7] said: 450 4.7.1 Client host rejected: rate limit exceeded (in reply to RCPT TO command)', 'throttled'],
+    ['host mx.example.net[192.0.2.7] said: 550 5.7.1 Service unavailable; client [192.0.2.10] blocked using zen.spamhaus.org (in reply to RCPT TO command)', 'throttled'],
+    ['host outlook-com.olc.protection.outlook.com[192.0.2.7] said: 550 5.7.1 Unfortunately, messages from [192.0.2.10] weren\'t sent. (S3150) (in reply to MAIL FROM command)', 'throttled'],
+    ['host mx.example.net[192.0.2.7] said: 450 4.7.1 <u@example.net>: Recipient address rejected: Greylisted for 300 seconds (in reply to RCPT TO command)', 'mailbox'],
+    ['host mx.example.net[192.0.2.7] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)', 'mailbox'],
+    ['host mx.example.net[192.0.2.7] said: 550 5.1.1 <u@example.net>: User unknown (in reply to RCPT TO command)', 'mailbox'],
+    ['delivery temporarily suspended: connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'other'],
+    ['Host or domain name not found. Name service error for name=example.net type=MX: Host not found, try again', 'other'],
+    ['host mx.example.net[192.0.2.7] said: 451 4.3.0 Temporary local problem (in reply to end of DATA command)', 'other'],
+  ];
+  for (const [reason, verdict] of cases) assert.equal(classifyDelivery(delivery('deferred', reason)), verdict, reason);
+  assert.equal(destinationOf(delivery('deferred', '', 'none')), 'example.net');
+  assert.equal(destinationOf(delivery('deferred', '', '192.0.2.7')), 'example.net');
+  assert.equal(destinationOf(delivery('deferred', '', 'mx1.example.co.uk')), 'example.co.uk');
+});
+
+test('feedback: no input can throw, and oversized lines are skipped (property)', () => {
+  fc.assert(fc.property(fc.string({ maxLength: 400 }), (s) => {
+    const r = parseLogLine(s);
+    if (r) parseDelivery(r.message);
+    parseDelivery(s);
+  }), { numRuns: Number(process.env.FUZZ_RUNS ?? 300) });
+  fc.assert(fc.property(fc.jsonValue(), (v) => {
+    parseLogLine(JSON.stringify(v));
+  }), { numRuns: 200 });
+  assert.equal(parseLogLine(`Nov 22 12:00:36 mx postfix-smtp1/smtp[1]: ${'x'.repeat(MAX_LOG_LINE)}`), undefined);
+  assert.equal(serviceOfTag('postfix/smtp'), undefined);
+  assert.equal(serviceOfTag('postfix-smtp1/smtpd'), undefined);
+});
