@@ -36,7 +36,7 @@ function fromJournal(line: string): LogRecord | undefined {
   let message = o.MESSAGE;
   // journald gives a message that is not valid UTF-8 as an array of bytes.
   if (Array.isArray(message) && message.length <= MAX_LOG_LINE && message.every((b) => typeof b === 'number')) {
-    message = Buffer.from(message as number[]).toString('latin1');
+    message = Buffer.from(message).toString('latin1');
   }
   if (typeof tag !== 'string' || typeof message !== 'string') return undefined;
   return {
