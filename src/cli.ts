@@ -4,6 +4,7 @@ import { runServe } from './app.js';
 import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';
+import { runFeedback } from './commands/feedback.js';
 import { ALGORITHMS } from './config/parse.js';
 import type { Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
@@ -180,6 +181,21 @@ export async function main(argv: readonly string[]): Promise<number> {
         io.logger.close();
       });
   }
+
+  program
+    .command('feedback')
+    .description('read Postfix\'s log on stdin (journalctl -o json, rsyslog with sender credentials, or plain lines with --trust-input) and report which transports are down or throttled by a destination; report only in this version')
+    .option('--trust-input', 'believe lines without sender credentials (plain syslog lines, tail -F of mail.log); any local user can forge those')
+    .option('--mail-owner <user>', 'the user whose lines are believed (default: postconf -h mail_owner)')
+    .option('--print', 'also print each decision on stdout')
+    .action(async (opts: { trustInput?: boolean; mailOwner?: string; print?: boolean }, cmd: Command) => {
+      const io = control(cmd);
+      code = await runFeedback({
+        configFile: io.o.config, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
+        logger: io.logger, out: io.out, err: io.err,
+      }, process.stdin);
+      io.logger.close();
+    });
 
   program
     .command('reset-stats')

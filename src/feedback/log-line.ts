@@ -53,7 +53,8 @@ export function parseLogLine(line: string): LogRecord | undefined {
   const text = line.endsWith('\r') ? line.slice(0, -1) : line;
   if (text.startsWith('{')) return fromJournal(text);
   const a = ANNOTATED.exec(text);
-  if (a) return { tag: a[3]!, pid: num(a[4] ?? a[2]), uid: num(a[1]), message: a[5]! };
+  // The pid from the credentials, not the one the sender wrote into its tag.
+  if (a) return { tag: a[3]!, pid: num(a[2]) ?? num(a[4]), uid: num(a[1]), message: a[5]! };
   const p = PLAIN.exec(text);
   if (p) return { tag: p[1]!, pid: num(p[2]), uid: undefined, message: p[3]! };
   return undefined;

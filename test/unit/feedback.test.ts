@@ -11,6 +11,7 @@ import { parseLogLine, MAX_LOG_LINE } from '../../src/feedback/log-line.js';
 import { parseDelivery, serviceOfTag } from '../../src/feedback/delivery.js';
 import { classifyDelivery, destinationOf } from '../../src/feedback/classify.js';
 import { isTrusted } from '../../src/feedback/trust.js';
+import { FeedbackEngine, describeEvent } from '../../src/feedback/engine.js';
 import type { Delivery } from '../../src/feedback/types.js';
 import { ROOT } from '../helpers/postbal.js';
 
@@ -120,4 +121,46 @@ test('feedback: no input can throw, and oversized lines are skipped (property)',
   assert.equal(parseLogLine(`Nov 22 12:00:36 mx postfix-smtp1/smtp[1]: ${'x'.repeat(MAX_LOG_LINE)}`), undefined);
   assert.equal(serviceOfTag('postfix/smtp'), undefined);
   assert.equal(serviceOfTag('postfix-smtp1/smtpd'), undefined);
+});
+
+test('feedback engine: down after 3 consecutive connection failures, once; up at the next delivery that reaches the hop', () => {
+  const e = new FeedbackEngine();
+  const refused = delivery('deferred', 'connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'none');
+  assert.deepEqual(e.observe('smtp2', refused, 'connection', 0), []);
+  assert.deepEqual(e.observe('smtp2', refused, 'connection', 1), []);
+  assert.deepEqual(e.observe('smtp2', refused, 'connection', 2).map(describeEvent), ['smtp2: down after 3 connection failures: connect to 192.0.2.7[192.0.2.7]:25: Connection refused']);
+  assert.deepEqual(e.observe('smtp2', refused, 'connection', 3), [], 'said once');
+  assert.deepEqual(e.down, ['smtp2']);
+  assert.deepEqual(e.observe('smtp2', delivery('sent', '250 2.0.0 Ok'), 'ok', 4).map((x) => x.kind), ['up']);
+  // Two failures, a success, two failures: never three in a row.
+  for (const v of ['connection', 'connection', 'ok', 'connection', 'connection'] as const) assert.deepEqual(e.observe('smtp1', refused, v, 5), []);
+});
+
+test('feedback engine: 3 throttling replies within 10 minutes suspend that transport for that destination only, for an hour', () => {
+  const e = new FeedbackEngine();
+  const yahoo = delivery('deferred', 'host mx1.mail.yahoo.com[192.0.2.1] said: 421 4.7.0 [TS04] temporarily deferred', 'mx1.mail.yahoo.com');
+  const other = delivery('deferred', 'host mx.example.net[192.0.2.2] said: 421 4.7.0 slow down', 'mx.example.net');
+  const min = 60_000;
+  assert.deepEqual(e.observe('smtp1', yahoo, 'throttled', 0), []);
+  assert.deepEqual(e.observe('smtp1', other, 'throttled', 1 * min), []);
+  assert.deepEqual(e.observe('smtp1', yahoo, 'throttled', 11 * min), [], 'the first one has left the window');
+  assert.deepEqual(e.observe('smtp0', yahoo, 'throttled', 12 * min), [], 'another transport counts apart');
+  const s = e.observe('smtp1', yahoo, 'throttled', 12 * min);
+  assert.deepEqual(s, [], 'two within the window so far');
+  const t = e.observe('smtp1', yahoo, 'throttled', 13 * min);
+  assert.equal(t.length, 1);
+  assert.deepEqual({ ...t[0] }, { kind: 'suspend', service: 'smtp1', destination: 'yahoo.com', untilMs: 73 * min, reason: yahoo.reason });
+  assert.deepEqual(e.observe('smtp1', yahoo, 'throttled', 14 * min), [], 'not again while suspended');
+  assert.deepEqual(e.observe('smtp1', delivery('deferred', 'host mx said: 452 4.2.2 Mailbox full'), 'mailbox', 15 * min), []);
+});
+
+test('feedback: lines written by a real rsyslogd with the shipped template carry the sender\'s real uid and pid', () => {
+  const lines = readFileSync(join(ROOT, 'test/fixtures/rsyslog-annotated.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  const forged = parseLogLine(lines[0]!)!;
+  assert.equal(forged.tag, 'postfix-smtp1/smtp');
+  assert.equal(forged.uid, 65534);
+  assert.notEqual(forged.pid, 4242, 'the pid the sender wrote in its tag is not taken');
+  assert.ok(parseDelivery(forged.message), 'the message is the delivery line as sent');
+  assert.equal(isTrusted(forged, { mailOwnerUid: 102, trustInput: true }), false);
+  assert.equal(parseLogLine(lines[1]!)!.uid, 0);
 });

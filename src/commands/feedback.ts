@@ -1,0 +1,101 @@
+import { execFileSync } from 'node:child_process';
+import { EX } from '../errors.js';
+import { loadConfigFor } from './load-config.js';
+import { LineFramer } from '../protocol/line-framer.js';
+import { parseLogLine, MAX_LOG_LINE } from '../feedback/log-line.js';
+import { parseDelivery, serviceOfTag } from '../feedback/delivery.js';
+import { classifyDelivery } from '../feedback/classify.js';
+import { FeedbackEngine, describeEvent } from '../feedback/engine.js';
+import { isTrusted, type TrustPolicy } from '../feedback/trust.js';
+import type { Logger } from '../log/types.js';
+
+/**
+ * `postbal feedback`: reads Postfix's log on stdin until EOF (or forever,
+ * behind a follower such as `journalctl -f -o json`), and decides from each
+ * believed delivery line of a configured transport whether that transport is
+ * down or throttled by a destination. This version reports its decisions (log,
+ * and stdout with --print); serving instances do not act on them yet.
+ */
+
+export interface FeedbackOptions {
+  readonly configFile: string;
+  readonly trustInput: boolean;
+  /** A user name or uid; default: Postfix's `mail_owner`. */
+  readonly mailOwner: string | undefined;
+  readonly print: boolean;
+  readonly logger: Logger;
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+  /** Wall-clock milliseconds. @default Date.now */
+  readonly nowMs?: () => number;
+}
+
+/** The uid of `name` (a user name or a number), or undefined when it cannot be known. */
+function uidOf(name: string): number | undefined {
+  if (/^\d{1,10}$/.test(name)) return Number(name);
+  try {
+    const out = execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    return /^\d+$/.test(out) ? Number(out) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Postfix's mail_owner, the user smtp(8) runs as; `postfix` when postconf cannot say. */
+function mailOwnerName(): string {
+  try {
+    const out = execFileSync('postconf', ['-h', 'mail_owner'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).trim();
+    return out || 'postfix';
+  } catch {
+    return 'postfix';
+  }
+}
+
+/** Runs until stdin ends. @returns the exit code */
+export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableStream): Promise<number> {
+  const parsed = loadConfigFor(opts.configFile, opts.err);
+  if (!parsed) return EX.CONFIG;
+  const services = new Set(parsed.pool.transports.map((t) => t.value.slice(0, t.value.indexOf(':'))));
+  const owner = opts.mailOwner ?? mailOwnerName();
+  const policy: TrustPolicy = { mailOwnerUid: uidOf(owner), trustInput: opts.trustInput };
+  const { logger } = opts;
+  if (policy.mailOwnerUid === undefined) logger.log('warning', `feedback: no uid for mail_owner "${owner}": no line with credentials will be believed`);
+  if (opts.trustInput) logger.log('warning', 'feedback: --trust-input: lines without sender credentials are believed; any local user who can write to this input can steer balancing');
+  logger.log('info', `feedback: reading the log for ${[...services].join(' ')} (mail_owner ${owner}, uid ${policy.mailOwnerUid ?? 'unknown'}); report only, instances do not act on it yet`);
+  const engine = new FeedbackEngine();
+  const now = opts.nowMs ?? Date.now;
+  const counts = { lines: 0, deliveries: 0, untrusted: 0, skipped: 0 };
+  const handle = (line: string): void => {
+    counts.lines++;
+    const record = parseLogLine(line);
+    const delivery = record ? parseDelivery(record.message) : undefined;
+    const service = record ? serviceOfTag(record.tag) : undefined;
+    if (!record || !delivery || service === undefined || !services.has(service)) {
+      counts.skipped++;
+      return;
+    }
+    if (!isTrusted(record, policy)) {
+      counts.untrusted++;
+      return;
+    }
+    counts.deliveries++;
+    for (const event of engine.observe(service, delivery, classifyDelivery(delivery), now())) {
+      const text = describeEvent(event);
+      logger.log(event.kind === 'up' ? 'info' : 'warning', text);
+      if (opts.print) opts.out(`${text}\n`);
+    }
+  };
+  const framer = new LineFramer(MAX_LOG_LINE);
+  await new Promise<void>((resolve) => {
+    input.on('data', (chunk: Buffer) => {
+      for (const f of framer.feed(chunk)) if (typeof f === 'string') handle(f);
+    });
+    input.on('end', () => {
+      for (const f of framer.end()) if (typeof f === 'string') handle(f);
+      resolve();
+    });
+    input.on('error', () => resolve());
+  });
+  logger.log('info', `feedback: end of input: ${counts.lines} lines, ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed (sender not mail_owner), ${counts.skipped} other lines`);
+  return EX.OK;
+}

@@ -1,0 +1,115 @@
+import { destinationOf } from './classify.js';
+import type { Delivery, Verdict } from './types.js';
+
+/**
+ * Turns delivery verdicts into decisions about transports. Pure: the clock is
+ * passed in with every observation, memory is bounded.
+ *
+ * - Transport down: `downAfter` consecutive connection-level failures
+ *   (reacting fast matters more than being clever: a stand-in that stopped
+ *   after the third deferral cut 1,539 deferrals to 13). A delivery that
+ *   reaches the next hop (sent, or any remote reply) ends the run and brings
+ *   a down transport back up.
+ * - Destination throttling or blocking: `suspendAfter` throttling verdicts
+ *   for one (transport, destination) within `suspendWindowMs` suspend that
+ *   transport for that destination only, for `suspendTtlMs`. Other
+ *   destinations keep the transport. Mailbox-level replies count for nothing.
+ */
+
+export interface FeedbackSettings {
+  /** Consecutive connection failures that take a transport down. @default 3 */
+  readonly downAfter: number;
+  /** Throttling replies within the window that suspend a (transport, destination). @default 3 */
+  readonly suspendAfter: number;
+  /** @default 600_000 (10 minutes) */
+  readonly suspendWindowMs: number;
+  /** How long a suspension lasts. @default 3_600_000 (1 hour, PowerMTA's backoff-retry-after) */
+  readonly suspendTtlMs: number;
+}
+
+export const FEEDBACK_DEFAULTS: FeedbackSettings = Object.freeze({
+  downAfter: 3,
+  suspendAfter: 3,
+  suspendWindowMs: 600_000,
+  suspendTtlMs: 3_600_000,
+});
+
+export type FeedbackEvent =
+  | { readonly kind: 'down'; readonly service: string; readonly failures: number; readonly reason: string }
+  | { readonly kind: 'up'; readonly service: string }
+  | { readonly kind: 'suspend'; readonly service: string; readonly destination: string; readonly untilMs: number; readonly reason: string };
+
+/** (transport, destination) pairs watched for throttling at once; the oldest is forgotten first. */
+const MAX_WATCHED = 10_000;
+
+export class FeedbackEngine {
+  readonly #settings: FeedbackSettings;
+  readonly #failures = new Map<string, number>();
+  readonly #down = new Set<string>();
+  /** Throttling times per `service destination`, oldest first; Map order = least recently touched first. */
+  readonly #throttles = new Map<string, number[]>();
+  readonly #suspendedUntil = new Map<string, number>();
+
+  constructor(settings: FeedbackSettings = FEEDBACK_DEFAULTS) {
+    this.#settings = settings;
+  }
+
+  /** One delivery made by `service`; @returns the decisions it triggers (usually none) */
+  observe(service: string, delivery: Delivery, verdict: Verdict, nowMs: number): FeedbackEvent[] {
+    const events: FeedbackEvent[] = [];
+    if (verdict === 'connection') {
+      const n = (this.#failures.get(service) ?? 0) + 1;
+      this.#failures.set(service, n);
+      if (n >= this.#settings.downAfter && !this.#down.has(service)) {
+        this.#down.add(service);
+        events.push({ kind: 'down', service, failures: n, reason: delivery.reason });
+      }
+      return events;
+    }
+    // Anything else reached the next hop: the connection works.
+    this.#failures.delete(service);
+    if (this.#down.delete(service)) events.push({ kind: 'up', service });
+    if (verdict === 'throttled') {
+      const destination = destinationOf(delivery);
+      const key = `${service} ${destination}`;
+      if ((this.#suspendedUntil.get(key) ?? -Infinity) > nowMs) return events;
+      const since = nowMs - this.#settings.suspendWindowMs;
+      const times = (this.#throttles.get(key) ?? []).filter((t) => t > since);
+      times.push(nowMs);
+      this.#throttles.delete(key);
+      if (times.length >= this.#settings.suspendAfter) {
+        const untilMs = nowMs + this.#settings.suspendTtlMs;
+        this.#suspendedUntil.set(key, untilMs);
+        events.push({ kind: 'suspend', service, destination, untilMs, reason: delivery.reason });
+      } else {
+        this.#throttles.set(key, times);
+        if (this.#throttles.size > MAX_WATCHED) this.#throttles.delete(this.#throttles.keys().next().value!);
+      }
+      this.#forgetExpired(nowMs);
+    }
+    return events;
+  }
+
+  /** Transports currently taken to be down. */
+  get down(): readonly string[] {
+    return [...this.#down];
+  }
+
+  #forgetExpired(nowMs: number): void {
+    if (this.#suspendedUntil.size <= MAX_WATCHED) return;
+    for (const [key, until] of this.#suspendedUntil) if (until <= nowMs) this.#suspendedUntil.delete(key);
+  }
+}
+
+/** One line for the log, e.g. `smtp2: down after 3 connection failures: connect to …: Connection refused`. */
+export function describeEvent(e: FeedbackEvent): string {
+  switch (e.kind) {
+    case 'down': return `${e.service}: down after ${e.failures} connection failures: ${e.reason}`;
+    case 'up': return `${e.service}: up (a delivery reached its next hop)`;
+    case 'suspend': return `${e.service}: suspended for ${e.destination} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`;
+    default: {
+      const unreachable: never = e;
+      return unreachable;
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `postbal feedback` as a child process, fed log lines recorded from a real
+ * Postfix: plain lines only with --trust-input, journald lines by their sender's
+ * uid, forged lines never; garbage never makes it fail or write to stderr.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
+
+const RECORDED = readFileSync(join(ROOT, 'test/fixtures/postfix-maillog.txt'), 'utf8');
+const POOL = '{3}smtp0:[127.0.0.1]:2525\n{2}smtp1:[127.0.0.1]:2526\n{1}smtp2:[127.0.0.1]:2527\n';
+
+/** The recorded lines as `journalctl -o json` would give them, from a sender of uid `uid`. */
+function asJournal(uid: number): string {
+  return RECORDED.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
+    const m = /^\w{3} [ \d]\d [\d:]{8} \S+ ([^[]+)\[(\d+)\]: (.*)$/.exec(l)!;
+    return JSON.stringify({ _UID: String(uid), _PID: m[2], _COMM: 'smtp', SYSLOG_IDENTIFIER: m[1], SYSLOG_PID: m[2], MESSAGE: m[3] });
+  }).join('\n') + '\n';
+}
+
+test('feedback: decisions from recorded Postfix lines; forged or uncredentialed lines change nothing', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL);
+    const args = ['feedback', '-c', cfg, '--syslog', 'none', '--print', '--mail-owner', '102'];
+    const trusted = await runPostbal([...args, '--trust-input'], RECORDED);
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.equal(trusted.stderr, '');
+    const lines = trusted.stdout.trim().split('\n');
+    assert.equal(lines.length, 2, trusted.stdout);
+    assert.match(trusted.stdout, /^smtp2: down after 3 connection failures: connect to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: Connection refused$/m);
+    assert.match(trusted.stdout, /^smtp1: suspended for remote\.example until \S+: host 127\.0\.0\.1\[127\.0\.0\.1\] said: 421 4\.0\.0 /m);
+    // Plain lines without --trust-input: nothing believed.
+    const plain = await runPostbal(args, RECORDED);
+    assert.equal(plain.code, 0);
+    assert.equal(plain.stdout, '');
+    // journald lines: believed when the sender is mail_owner, never otherwise, --trust-input or not.
+    const fromPostfix = await runPostbal(args, asJournal(102));
+    const strip = (s: string): string => s.replace(/until \S+/g, 'until T');
+    assert.equal(strip(fromPostfix.stdout), strip(trusted.stdout));
+    const forged = await runPostbal([...args, '--trust-input'], asJournal(65534));
+    assert.equal(forged.stdout, '', 'lines sent by uid 65534 moved nothing');
+    // The summary says what was and was not believed.
+    const counted = await runPostbal([...args.filter((a) => a !== '--syslog' && a !== 'none'), '--log-stderr'], asJournal(65534));
+    assert.match(counted.stderr, /0 deliveries believed, 38 not believed \(sender not mail_owner\)/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('feedback: garbage, huge lines and binary input: exit 0, nothing on stdout or stderr', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL);
+    const junk = Buffer.concat([
+      Buffer.from('{"MESSAGE": [1,2,3], "SYSLOG_IDENTIFIER": 5}\n{not json\n\u0000\u0001\u0002\n'),
+      Buffer.alloc(200_000, 0x41), Buffer.from('\n'),
+      Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7919) % 256)),
+    ]);
+    const r = await runPostbal(['feedback', '-c', cfg, '--syslog', 'none', '--print', '--trust-input', '--mail-owner', '102'], junk);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, '');
+  } finally {
+    t.cleanup();
+  }
+});
