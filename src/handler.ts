@@ -2,10 +2,9 @@ import type { ConfigSource } from './config/source.js';
 import { inScope } from './config/scope.js';
 import type { Algorithm as AlgorithmName, PoolConfig } from './config/types.js';
 import { ALGORITHM_IMPLS } from './balance/algorithms/index.js';
-import { eligibleMembers } from './balance/eligibility/index.js';
-import { describeEligible, describeExcluded } from './balance/eligibility/describe.js';
+import { EligibilityView } from './balance/eligibility/view.js';
 import { hashKey } from './balance/hash.js';
-import type { Eligible, MemberFacts, PickInput } from './balance/types.js';
+import type { PickInput } from './balance/types.js';
 import { LookupLog } from './lookup-log.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
@@ -61,10 +60,9 @@ export class LookupHandler {
   readonly #now: () => number;
   #found: { pool: PoolConfig; outcomes: readonly Outcome[]; none: Outcome } | undefined;
   /**
-   * The facts last seen and the members they make eligible (#eligibleFor).
+   * This pool's eligibility view (#viewFor).
    */
-  #eligible: { pool: PoolConfig; flags: number[]; eligible: Eligible } | undefined;
-  #poolArrays: { pool: PoolConfig; weights: readonly number[]; priorities: readonly number[] } | undefined;
+  #view: { pool: PoolConfig; view: EligibilityView } | undefined;
   readonly #random: () => number;
   readonly #log: LookupLog;
   #repeats: { pool: PoolConfig; counts: number[] } | undefined;
@@ -130,37 +128,12 @@ export class LookupHandler {
     return this.#found;
   }
 
-  /**
-   * The members eligible under these facts; recomputed (and logged) only when
-   * the facts change, so a transaction allocates nothing for them. Logs what
-   * this instance first sees excluded, and every change.
-   */
-  #eligibleFor(pool: PoolConfig, facts: readonly MemberFacts[]): Eligible {
-    const seen = this.#eligible;
-    if (seen?.pool === pool && seen.flags.length === facts.length) {
-      let same = true;
-      for (let i = 0; i < facts.length && same; i++) same = seen.flags[i] === facts[i]!.flags;
-      if (same) return seen.eligible;
+  /** The eligibility view of this pool (balance/eligibility/view.ts); its log lines wait for the replies. */
+  #viewFor(pool: PoolConfig): EligibilityView {
+    if (this.#view?.pool !== pool) {
+      this.#view = { pool, view: new EligibilityView(pool, (level, line) => this.#deferred.push(() => this.#opts.logger.log(level, line))) };
     }
-    const eligible = eligibleMembers(this.#weights(pool), this.#priorities(pool), facts);
-    const first = seen === undefined;
-    this.#eligible = { pool, flags: facts.map((f) => f.flags), eligible };
-    if (!(first && eligible.excludedBy.every((r) => r === undefined))) {
-      const level = eligible.priority === undefined ? 'warning' : 'info';
-      const line = `${describeExcluded(pool, eligible)}; ${describeEligible(pool, eligible)}`;
-      this.#deferred.push(() => this.#opts.logger.log(level, line));
-    }
-    return eligible;
-  }
-
-  #weights(pool: PoolConfig): readonly number[] {
-    if (this.#poolArrays?.pool !== pool) this.#poolArrays = { pool, weights: pool.transports.map((t) => t.weight), priorities: pool.transports.map((t) => t.priority) };
-    return this.#poolArrays.weights;
-  }
-
-  #priorities(pool: PoolConfig): readonly number[] {
-    this.#weights(pool);
-    return this.#poolArrays!.priorities;
+    return this.#view.view;
   }
 
   /**
@@ -199,21 +172,30 @@ export class LookupHandler {
       fresh.push(i);
       pendingRepeat.set(hash, i);
     }
-    // A remembered answer stands only while its transport is eligible and in
-    // the active tier: a drain (or a better tier coming back) applies from the next lookup.
-    const stale = (eligible: Eligible): number[] => (remembered.length === 0 ? remembered : remembered.filter((i) => !eligible.members[decisions[i]!.index]));
+    const view = this.#viewFor(pool);
+    const nowMs = this.#now();
+    // A remembered answer stands only while its transport may answer that key
+    // now: a drain, a transport down or suspended for the key's destination
+    // (or a better tier coming back) applies from the next lookup.
+    const stale = (): number[] => (remembered.length === 0
+      ? remembered
+      : remembered.filter((i) => !view.forKey(keys[i]!, nowMs).members[decisions[i]!.index]));
     let needTransaction = fresh.length > 0;
     if (!needTransaction && remembered.length > 0) {
-      const flags = store.peekFlags(pool);
-      if (flags === undefined || stale(this.#eligibleFor(pool, flags.map((f) => ({ flags: f })))).length > 0) needTransaction = true;
+      const peek = store.peekFlags(pool);
+      if (peek === undefined || peek.troubleGen !== view.troubleGen) needTransaction = true;
+      else {
+        view.update(peek.flags, peek.troubleGen, undefined, nowMs);
+        needTransaction = stale().length > 0;
+      }
     }
     if (needTransaction) {
       const algorithm = ALGORITHM_IMPLS[this.#opts.algorithm ?? pool.algorithm];
       // Hashed before the lock is taken: other instances wait while it is held.
       const keyHashes = keys.map((k) => algorithm.keyHash(k));
-      store.transact(pool, (state) => {
-        const eligible = this.#eligibleFor(pool, state.transports);
-        const restale = stale(eligible);
+      store.transact(pool, (state, trouble) => {
+        view.update((t) => state.transports[t]!.flags, state.troubleGen, trouble.current, nowMs);
+        const restale = stale();
         if (restale.length > 0) fresh = [...fresh, ...restale].sort((a, b) => a - b);
         const input: { -readonly [K in keyof PickInput]: PickInput[K] } = {
           current: state.transports.map((t) => t.current),
@@ -224,7 +206,7 @@ export class LookupHandler {
         let picked = 0;
         for (const i of fresh) {
           input.keyHash = keyHashes[i]!;
-          const index = algorithm.pick(eligible, input);
+          const index = algorithm.pick(view.forKey(keys[i]!, nowMs), input);
           if (index >= 0) {
             state.transports[index]!.picks++;
             picked++;

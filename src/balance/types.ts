@@ -13,11 +13,16 @@
  * reason touches no algorithm and adding an algorithm touches no rule.
  */
 import type { Algorithm as AlgorithmName } from '../config/types.js';
+import type { TransportHealth } from '../state/types.js';
 
 /** What the rules may read of one member: its counters in the shared state. */
 export interface MemberFacts {
   /** Bit flags from the state file (eligibility/drain.ts: DRAINED). */
   readonly flags: number;
+  /** What postbal feedback found about it, if anything. */
+  readonly health?: TransportHealth;
+  /** Suspended for the destination of the key being decided (feedback). */
+  readonly suspended?: boolean;
 }
 
 /** One reason a member may not answer (or may answer at a reduced weight). */
@@ -25,11 +30,16 @@ export interface EligibilityRule {
   /** Names the reason in log lines and status, e.g. `drained`. */
   readonly name: string;
   /**
+   * Set by postbal itself (health, suspensions), not by an administrator:
+   * such rules never leave a key with no answer by themselves.
+   */
+  readonly automatic: boolean;
+  /**
    * The member's weight factor now: 0 = may not answer, 1 = full weight,
    * between = reduced (a ramp). Pure. Rules that do not depend on the key
    * ignore it; the pipeline then evaluates them once per state, not per key.
    */
-  factor(member: number, facts: MemberFacts): number;
+  factor(member: number, facts: MemberFacts, nowMs: number): number;
 }
 
 /** The members that may answer now and their weights: the input of every algorithm. */

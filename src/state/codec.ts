@@ -32,6 +32,7 @@ export function freshState(count: number, nowMs: number): BalanceState {
     seq: 0,
     statsSince: nowMs,
     transports: Array.from({ length: count }, () => ({ current: 0, picks: 0, repeats: 0, flags: 0 })),
+    troubleGen: 0,
   };
 }
 
@@ -47,6 +48,7 @@ export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots:
   b.writeUInt32LE(memoSlots, 20);
   b.writeDoubleLE(state.seq, 24);
   b.writeDoubleLE(state.statsSince, 32);
+  b.writeUInt32LE(state.troubleGen >>> 0, 40);
   for (let i = 0; i < n; i++) {
     const t = state.transports[i]!;
     const off = HEADER_FIXED_BYTES + i * TRANSPORT_RECORD_BYTES;
@@ -92,7 +94,7 @@ export function decodeHeader(bytes: Buffer, expectFingerprint?: number): Decoded
   if (!Number.isFinite(seq) || !Number.isFinite(statsSince) || transports.some((t) => !Number.isFinite(t.current) || !Number.isFinite(t.picks))) {
     return 'corrupt';
   }
-  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports }, ids };
+  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports, troubleGen: bytes.readUInt32LE(40) }, ids };
 }
 
 function idOffset(n: number, i: number): number {
@@ -109,6 +111,8 @@ export function carryOver(old: DecodedHeader, pool: PoolIdentity, nowMs: number)
   old.ids.forEach((id, i) => flagsById.set(id, old.state.transports[i]!.flags));
   const state = freshState(pool.memberHashes.length, nowMs);
   state.seq = old.state.seq;
+  // The trouble region is kept: its entries name transports by value, as drain marks do.
+  state.troubleGen = old.state.troubleGen;
   pool.memberHashes.forEach((h, i) => {
     state.transports[i]!.flags = flagsById.get(hashLo(h)) ?? 0;
   });

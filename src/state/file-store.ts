@@ -9,12 +9,15 @@ import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshStat
 import { BakeryLock } from './bakery-lock.js';
 import { MemoryFallback, type LastGood } from './fallback.js';
 import { FileLock } from './lock.js';
-import { HEADER_BLOCK_BYTES, LOCK_SLOTS, MAGIC, MEMO_OFFSET, MEMO_SLOT_BYTES, fileBytes, headerBytes } from './layout.js';
+import {
+  HEADER_BLOCK_BYTES, LOCK_SLOTS, MAGIC, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, headerBytes, troubleOffset,
+} from './layout.js';
 import { MemoRegion, type OpenFile } from './memo-io.js';
 import type { MemoryStateStore } from './memory-store.js';
 import { checkStateDirectory, forbiddenPathProblem, stateErrorOf } from './path-safety.js';
 import { closeStateFile, createStateFile, openStateFile } from './state-file.js';
-import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
+import type { BalanceState, MemoAccess, StateStore, StoreInfo, TroubleAccess, TroubleState } from './types.js';
+import { decodeTrouble, emptyTrouble, encodeTrouble, nextTroubleGen } from './trouble-codec.js';
 
 export interface FileStoreOptions {
   readonly path: string;
@@ -45,6 +48,7 @@ const RETRY_FILE_MS = 10_000;
 /** A transaction that found the file replaced starts once more on the new file; never more. */
 const ATTEMPTS = 2;
 const EMPTY_IO: SlotIO = { slots: 0, words: new Uint32Array(0), load() {}, store() {} };
+const EMPTY_TROUBLE: TroubleState = Object.freeze(emptyTrouble());
 
 /** A header read under the lock, or word that the file was replaced and the transaction must start again. */
 type ReadResult = { readonly state: BalanceState; readonly memoSlots: number } | 'replaced';
@@ -93,6 +97,8 @@ export class FileStateStore implements StateStore {
   #bakery: BakeryLock | undefined;
   #sizeCheckedFor = -1;
   #memoSlots = 0;
+  /** The trouble region last read, by generation. */
+  #trouble: { gen: number; trouble: TroubleState } | undefined;
   readonly #now: () => number;
 
   constructor(opts: FileStoreOptions) {
@@ -121,7 +127,7 @@ export class FileStateStore implements StateStore {
     return reason === undefined ? { kind: 'file', path: this.path } : { kind: 'memory', path: this.path, reason };
   }
 
-  transact<T>(pool: PoolConfig, fn: (state: BalanceState) => T): T {
+  transact<T>(pool: PoolConfig, fn: (state: BalanceState, trouble: TroubleAccess) => T): T {
     const memory = this.#fallback.serving(this.#now());
     if (memory) return memory.transact(pool, fn);
     let applied = false;
@@ -137,8 +143,16 @@ export class FileStateStore implements StateStore {
             if (attempt < ATTEMPTS) continue;
             throw new StateError('EUNAVAILABLE', this.path, 'state file replaced twice in one transaction');
           }
-          result = fn(read.state);
+          const trouble = this.#troubleFor(read.state.troubleGen, read.memoSlots);
+          let replaced: TroubleState | undefined;
+          result = fn(read.state, { current: trouble, replace: (next) => { replaced = next; } });
           applied = true;
+          if (replaced) {
+            // The region first: whoever sees the new generation in the header finds it written.
+            read.state.troubleGen = nextTroubleGen(read.state.troubleGen);
+            this.#pwrite(encodeTrouble(replaced), troubleOffset(read.memoSlots));
+            this.#trouble = { gen: read.state.troubleGen, trouble: replaced };
+          }
           this.#pwrite(encodeHeader(read.state, pool, read.memoSlots), 0);
           this.#memoSlots = read.memoSlots;
           this.#lastGood = { fingerprint: pool.fingerprint, state: read.state, pool };
@@ -172,7 +186,7 @@ export class FileStateStore implements StateStore {
     return new MemoTable(this.#region.io(this.#file, this.#memoSlots, expectedOps), ttl, n);
   }
 
-  peekFlags(pool: PoolConfig): readonly number[] | undefined {
+  peekFlags(pool: PoolConfig): { flags: readonly number[]; troubleGen: number } | undefined {
     const memory = this.#fallback.serving(this.#now());
     if (memory) return memory.peekFlags(pool);
     if (this.#file === undefined) return undefined;
@@ -184,7 +198,7 @@ export class FileStateStore implements StateStore {
       const n = readSync(this.#file.fd, buf, 0, headerBytes(pool.transports.length), 0);
       const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
       if (typeof decoded === 'string' || decoded.state.transports.length !== pool.transports.length) return undefined;
-      return decoded.state.transports.map((t) => t.flags);
+      return { flags: decoded.state.transports.map((t) => t.flags), troubleGen: decoded.state.troubleGen };
     } catch {
       return undefined;
     }
@@ -350,6 +364,21 @@ export class FileStateStore implements StateStore {
     this.#opts.warn(`${this.path}: ${problem}; replacing it with a fresh state`);
     this.#replace();
     return 'replaced';
+  }
+
+  /**
+   * The trouble region for this generation: read again only when the
+   * generation changed, so a transaction costs no extra read otherwise.
+   * Lock needs: the lock-table lock.
+   */
+  #troubleFor(gen: number, memoSlots: number): TroubleState {
+    if (gen === 0) return EMPTY_TROUBLE;
+    if (this.#trouble?.gen === gen) return this.#trouble.trouble;
+    const buf = Buffer.alloc(TROUBLE_BYTES);
+    const n = readSync(this.#file!.fd, buf, 0, TROUBLE_BYTES, troubleOffset(memoSlots));
+    const trouble = decodeTrouble(buf.subarray(0, n));
+    this.#trouble = { gen, trouble };
+    return trouble;
   }
 
   #pwrite(buf: Buffer, pos: number): void {

@@ -9,7 +9,8 @@
  *         16  pool fingerprint u32 20  memo slot count u32
  *         24  seq f64 (picks since the state was created)
  *         32  statsSince f64 (ms since the epoch)
- *         40  reserved to 64
+ *         40  trouble generation u32 (0: no trouble region yet)
+ *         44  reserved to 64
  *         64  per transport, 24 bytes: current f64, picks f64,
  *             repeats u32, flags u32 (bit 0: drained)
  *         64 + 24n  per transport, u32: low 32 bits of the hash of its
@@ -17,6 +18,10 @@
  *   4096   lock table: 256 x 16-byte slots (see state/bakery-lock.ts):
  *          pid u32, choosing u32, number u32, reserved u32
  *   8192   memo: slot count x 16-byte slots (see balance/memo.ts)
+ *   8192 + 16 x slots   trouble region, TROUBLE_BYTES (state/trouble-codec.ts):
+ *          what postbal feedback found (transports down, suspensions per
+ *          destination); rewritten whole under the lock, and read by an
+ *          instance only when the header's trouble generation changed
  *
  * All integers little-endian.
  */
@@ -43,4 +48,18 @@ export function headerBytes(transportCount: number): number {
 
 export function fileBytes(memoSlots: number): number {
   return MEMO_OFFSET + memoSlots * MEMO_SLOT_BYTES;
+}
+
+/** The trouble region (state/trouble-codec.ts) follows the memo. */
+export const TROUBLE_BYTES = 16_384;
+export const TROUBLE_MAGIC = 0x31544250; // "PBT1" read as little-endian u32
+export const TROUBLE_HEADER_BYTES = 32;
+export const TROUBLE_TRANSPORT_BYTES = 32;
+export const MAX_SUSPENSIONS = 64;
+export const SUSPENSION_BYTES = 160;
+export const SUSPENSION_DESTINATION_BYTES = 64;
+export const SUSPENSION_REASON_BYTES = 80;
+
+export function troubleOffset(memoSlots: number): number {
+  return fileBytes(memoSlots);
 }

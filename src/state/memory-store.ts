@@ -3,7 +3,8 @@ import { BufferSlotIO, MemoTable } from '../balance/memo.js';
 import { MEMO_SLOT_BYTES } from './layout.js';
 import { carryOver, freshState } from './codec.js';
 import { hashLo } from '../balance/hash.js';
-import type { BalanceState, MemoAccess, StateStore, StoreInfo } from './types.js';
+import type { BalanceState, MemoAccess, StateStore, StoreInfo, TroubleAccess, TroubleState } from './types.js';
+import { emptyTrouble, nextTroubleGen } from './trouble-codec.js';
 
 /**
  * State kept in this process only: used when the state file cannot or must
@@ -18,6 +19,7 @@ export class MemoryStateStore implements StateStore {
   #pool: PoolConfig | undefined;
   #state: BalanceState | undefined;
   #memo: BufferSlotIO;
+  #trouble: TroubleState = emptyTrouble();
 
   constructor(opts: { memoTtlSec: number; memoSlots: number; reason?: string; seed?: { fingerprint: number; state: BalanceState; pool: PoolConfig } }) {
     this.#memoTtlSec = opts.memoTtlSec;
@@ -48,8 +50,15 @@ export class MemoryStateStore implements StateStore {
     return this.#state;
   }
 
-  transact<T>(pool: PoolConfig, fn: (state: BalanceState) => T): T {
-    return fn(this.#forPool(pool));
+  transact<T>(pool: PoolConfig, fn: (state: BalanceState, trouble: TroubleAccess) => T): T {
+    const state = this.#forPool(pool);
+    return fn(state, {
+      current: this.#trouble,
+      replace: (next) => {
+        this.#trouble = next;
+        state.troubleGen = nextTroubleGen(state.troubleGen);
+      },
+    });
   }
 
   memo(pool: PoolConfig): MemoAccess {
@@ -57,8 +66,9 @@ export class MemoryStateStore implements StateStore {
     return new MemoTable(this.#memo, this.#memoTtlSec, pool.transports.length);
   }
 
-  peekFlags(pool: PoolConfig): readonly number[] {
-    return this.#forPool(pool).transports.map((t) => t.flags);
+  peekFlags(pool: PoolConfig): { flags: readonly number[]; troubleGen: number } {
+    const state = this.#forPool(pool);
+    return { flags: state.transports.map((t) => t.flags), troubleGen: state.troubleGen };
   }
 
   close(): void {}

@@ -19,6 +19,39 @@ export interface BalanceState {
   /** When the counters were last reset (ms since the epoch). */
   statsSince: number;
   transports: TransportCounters[];
+  /** Bumped by every change of the trouble region; 0 while there is none. */
+  troubleGen: number;
+}
+
+/** What postbal feedback (or an administrator) found about one transport. */
+export interface TransportHealth {
+  /** Low 32 bits of the hash of the transport's value, as in the header. */
+  id: number;
+  down: boolean;
+  /** Consecutive connection failures seen. */
+  failures: number;
+  /** Down: since when. Up: since when it is back (its ramp starts there); 0: never down. */
+  sinceMs: number;
+  /** Down: when a trial may take traffic again. */
+  retryAtMs: number;
+}
+
+/** A transport suspended for one destination (provider or domain). */
+export interface Suspension {
+  id: number;
+  destination: string;
+  untilMs: number;
+  reason: string;
+}
+
+/**
+ * The trouble region: health per transport and suspensions. Written by
+ * `postbal feedback` and the control commands under the lock; read by
+ * instances when the header's troubleGen changed.
+ */
+export interface TroubleState {
+  health: TransportHealth[];
+  suspensions: Suspension[];
 }
 
 /** A 53-bit key hash (balance/hash.ts): hi * 2^32 + lo. */
@@ -41,6 +74,14 @@ export interface StoreInfo {
   readonly reason?: string;
 }
 
+/** The trouble region inside a transaction. */
+export interface TroubleAccess {
+  /** As of this transaction; shared between transactions: never mutate it, replace it. */
+  readonly current: TroubleState;
+  /** Sets the trouble region; every instance sees it at its next lookup. */
+  replace(next: TroubleState): void;
+}
+
 /**
  * Where the shared state lives: the balancing header, changed only under the
  * store's lock, and the repeat memo, whose 16-byte slots are read and written
@@ -54,17 +95,18 @@ export interface StateStore {
    * it changed. Lock needs: takes and releases the lock itself; `fn` must be
    * quick and do no I/O, because other instances wait while it runs.
    */
-  transact<T>(pool: PoolConfig, fn: (state: BalanceState) => T): T;
+  transact<T>(pool: PoolConfig, fn: (state: BalanceState, trouble: TroubleAccess) => T): T;
   /**
    * The memo for one batch of `expectedOps` operations (a hint: a file store
    * reads the whole memo region once for a large batch). Lock needs: none.
    */
   memo(pool: PoolConfig, expectedOps: number): MemoAccess;
   /**
-   * Each member's flags, read without the lock (a header is written whole
-   * and checked by its CRC), for lookups answered from the memo; undefined
-   * when they cannot be read that way (then a transaction reads them).
+   * Each member's flags and the trouble generation, read without the lock
+   * (a header is written whole and checked by its CRC), for lookups answered
+   * from the memo; undefined when they cannot be read that way (then a
+   * transaction reads them).
    */
-  peekFlags(pool: PoolConfig): readonly number[] | undefined;
+  peekFlags(pool: PoolConfig): { readonly flags: readonly number[]; readonly troubleGen: number } | undefined;
   close(): void;
 }

@@ -66,8 +66,8 @@ test('tiers: the best tier with an undrained member; none when all are drained',
 });
 
 test('eligibility: rules multiply weight factors; the first rule to exclude is named; an algorithm sees only what they leave', () => {
-  const half: EligibilityRule = { name: 'ramp', factor: (i) => (i === 0 ? 0.5 : 1) };
-  const noTwo: EligibilityRule = { name: 'suspended', factor: (i) => (i === 2 ? 0 : 1) };
+  const half: EligibilityRule = { name: 'ramp', automatic: true, factor: (i) => (i === 0 ? 0.5 : 1) };
+  const noTwo: EligibilityRule = { name: 'suspended', automatic: true, factor: (i) => (i === 2 ? 0 : 1) };
   const facts = [{ flags: 0 }, { flags: DRAINED }, { flags: 0 }, { flags: 0 }];
   const e = eligibleMembers([4, 2, 2, 2], [0, 0, 0, 1], facts, [drainRule, half, noTwo]);
   assert.deepEqual(e.weights, [2, 0, 0, 2]);

@@ -10,5 +10,6 @@ export function isDrained(flags: number): boolean {
 /** A drained member answers nothing until `postbal undrain`. A manual drain always wins. */
 export const drainRule: EligibilityRule = {
   name: 'drained',
+  automatic: false,
   factor: (_member, facts) => (isDrained(facts.flags) ? 0 : 1),
 };

@@ -1,5 +1,7 @@
 import type { Eligible, EligibilityRule, MemberFacts } from '../types.js';
 import { drainRule } from './drain.js';
+import { healthRule } from './health.js';
+import { suspensionRule } from './suspension.js';
 
 /**
  * "May member T answer now, and at which weight": the rules in force, then
@@ -12,7 +14,9 @@ import { drainRule } from './drain.js';
  */
 
 /** Every reason a member may be skipped, in the order they are asked. */
-export const RULES: readonly EligibilityRule[] = [drainRule];
+export const RULES: readonly EligibilityRule[] = [drainRule, healthRule, suspensionRule];
+/** The rules an administrator set; what is left when the automatic ones would leave nothing. */
+export const MANUAL_RULES: readonly EligibilityRule[] = RULES.filter((r) => !r.automatic);
 
 /**
  * @param weights configured weights, one per member
@@ -24,6 +28,7 @@ export function eligibleMembers(
   priorities: readonly number[],
   facts: readonly MemberFacts[],
   rules: readonly EligibilityRule[] = RULES,
+  nowMs = 0,
 ): Eligible {
   const n = weights.length;
   const effective = new Array<number>(n);
@@ -32,7 +37,7 @@ export function eligibleMembers(
   for (let i = 0; i < n; i++) {
     let factor = 1;
     for (const rule of rules) {
-      factor *= rule.factor(i, facts[i] ?? { flags: 0 });
+      factor *= rule.factor(i, facts[i] ?? { flags: 0 }, nowMs);
       if (factor <= 0) {
         excludedBy[i] = rule.name;
         break;

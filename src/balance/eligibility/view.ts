@@ -1,0 +1,108 @@
+import type { PoolConfig } from '../../config/types.js';
+import type { TroubleState, TransportHealth } from '../../state/types.js';
+import { stickyKeyOf } from '../../config/scope.js';
+import { hashLo } from '../hash.js';
+import type { Eligible, MemberFacts } from '../types.js';
+import { describeEligible, describeExcluded } from './describe.js';
+import { MANUAL_RULES, RULES, eligibleMembers } from './index.js';
+import { suspensionApplies } from './suspension.js';
+
+/**
+ * The members eligible now, as one instance sees the shared state: computed
+ * again only when the drain marks or the trouble region change (or, while
+ * trouble is known, once a second, as ramps and retry times move on), so a
+ * transaction allocates nothing for them. Per key only where a suspension
+ * names the key's destination.
+ *
+ * Automatic rules never leave a key with no answer by themselves: when
+ * health and suspensions exclude every member of every tier, the key gets
+ * the configured `fallback`, and without one, the members as if no automatic
+ * rule applied (drains still hold).
+ */
+export class EligibilityView {
+  readonly #pool: PoolConfig;
+  readonly #weights: readonly number[];
+  readonly #priorities: readonly number[];
+  readonly #ids: readonly number[];
+  readonly #log: (level: 'info' | 'warning', line: string) => void;
+  #key: { flags: readonly number[]; troubleGen: number; second: number } | undefined;
+  #facts: MemberFacts[] = [];
+  #base: Eligible | undefined;
+  #trouble: TroubleState | undefined;
+  #troubleGen = 0;
+
+  constructor(pool: PoolConfig, log: (level: 'info' | 'warning', line: string) => void) {
+    this.#pool = pool;
+    this.#weights = pool.transports.map((t) => t.weight);
+    this.#priorities = pool.transports.map((t) => t.priority);
+    this.#ids = pool.memberHashes.map(hashLo);
+    this.#log = log;
+  }
+
+  /** The trouble generation this view has loaded; a peek that sees another needs a transaction. */
+  get troubleGen(): number {
+    return this.#troubleGen;
+  }
+
+  /**
+   * Brings the view up to date; cheap when nothing changed.
+   * @param trouble the region for `troubleGen`, or undefined to keep the one loaded (same generation)
+   */
+  update(flags: ArrayLike<number> | ((i: number) => number), troubleGen: number, trouble: TroubleState | undefined, nowMs: number): Eligible {
+    const flagOf = typeof flags === 'function' ? flags : (i: number): number => flags[i]!;
+    const count = this.#weights.length;
+    if (trouble) this.#trouble = trouble;
+    this.#troubleGen = troubleGen;
+    const t = this.#trouble;
+    const timed = t !== undefined && (t.health.length > 0 || t.suspensions.length > 0);
+    const second = timed ? Math.floor(nowMs / 1000) : 0;
+    const k = this.#key;
+    if (k && this.#base && k.troubleGen === troubleGen && k.second === second && sameFlags(k.flags, flagOf)) return this.#base;
+    const health = new Map<number, TransportHealth>((t?.health ?? []).map((h) => [h.id, h]));
+    const current = Array.from({ length: count }, (_, i) => flagOf(i));
+    this.#facts = current.map((f, i) => {
+      const h = health.get(this.#ids[i]!);
+      return h ? { flags: f, health: h } : { flags: f };
+    });
+    const before = this.#base;
+    const base = eligibleMembers(this.#weights, this.#priorities, this.#facts, RULES, nowMs);
+    this.#key = { flags: current, troubleGen, second };
+    this.#base = base;
+    if (before ? changed(before, base) : base.excludedBy.some((r) => r !== undefined)) {
+      this.#log(base.priority === undefined ? 'warning' : 'info', `${describeExcluded(this.#pool, base)}; ${describeEligible(this.#pool, base)}`);
+    }
+    return base;
+  }
+
+  /** The members eligible for lookup key `key` (call update first). */
+  forKey(key: string, nowMs: number): Eligible {
+    let eligible = this.#base!;
+    const suspensions = this.#trouble?.suspensions;
+    if (suspensions && suspensions.length > 0) {
+      const domain = stickyKeyOf(key);
+      const hit = suspensions.filter((s) => suspensionApplies(s, domain, nowMs));
+      if (hit.length > 0) {
+        const suspended = new Set(hit.map((s) => s.id));
+        const facts = this.#facts.map((f, i) => (suspended.has(this.#ids[i]!) ? { ...f, suspended: true } : f));
+        eligible = eligibleMembers(this.#weights, this.#priorities, facts, RULES, nowMs);
+      }
+    }
+    if (eligible.priority !== undefined || this.#pool.fallback !== undefined) return eligible;
+    if (!eligible.excludedBy.some((r) => r !== undefined && !MANUAL_NAMES.has(r))) return eligible;
+    return eligibleMembers(this.#weights, this.#priorities, this.#facts, MANUAL_RULES, nowMs);
+  }
+}
+
+const MANUAL_NAMES = new Set(MANUAL_RULES.map((r) => r.name));
+
+function sameFlags(seen: readonly number[], flagOf: (i: number) => number): boolean {
+  for (let i = 0; i < seen.length; i++) if (seen[i] !== flagOf(i)) return false;
+  return true;
+}
+
+/** Did the set of members or their exclusions change (not just a ramp's weight)? */
+function changed(a: Eligible, b: Eligible): boolean {
+  if (a.priority !== b.priority) return true;
+  for (let i = 0; i < a.members.length; i++) if (a.members[i] !== b.members[i] || a.excludedBy[i] !== b.excludedBy[i]) return true;
+  return false;
+}
