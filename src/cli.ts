@@ -5,6 +5,7 @@ import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';
 import { runFeedback } from './commands/feedback.js';
+import { runClearSuspension, runMarkUp } from './commands/trouble.js';
 import { ALGORITHMS } from './config/parse.js';
 import type { Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
@@ -183,15 +184,33 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 
   program
+    .command('mark-up <transport>')
+    .description('put a transport that postbal feedback marked down back at full weight at once (an entry, or every entry of a service)')
+    .action((transport: string, _opts, cmd: Command) => {
+      const io = control(cmd);
+      code = runMarkUp(io.o.config, io.o.state, transport, io);
+      io.logger.close();
+    });
+
+  program
+    .command('clear-suspension <transport> [destination]')
+    .description('end the suspensions postbal feedback set for a transport: for one destination (provider or domain), or all')
+    .action((transport: string, destination: string | undefined, _opts, cmd: Command) => {
+      const io = control(cmd);
+      code = runClearSuspension(io.o.config, io.o.state, transport, destination, io);
+      io.logger.close();
+    });
+
+  program
     .command('feedback')
-    .description('read Postfix\'s log on stdin (journalctl -o json, rsyslog with sender credentials, or plain lines with --trust-input) and report which transports are down or throttled by a destination; report only in this version')
+    .description('read Postfix\'s log on stdin (journalctl -o json, rsyslog with sender credentials, or plain lines with --trust-input); mark transports down, or suspended for a destination that throttles them, in the shared state (--state none: report only)')
     .option('--trust-input', 'believe lines without sender credentials (plain syslog lines, tail -F of mail.log); any local user can forge those')
     .option('--mail-owner <user>', 'the user whose lines are believed (default: postconf -h mail_owner)')
     .option('--print', 'also print each decision on stdout')
     .action(async (opts: { trustInput?: boolean; mailOwner?: string; print?: boolean }, cmd: Command) => {
       const io = control(cmd);
       code = await runFeedback({
-        configFile: io.o.config, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
+        configFile: io.o.config, statePath: io.o.state, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
         logger: io.logger, out: io.out, err: io.err,
       }, process.stdin);
       io.logger.close();

@@ -6,7 +6,7 @@ import { DRAINED } from '../balance/eligibility/drain.js';
 import { eligibleMembers } from '../balance/eligibility/index.js';
 import { describeEligible } from '../balance/eligibility/describe.js';
 import { FileStateStore } from '../state/file-store.js';
-import type { BalanceState } from '../state/types.js';
+import type { BalanceState, TroubleAccess } from '../state/types.js';
 import type { Logger } from '../log/types.js';
 import { DEFAULTS } from '../defaults.js';
 
@@ -23,12 +23,12 @@ export interface ControlIo {
   readonly logger: Logger;
 }
 
-function loadPool(configFile: string, io: ControlIo): PoolConfig | undefined {
+export function loadPool(configFile: string, io: ControlIo): PoolConfig | undefined {
   return loadConfigFor(configFile, io.err)?.pool;
 }
 
 /** Runs `fn` on the state file under its lock; maps refusals to exit codes. */
-function changeState(pool: PoolConfig, statePath: string, io: ControlIo, fn: (state: BalanceState) => void): number {
+export function changeState(pool: PoolConfig, statePath: string, io: ControlIo, fn: (state: BalanceState, trouble: TroubleAccess) => void): number {
   if (statePath === 'none') {
     io.err('postbal: --state none: there is no shared state to change (each instance keeps its own)\n');
     return EX.USAGE;

@@ -8,17 +8,22 @@ import { classifyDelivery } from '../feedback/classify.js';
 import { FeedbackEngine, describeEvent } from '../feedback/engine.js';
 import { isTrusted, type TrustPolicy } from '../feedback/trust.js';
 import type { Logger } from '../log/types.js';
+import { applyEvent } from '../feedback/apply.js';
+import { FileStateStore } from '../state/file-store.js';
+import { DEFAULTS } from '../defaults.js';
 
 /**
  * `postbal feedback`: reads Postfix's log on stdin until EOF (or forever,
- * behind a follower such as `journalctl -f -o json`), and decides from each
+ * behind a follower such as `journalctl -f -o json`), decides from each
  * believed delivery line of a configured transport whether that transport is
- * down or throttled by a destination. This version reports its decisions (log,
- * and stdout with --print); serving instances do not act on them yet.
+ * down or throttled by a destination, and writes the decision into the
+ * shared state, where every serving instance sees it at its next lookup.
  */
 
 export interface FeedbackOptions {
   readonly configFile: string;
+  /** The shared state file, or `none`: decide and report only. */
+  readonly statePath: string;
   readonly trustInput: boolean;
   /** A user name or uid; default: Postfix's `mail_owner`. */
   readonly mailOwner: string | undefined;
@@ -61,7 +66,14 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const { logger } = opts;
   if (policy.mailOwnerUid === undefined) logger.log('warning', `feedback: no uid for mail_owner "${owner}": no line with credentials will be believed`);
   if (opts.trustInput) logger.log('warning', 'feedback: --trust-input: lines without sender credentials are believed; any local user who can write to this input can steer balancing');
-  logger.log('info', `feedback: reading the log for ${[...services].join(' ')} (mail_owner ${owner}, uid ${policy.mailOwnerUid ?? 'unknown'}); report only, instances do not act on it yet`);
+  const store = opts.statePath === 'none'
+    ? undefined
+    : new FileStateStore({
+      path: opts.statePath, memoSlots: DEFAULTS.memoSlots, memoTtlSec: DEFAULTS.repeatWindowSec,
+      warn: (m) => logger.log('warning', `feedback: ${m}`), info: (m) => logger.log('info', `feedback: ${m}`),
+    });
+  const pool = parsed.pool;
+  logger.log('info', `feedback: reading the log for ${[...services].join(' ')} (mail_owner ${owner}, uid ${policy.mailOwnerUid ?? 'unknown'}); ${store ? `decisions go to ${store.path}` : 'report only (--state none)'}`);
   const engine = new FeedbackEngine();
   const now = opts.nowMs ?? Date.now;
   const counts = { lines: 0, deliveries: 0, untrusted: 0, skipped: 0 };
@@ -79,7 +91,10 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
       return;
     }
     counts.deliveries++;
-    for (const event of engine.observe(service, delivery, classifyDelivery(delivery), now())) {
+    const at = now();
+    for (const event of engine.observe(service, delivery, classifyDelivery(delivery), at)) {
+      store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, at)));
+      if (event.kind === 'failing') continue;
       const text = describeEvent(event);
       logger.log(event.kind === 'up' ? 'info' : 'warning', text);
       if (opts.print) opts.out(`${text}\n`);
@@ -96,6 +111,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     });
     input.on('error', () => resolve());
   });
+  store?.close();
   logger.log('info', `feedback: end of input: ${counts.lines} lines, ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed (sender not mail_owner), ${counts.skipped} other lines`);
   return EX.OK;
 }

@@ -6,7 +6,11 @@ import type { PoolConfig } from '../config/types.js';
 import { EX } from '../errors.js';
 import { isDrained } from '../balance/eligibility/drain.js';
 import { eligibleMembers } from '../balance/eligibility/index.js';
-import { inspectStateFile } from '../state/inspect.js';
+import { inspectStateFile, inspectTrouble } from '../state/inspect.js';
+import { healthFactor } from '../balance/eligibility/health.js';
+import { RULES } from '../balance/eligibility/index.js';
+import { hashLo } from '../balance/hash.js';
+import type { TransportHealth } from '../state/types.js';
 import { carryOver, type DecodedHeader } from '../state/codec.js';
 
 /**
@@ -39,7 +43,18 @@ export interface StatusReport {
     readonly picks: number | null;
     readonly actualShare: number | null;
     readonly repeats: number | null;
+    /** From postbal feedback: `up`, `down until …`, `trial` (past its retry time), `ramping (40%)`. */
+    readonly health: string;
   }[];
+  /** Suspensions in force, from postbal feedback. */
+  readonly suspensions: readonly { readonly transport: string; readonly destination: string; readonly until: string; readonly reason: string }[];
+}
+
+function describeHealth(h: TransportHealth | undefined, nowMs: number): string {
+  if (!h) return 'up';
+  const factor = healthFactor(h.down, h.sinceMs, h.retryAtMs, nowMs);
+  if (h.down) return factor > 0 ? 'trial' : `down until ${new Date(h.retryAtMs).toISOString()}`;
+  return factor < 1 ? `ramping (${Math.round(factor * 100)}%)` : 'up';
 }
 
 /**
@@ -73,8 +88,14 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   // are found by each transport's value, as a serving instance finds them.
   const samePool = pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint;
   const flags = pool && decoded ? carryOver(decoded, pool, 0).transports.map((t) => t.flags) : (pool?.transports.map(() => 0) ?? []);
+  const nowMs = Date.now();
+  const trouble = decoded && path !== null && decoded.state.troubleGen > 0 ? inspectTrouble(path, decoded.memoSlots) : undefined;
+  const healthOf = (i: number): TransportHealth | undefined => trouble?.health.find((h) => h.id === hashLo(pool!.memberHashes[i]!));
   const eligible = pool
-    ? eligibleMembers(pool.transports.map((t) => t.weight), pool.transports.map((t) => t.priority), flags.map((f) => ({ flags: f })))
+    ? eligibleMembers(pool.transports.map((t) => t.weight), pool.transports.map((t) => t.priority), flags.map((f, i) => {
+      const h = healthOf(i);
+      return h ? { flags: f, health: h } : { flags: f };
+    }), RULES, nowMs)
     : undefined;
   const eligibleWeight = eligible ? eligible.weights.reduce((s, w, i) => s + (eligible.members[i] ? w : 0), 0) : 0;
   const counters = samePool ? decoded.state.transports : undefined;
@@ -91,6 +112,11 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
     },
     activePriority: eligible?.priority ?? null,
+    suspensions: pool && trouble
+      ? trouble.suspensions.filter((x) => x.untilMs > nowMs).flatMap((x) => pool.transports.filter((_, i) => hashLo(pool.memberHashes[i]!) === x.id).map((t) => ({
+        transport: t.value, destination: x.destination, until: new Date(x.untilMs).toISOString(), reason: x.reason,
+      })))
+      : [],
     transports: (pool?.transports ?? []).map((t, i) => ({
       transport: t.value,
       weight: t.weight,
@@ -99,6 +125,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       active: eligible?.members[i] === true,
       targetShare: t.weight / tierWeight(t.priority),
       effectiveShare: eligible?.members[i] ? eligible.weights[i]! / eligibleWeight : 0,
+      health: describeHealth(healthOf(i), nowMs),
       picks: counters ? counters[i]!.picks : null,
       actualShare: counters && picked > 0 ? counters[i]!.picks / picked : null,
       repeats: counters ? counters[i]!.repeats : null,
@@ -127,8 +154,13 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
   const width = Math.max(9, ...report.transports.map((t) => t.transport.length));
   out(`\n  ${'transport'.padEnd(width)}  prio  weight  target     now  state       picks  actual   repeats\n`);
   for (const t of [...report.transports].sort((a, b) => a.priority - b.priority)) {
-    const mark = t.drained ? 'DRAINED' : t.active ? 'active' : 'standby';
+    const mark = t.drained ? 'DRAINED' : t.health.startsWith('down') ? 'DOWN' : t.health === 'trial' ? 'TRIAL' : t.health.startsWith('ramping') ? 'RAMP' : t.active ? 'active' : 'standby';
     out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${pct(t.effectiveShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
+  }
+  const notes = report.transports.filter((t) => t.health !== 'up');
+  if (notes.length > 0) out(`\nhealth (postbal feedback):\n${notes.map((t) => `  ${t.transport}  ${t.health}\n`).join('')}`);
+  if (report.suspensions.length > 0) {
+    out(`\nsuspended (postbal feedback; postbal clear-suspension ends one):\n${report.suspensions.map((x) => `  ${x.transport}  for ${x.destination} until ${x.until}: ${x.reason}\n`).join('')}`);
   }
   return code;
 }

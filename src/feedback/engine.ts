@@ -1,4 +1,5 @@
 import { destinationOf } from './classify.js';
+import { RAMP_MS } from '../balance/eligibility/health.js';
 import type { Delivery, Verdict } from './types.js';
 
 /**
@@ -36,6 +37,8 @@ export const FEEDBACK_DEFAULTS: FeedbackSettings = Object.freeze({
 
 export type FeedbackEvent =
   | { readonly kind: 'down'; readonly service: string; readonly failures: number; readonly reason: string }
+  /** Another connection failure of a transport already down (a failed trial): not logged, it only pushes the retry time. */
+  | { readonly kind: 'failing'; readonly service: string; readonly failures: number }
   | { readonly kind: 'up'; readonly service: string }
   | { readonly kind: 'suspend'; readonly service: string; readonly destination: string; readonly untilMs: number; readonly reason: string };
 
@@ -60,7 +63,8 @@ export class FeedbackEngine {
     if (verdict === 'connection') {
       const n = (this.#failures.get(service) ?? 0) + 1;
       this.#failures.set(service, n);
-      if (n >= this.#settings.downAfter && !this.#down.has(service)) {
+      if (this.#down.has(service)) events.push({ kind: 'failing', service, failures: n });
+      else if (n >= this.#settings.downAfter) {
         this.#down.add(service);
         events.push({ kind: 'down', service, failures: n, reason: delivery.reason });
       }
@@ -105,7 +109,8 @@ export class FeedbackEngine {
 export function describeEvent(e: FeedbackEvent): string {
   switch (e.kind) {
     case 'down': return `${e.service}: down after ${e.failures} connection failures: ${e.reason}`;
-    case 'up': return `${e.service}: up (a delivery reached its next hop)`;
+    case 'failing': return `${e.service}: still failing (${e.failures} connection failures in a row)`;
+    case 'up': return `${e.service}: up (a delivery reached its next hop), ramping to full weight over ${RAMP_MS / 1000}s`;
     case 'suspend': return `${e.service}: suspended for ${e.destination} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`;
     default: {
       const unreachable: never = e;

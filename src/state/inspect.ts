@@ -1,6 +1,8 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { decodeHeader, describeHeaderProblem, type DecodedHeader } from './codec.js';
-import { HEADER_BLOCK_BYTES } from './layout.js';
+import { HEADER_BLOCK_BYTES, TROUBLE_BYTES, TROUBLE_MAGIC, troubleOffset } from './layout.js';
+import { decodeTrouble, emptyTrouble } from './trouble-codec.js';
+import type { TroubleState } from './types.js';
 
 /**
  * Reads a state file for display, without the lock: a header is one page
@@ -30,6 +32,31 @@ export function inspectStateFile(path: string): DecodedHeader | string {
       last = describeHeaderProblem(decoded);
     }
     return last;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads the trouble region for display, without the lock; a read torn by a
+ * concurrent write fails its CRC and is tried again.
+ */
+export function inspectTrouble(path: string, memoSlots: number): TroubleState {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return emptyTrouble();
+  }
+  try {
+    const buf = Buffer.alloc(TROUBLE_BYTES);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const n = readSync(fd, buf, 0, TROUBLE_BYTES, troubleOffset(memoSlots));
+      if (n < TROUBLE_BYTES || buf.readUInt32LE(0) !== TROUBLE_MAGIC) return emptyTrouble();
+      const t = decodeTrouble(buf);
+      if (t.health.length > 0 || t.suspensions.length > 0 || buf.readUInt32LE(8) + buf.readUInt32LE(12) === 0) return t;
+    }
+    return emptyTrouble();
   } finally {
     closeSync(fd);
   }

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
+import { execFileSync } from 'node:child_process';
+import { BIN, Interactive, ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
 
 const RECORDED = readFileSync(join(ROOT, 'test/fixtures/postfix-maillog.txt'), 'utf8');
 const POOL = '{3}smtp0:[127.0.0.1]:2525\n{2}smtp1:[127.0.0.1]:2526\n{1}smtp2:[127.0.0.1]:2527\n';
@@ -24,7 +25,7 @@ test('feedback: decisions from recorded Postfix lines; forged or uncredentialed 
   const t = tempDir();
   try {
     const cfg = t.file('p.cf', POOL);
-    const args = ['feedback', '-c', cfg, '--syslog', 'none', '--print', '--mail-owner', '102'];
+    const args = ['feedback', '-c', cfg, '-s', 'none', '--syslog', 'none', '--print', '--mail-owner', '102'];
     const trusted = await runPostbal([...args, '--trust-input'], RECORDED);
     assert.equal(trusted.code, 0, trusted.stderr);
     assert.equal(trusted.stderr, '');
@@ -59,10 +60,53 @@ test('feedback: garbage, huge lines and binary input: exit 0, nothing on stdout 
       Buffer.alloc(200_000, 0x41), Buffer.from('\n'),
       Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7919) % 256)),
     ]);
-    const r = await runPostbal(['feedback', '-c', cfg, '--syslog', 'none', '--print', '--trust-input', '--mail-owner', '102'], junk);
+    const r = await runPostbal(['feedback', '-c', cfg, '-s', join(t.dir, 'state'), '--syslog', 'none', '--print', '--trust-input', '--mail-owner', '102'], junk);
     assert.equal(r.code, 0);
     assert.equal(r.stdout, '');
     assert.equal(r.stderr, '');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('feedback acts: a transport down and one suspended for a destination reach serving instances; the commands undo both', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL);
+    const state = join(t.dir, 'state');
+    const cli = (...a: string[]): string => execFileSync(process.execPath, [BIN, ...a, '-c', cfg, '-s', state, '--syslog', 'none'], { encoding: 'utf8' });
+    const p = new Interactive(['-c', cfg, '-s', state, '--syslog', 'none']);
+    const ask = async (prefix: string, domain: string, n: number): Promise<Map<string, number>> => {
+      const counts = new Map<string, number>();
+      for (let i = 0; i < n; i++) {
+        const reply = await p.ask(`get ${prefix}${i}@${domain}`);
+        counts.set(reply, (counts.get(reply) ?? 0) + 1);
+      }
+      return counts;
+    };
+    const before = await ask('a', 'remote.example', 12);
+    assert.equal(before.size, 3, 'all three transports answer before any feedback');
+    const fb = await runPostbal(['feedback', '-c', cfg, '-s', state, '--syslog', 'none', '--trust-input', '--mail-owner', '102'], RECORDED);
+    assert.equal(fb.code, 0, fb.stderr);
+    const status = cli('status');
+    assert.match(status, /smtp2:\S+ +0 +1 +16\.7% +0\.0% +DOWN/);
+    assert.match(status, /down until /);
+    assert.match(status, /smtp1:\S+ +for remote\.example until \S+: host 127\.0\.0\.1\[127\.0\.0\.1\] said: 421/);
+    const json = JSON.parse(cli('status', '--json')) as { suspensions: { transport: string; destination: string }[]; transports: { health: string }[] };
+    assert.deepEqual(json.suspensions.map((x) => [x.transport, x.destination]), [['smtp1:[127.0.0.1]:2526', 'remote.example']]);
+    // remote.example: smtp1 suspended there, smtp2 down: everything on smtp0.
+    assert.deepEqual([...(await ask('b', 'remote.example', 20))], [['200 smtp0:[127.0.0.1]:2525', 20]]);
+    // Another destination keeps smtp1; smtp2 is down for all.
+    const other = await ask('c', 'other.example', 20);
+    assert.equal(other.get('200 smtp2:[127.0.0.1]:2527'), undefined);
+    assert.equal(other.get('200 smtp0:[127.0.0.1]:2525'), 12);
+    assert.equal(other.get('200 smtp1:[127.0.0.1]:2526'), 8);
+    assert.match(cli('clear-suspension', 'smtp1', 'remote.example'), /smtp1: 1 suspension cleared for remote\.example/);
+    assert.match(cli('mark-up', 'smtp2'), /smtp2: up at full weight/);
+    const after = await ask('d', 'remote.example', 12);
+    assert.equal(after.size, 3, 'all three again');
+    assert.doesNotMatch(cli('status'), /DOWN|suspended/);
+    assert.equal(await p.end(), 0);
   } finally {
     t.cleanup();
   }

@@ -12,6 +12,10 @@ import { parseDelivery, serviceOfTag } from '../../src/feedback/delivery.js';
 import { classifyDelivery, destinationOf } from '../../src/feedback/classify.js';
 import { isTrusted } from '../../src/feedback/trust.js';
 import { FeedbackEngine, describeEvent } from '../../src/feedback/engine.js';
+import { HOLD_MS, applyEvent } from '../../src/feedback/apply.js';
+import { healthFactor } from '../../src/balance/eligibility/health.js';
+import { decodeTrouble, emptyTrouble, encodeTrouble } from '../../src/state/trouble-codec.js';
+import { parseConfig } from '../../src/config/parse.js';
 import type { Delivery } from '../../src/feedback/types.js';
 import { ROOT } from '../helpers/postbal.js';
 
@@ -129,7 +133,7 @@ test('feedback engine: down after 3 consecutive connection failures, once; up at
   assert.deepEqual(e.observe('smtp2', refused, 'connection', 0), []);
   assert.deepEqual(e.observe('smtp2', refused, 'connection', 1), []);
   assert.deepEqual(e.observe('smtp2', refused, 'connection', 2).map(describeEvent), ['smtp2: down after 3 connection failures: connect to 192.0.2.7[192.0.2.7]:25: Connection refused']);
-  assert.deepEqual(e.observe('smtp2', refused, 'connection', 3), [], 'said once');
+  assert.deepEqual(e.observe('smtp2', refused, 'connection', 3).map((x) => x.kind), ['failing'], 'down is said once; later failures only push the retry time');
   assert.deepEqual(e.down, ['smtp2']);
   assert.deepEqual(e.observe('smtp2', delivery('sent', '250 2.0.0 Ok'), 'ok', 4).map((x) => x.kind), ['up']);
   // Two failures, a success, two failures: never three in a row.
@@ -163,4 +167,39 @@ test('feedback: lines written by a real rsyslogd with the shipped template carry
   assert.ok(parseDelivery(forged.message), 'the message is the delivery line as sent');
   assert.equal(isTrusted(forged, { mailOwnerUid: 102, trustInput: true }), false);
   assert.equal(parseLogLine(lines[1]!)!.uid, 0);
+});
+
+test('feedback apply: down holds 30 s, each failed trial doubles it up to 5 min; up starts a ramp; suspensions replace, expire and give way', () => {
+  const pool = parseConfig('{3}smtp0:\n{2}smtp1:[a]\n{2}smtp1:[b]\n{1}smtp2:\n', 'p.cf').pool;
+  let t = emptyTrouble();
+  t = applyEvent(t, pool, { kind: 'down', service: 'smtp1', failures: 3, reason: 'x' }, 1000);
+  assert.equal(t.health.length, 2, 'both entries of the service');
+  assert.ok(t.health.every((h) => h.down && h.retryAtMs === 1000 + HOLD_MS));
+  for (const [k, hold] of [[1, 60_000], [2, 120_000], [3, 240_000], [4, 300_000], [5, 300_000]] as const) {
+    t = applyEvent(t, pool, { kind: 'failing', service: 'smtp1', failures: 3 + k }, 100_000 * k);
+    assert.equal(t.health[0]!.retryAtMs - 100_000 * k, hold, `trial ${k}`);
+  }
+  t = applyEvent(t, pool, { kind: 'up', service: 'smtp1' }, 600_000);
+  assert.ok(t.health.every((h) => !h.down && h.sinceMs === 600_000));
+  t = applyEvent(t, pool, { kind: 'suspend', service: 'smtp2', destination: 'yahoo.com', untilMs: 700_000, reason: 'r'.repeat(500) }, 600_000);
+  assert.equal(t.suspensions[0]!.reason.length, 80);
+  t = applyEvent(t, pool, { kind: 'suspend', service: 'smtp2', destination: 'yahoo.com', untilMs: 900_000, reason: 'again' }, 650_000);
+  assert.deepEqual(t.suspensions.map((s) => [s.destination, s.untilMs]), [['yahoo.com', 900_000]], 'replaced, not doubled');
+  // Past the ramp and past the suspension: pruned at the next change.
+  t = applyEvent(t, pool, { kind: 'down', service: 'smtp0', failures: 3, reason: 'x' }, 1_000_000);
+  assert.deepEqual(t.health.map((h) => h.down), [true]);
+  assert.deepEqual(t.suspensions, []);
+  assert.deepEqual(decodeTrouble(encodeTrouble(t)), t, 'round trip through the state file region');
+  const torn = encodeTrouble(t);
+  torn[40] = torn[40]! ^ 0xff;
+  assert.deepEqual(decodeTrouble(torn), emptyTrouble(), 'a torn region is no trouble');
+});
+
+test('health rule: nothing until the retry time, then a trial share; back up, a ramp from 10% to full over 60 s', () => {
+  assert.equal(healthFactor(true, 0, 30_000, 29_999), 0);
+  assert.equal(healthFactor(true, 0, 30_000, 30_000), 0.1);
+  assert.equal(healthFactor(false, 100_000, 0, 100_000), 0.1);
+  assert.equal(healthFactor(false, 100_000, 0, 130_000), 0.5);
+  assert.equal(healthFactor(false, 100_000, 0, 160_000), 1);
+  assert.equal(healthFactor(false, 0, 0, 5), 1);
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ConfigSource } from '../../src/config/source.js';
 import { LookupHandler } from '../../src/handler.js';
 import { MemoryStateStore } from '../../src/state/memory-store.js';
+import { hashLo } from '../../src/balance/hash.js';
 import { DRAINED } from '../../src/balance/eligibility/drain.js';
 import { BakeryLock } from '../../src/state/bakery-lock.js';
 import { FileLock } from '../../src/state/lock.js';
@@ -181,5 +182,37 @@ test('locks: the lock table waits for a live holder until it releases; the sidec
     two.release();
   } finally {
     t.cleanup();
+  }
+});
+
+test('handler: health and suspensions from the trouble region; automatic rules never leave a key without an answer', () => {
+  const s = setup('{1}smtp0:\n{1}smtp1:\n');
+  try {
+    s.ask('warm@x');
+    const pool = s.config.current()!;
+    const id = (i: number): number => hashLo(pool.memberHashes[i]!);
+    const now = 1_700_000_000_000;
+    s.store.transact(pool, (_st, trouble) => trouble.replace({
+      health: [{ id: id(0), down: true, failures: 3, sinceMs: now, retryAtMs: now + 30_000 }],
+      suspensions: [{ id: id(1), destination: 'yahoo.com', untilMs: now + 3_600_000, reason: '421' }],
+    }));
+    // smtp0 down: others go to smtp1; yahoo.com has smtp1 suspended too, and no rule may leave it with nothing.
+    assert.deepEqual(s.ask('a@x', 'b@x'), ['smtp1:', 'smtp1:']);
+    assert.deepEqual(s.ask('c@mail.yahoo.com', 'd@yahoo.com').sort(), ['smtp0:', 'smtp1:'], 'as if no automatic rule applied');
+    assert.ok(s.log.lines.some((l) => /down: smtp0:; picking from priority 0: smtp1:/.test(l)), s.log.lines.join('\n'));
+  } finally {
+    s.t.cleanup();
+  }
+  const f = setup('{1}smtp0:\n{1}smtp1:\nfallback = retry:4.3.2 no source IP\n');
+  try {
+    f.ask('warm@x');
+    const pool = f.config.current()!;
+    f.store.transact(pool, (_st, trouble) => trouble.replace({
+      health: [0, 1].map((i) => ({ id: hashLo(pool.memberHashes[i]!), down: true, failures: 3, sinceMs: 1, retryAtMs: 2e12 })),
+      suspensions: [],
+    }));
+    assert.deepEqual(f.ask('e@x'), ['retry:4.3.2 no source IP'], 'every transport down: the configured fallback');
+  } finally {
+    f.t.cleanup();
   }
 });

@@ -1,0 +1,54 @@
+import { resolve } from 'node:path';
+import { EX } from '../errors.js';
+import { hashLo } from '../balance/hash.js';
+import { clearSuspensions, markUp } from '../feedback/apply.js';
+import { changeState, loadPool, resolveTransport, type ControlIo } from './control.js';
+
+/**
+ * `postbal mark-up` and `postbal clear-suspension`: an administrator
+ * overrides what postbal feedback decided. Like drain, they change the shared
+ * state under the lock, and every serving instance sees it at its next lookup.
+ */
+
+function idsOf(configFile: string, name: string, io: ControlIo): { pool: NonNullable<ReturnType<typeof loadPool>>; ids: number[] } | number {
+  const pool = loadPool(configFile, io);
+  if (!pool) return EX.CONFIG;
+  const members = resolveTransport(pool, name);
+  if (members.length === 0) {
+    io.err(`postbal: ${configFile}: no transport "${name}"; expected one of: ${pool.transports.map((t) => t.value).join(' ')}\n`);
+    return EX.USAGE;
+  }
+  return { pool, ids: members.map((i) => hashLo(pool.memberHashes[i]!)) };
+}
+
+export function runMarkUp(configFile: string, statePath: string, name: string, io: ControlIo): number {
+  const found = idsOf(configFile, name, io);
+  if (typeof found === 'number') return found;
+  let was = 0;
+  const code = changeState(found.pool, statePath, io, (_state, trouble) => {
+    was = trouble.current.health.filter((h) => found.ids.includes(h.id) && h.down).length;
+    trouble.replace(markUp(trouble.current, found.ids, Date.now()));
+  });
+  if (code !== EX.OK) return code;
+  io.out(`${name}: up at full weight${was === 0 ? ' (it was not down)' : ''}\n`);
+  io.logger.log('info', `${name}: marked up by uid ${process.geteuid?.() ?? '?'} (state ${resolve(statePath)})`);
+  return EX.OK;
+}
+
+export function runClearSuspension(configFile: string, statePath: string, name: string, destination: string | undefined, io: ControlIo): number {
+  const found = idsOf(configFile, name, io);
+  if (typeof found === 'number') return found;
+  const dest = destination?.toLowerCase();
+  let cleared = 0;
+  const code = changeState(found.pool, statePath, io, (_state, trouble) => {
+    const now = Date.now();
+    const before = trouble.current.suspensions.filter((s) => s.untilMs > now).length;
+    const next = clearSuspensions(trouble.current, found.ids, dest, now);
+    cleared = before - next.suspensions.length;
+    trouble.replace(next);
+  });
+  if (code !== EX.OK) return code;
+  io.out(`${name}: ${cleared} suspension${cleared === 1 ? '' : 's'} cleared${dest ? ` for ${dest}` : ''}\n`);
+  if (cleared > 0) io.logger.log('info', `${name}: suspensions${dest ? ` for ${dest}` : ''} cleared by uid ${process.geteuid?.() ?? '?'} (state ${resolve(statePath)})`);
+  return EX.OK;
+}
