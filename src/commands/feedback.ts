@@ -61,10 +61,20 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const parsed = loadConfigFor(opts.configFile, opts.err);
   if (!parsed) return EX.CONFIG;
   const services = new Set(parsed.pool.transports.map((t) => t.value.slice(0, t.value.indexOf(':'))));
-  const owner = opts.mailOwner ?? mailOwnerName();
-  const policy: TrustPolicy = { mailOwnerUid: uidOf(owner), trustInput: opts.trustInput };
   const { logger } = opts;
-  if (policy.mailOwnerUid === undefined) logger.log('warning', `feedback: no uid for mail_owner "${owner}": no line with credentials will be believed`);
+  // Asked when the first line with credentials comes: postconf takes a second
+  // (a fatal error and its sleep) on a host without /etc/postfix/main.cf, and
+  // a feedback fed plain lines never needs it.
+  let policy: TrustPolicy | undefined;
+  const trustPolicy = (): TrustPolicy => {
+    if (policy) return policy;
+    const owner = opts.mailOwner ?? mailOwnerName();
+    policy = { mailOwnerUid: uidOf(owner), trustInput: opts.trustInput };
+    logger.log(policy.mailOwnerUid === undefined ? 'warning' : 'info', policy.mailOwnerUid === undefined
+      ? `feedback: no uid for mail_owner "${owner}": no line with credentials will be believed`
+      : `feedback: believing lines sent by mail_owner ${owner} (uid ${policy.mailOwnerUid})`);
+    return policy;
+  };
   if (opts.trustInput) logger.log('warning', 'feedback: --trust-input: lines without sender credentials are believed; any local user who can write to this input can steer balancing');
   const store = opts.statePath === 'none'
     ? undefined
@@ -73,7 +83,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
       warn: (m) => logger.log('warning', `feedback: ${m}`), info: (m) => logger.log('info', `feedback: ${m}`),
     });
   const pool = parsed.pool;
-  logger.log('info', `feedback: reading the log for ${[...services].join(' ')} (mail_owner ${owner}, uid ${policy.mailOwnerUid ?? 'unknown'}); ${store ? `decisions go to ${store.path}` : 'report only (--state none)'}`);
+  logger.log('info', `feedback: reading the log for ${[...services].join(' ')}; ${store ? `decisions go to ${store.path}` : 'report only (--state none)'}`);
   const engine = new FeedbackEngine();
   const now = opts.nowMs ?? Date.now;
   const counts = { lines: 0, deliveries: 0, untrusted: 0, skipped: 0 };
@@ -86,7 +96,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
       counts.skipped++;
       return;
     }
-    if (!isTrusted(record, policy)) {
+    if (!isTrusted(record, record.uid === undefined ? { mailOwnerUid: undefined, trustInput: opts.trustInput } : trustPolicy())) {
       counts.untrusted++;
       return;
     }

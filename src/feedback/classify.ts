@@ -40,11 +40,14 @@ const THROTTLED: readonly RegExp[] = [
 /** The verdict on one delivery. Pure. */
 export function classifyDelivery(d: Delivery): Verdict {
   if (d.status === 'sent') return 'ok';
-  const reason = d.reason;
+  // qmgr's word for mail it holds back after a failure of the same next hop
+  // (a dead destination): it repeats that failure, and it comes at once, while
+  // the next real attempt waits for the retry. It counts as that failure.
+  const reason = d.reason.replace(/^delivery temporarily suspended: /, '');
   if (CONNECTION.some((r) => r.test(reason))) return 'connection';
   // Only a remote reply can say the remote throttles us; our own reasons never do.
   const remote = /^host \S+ said: /.test(reason);
-  if (!remote) return 'other';
+  if (!remote) return 'local';
   if (MAILBOX.some((r) => r.test(reason))) return 'mailbox';
   if (THROTTLED.some((r) => r.test(reason))) return 'throttled';
   return 'other';

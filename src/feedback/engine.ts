@@ -70,6 +70,8 @@ export class FeedbackEngine {
       }
       return events;
     }
+    // Postfix's own reasons (DNS, local trouble) say nothing about the next hop.
+    if (verdict === 'local') return events;
     // Anything else reached the next hop: the connection works.
     this.#failures.delete(service);
     if (this.#down.delete(service)) events.push({ kind: 'up', service });

@@ -36,6 +36,8 @@ export interface Delivery {
  *   no route, the source address gone, lost before the greeting);
  * - `throttled`: the destination throttles or blocks this source;
  * - `mailbox`: about one recipient (full, unknown, greylisted): nothing to learn;
- * - `other`: anything else.
+ * - `other`: any other reply of the remote (the connection worked);
+ * - `local`: a reason of Postfix's own that says nothing about the next hop
+ *   (DNS, a local problem).
  */
-export type Verdict = 'ok' | 'connection' | 'throttled' | 'mailbox' | 'other';
+export type Verdict = 'ok' | 'connection' | 'throttled' | 'mailbox' | 'other' | 'local';

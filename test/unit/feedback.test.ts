@@ -103,8 +103,9 @@ test('feedback: verdicts by reason: connection trouble, throttling and blocks, m
     ['host mx.example.net[192.0.2.7] said: 450 4.7.1 <u@example.net>: Recipient address rejected: Greylisted for 300 seconds (in reply to RCPT TO command)', 'mailbox'],
     ['host mx.example.net[192.0.2.7] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)', 'mailbox'],
     ['host mx.example.net[192.0.2.7] said: 550 5.1.1 <u@example.net>: User unknown (in reply to RCPT TO command)', 'mailbox'],
-    ['delivery temporarily suspended: connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'other'],
-    ['Host or domain name not found. Name service error for name=example.net type=MX: Host not found, try again', 'other'],
+    ['delivery temporarily suspended: connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'connection'],
+    ['delivery temporarily suspended: host mx.example.net[192.0.2.7] said: 421 4.7.0 Try again later', 'throttled'],
+    ['Host or domain name not found. Name service error for name=example.net type=MX: Host not found, try again', 'local'],
     ['host mx.example.net[192.0.2.7] said: 451 4.3.0 Temporary local problem (in reply to end of DATA command)', 'other'],
   ];
   for (const [reason, verdict] of cases) assert.equal(classifyDelivery(delivery('deferred', reason)), verdict, reason);
@@ -136,8 +137,10 @@ test('feedback engine: down after 3 consecutive connection failures, once; up at
   assert.deepEqual(e.observe('smtp2', refused, 'connection', 3).map((x) => x.kind), ['failing'], 'down is said once; later failures only push the retry time');
   assert.deepEqual(e.down, ['smtp2']);
   assert.deepEqual(e.observe('smtp2', delivery('sent', '250 2.0.0 Ok'), 'ok', 4).map((x) => x.kind), ['up']);
-  // Two failures, a success, two failures: never three in a row.
+  // Two failures, a success, two failures: never three in a row. A local reason (DNS) breaks no run.
   for (const v of ['connection', 'connection', 'ok', 'connection', 'connection'] as const) assert.deepEqual(e.observe('smtp1', refused, v, 5), []);
+  assert.deepEqual(e.observe('smtp1', refused, 'local', 6), []);
+  assert.deepEqual(e.observe('smtp1', refused, 'connection', 7).map((x) => x.kind), ['down']);
 });
 
 test('feedback engine: 3 throttling replies within 10 minutes suspend that transport for that destination only, for an hour', () => {
