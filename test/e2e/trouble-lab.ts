@@ -34,8 +34,8 @@ export async function startTroubledRelay(withFeedback: boolean): Promise<Trouble
     const q = (x: string): string => `'${x.replaceAll("'", "'\\''")}'`;
     const cmd = `exec tail -n +1 -F ${q(lab.maillog)} | exec runuser -u nobody -- ${q(process.execPath)} ${q(lab.postbalBin)} feedback --config ${q(join(lab.etc, 'postbal.cf'))} --state ${q(lab.statePath)} --trust-input --mail-owner postfix --syslog none --print`;
     const pipeline = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
-    pipeline.stdout!.on('data', (d: Buffer) => { printed += d.toString(); });
-    pipeline.stderr!.on('data', (d: Buffer) => { printed += `STDERR: ${d.toString()}`; });
+    pipeline.stdout.on('data', (d: Buffer) => { printed += d.toString(); });
+    pipeline.stderr.on('data', (d: Buffer) => { printed += `STDERR: ${d.toString()}`; });
     groups.push(pipeline);
   }
   return {
