@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, Interactive, ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
 
 const RECORDED = readFileSync(join(ROOT, 'test/fixtures/postfix-maillog.txt'), 'utf8');
@@ -107,6 +108,33 @@ test('feedback acts: a transport down and one suspended for a destination reach 
     assert.equal(after.size, 3, 'all three again');
     assert.doesNotMatch(cli('status'), /DOWN|suspended/);
     assert.equal(await p.end(), 0);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('feedback killed mid-stream (SIGKILL) and restarted: what it decided stays in force, the next one adds to it', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL);
+    const state = join(t.dir, 'state');
+    const status = (): string => execFileSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
+    const lines = RECORDED.split('\n').filter((l) => l && !l.startsWith('#'));
+    const refused = lines.filter((l) => l.includes('Connection refused'));
+    const throttled = lines.filter((l) => l.includes('said: 421'));
+    const first = spawn(process.execPath, [BIN, 'feedback', '-c', cfg, '-s', state, '--syslog', 'none', '--trust-input', '--print'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let printed = '';
+    first.stdout.on('data', (d: Buffer) => { printed += d.toString(); });
+    first.stdin.write(`${refused.join('\n')}\n`);
+    for (let i = 0; i < 100 && !printed.includes('down after'); i++) await sleep(50);
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('close', r));
+    assert.match(status(), /smtp2:\S+ .*DOWN/, 'the decision outlives the process');
+    const second = await runPostbal(['feedback', '-c', cfg, '-s', state, '--syslog', 'none', '--trust-input', '--print'], `${throttled.join('\n')}\n`);
+    assert.equal(second.code, 0);
+    const after = status();
+    assert.match(after, /smtp2:\S+ .*DOWN/);
+    assert.match(after, /smtp1:\S+ +for remote\.example until/);
   } finally {
     t.cleanup();
   }

@@ -9,6 +9,8 @@ import { ALGORITHM_IMPLS } from '../../src/balance/algorithms/index.js';
 import { pickWeightedRandom } from '../../src/balance/algorithms/random.js';
 import { pickRendezvous } from '../../src/balance/algorithms/sticky.js';
 import type { EligibilityRule } from '../../src/balance/types.js';
+import { suspendedDestination } from '../../src/balance/eligibility/view.js';
+import { suspensionApplies } from '../../src/balance/eligibility/suspension.js';
 import { hashKey } from '../../src/balance/hash.js';
 
 const scopeOf = (lines: string): Parameters<typeof inScope>[0] => parseConfig(`${lines}\n{1}smtp0:\n`, 'f').pool.scope;
@@ -136,4 +138,19 @@ test('rendezvous: deterministic for any key and eligible set (property)', () => 
       if (eligible.some(Boolean)) assert.ok(eligible[a]); else assert.equal(a, -1);
     },
   ));
+});
+
+test('suspensions: the in-place match of a key against suspended destinations agrees with suspensionApplies on its domain (property)', () => {
+  const label = fc.stringMatching(/^[a-zA-Z0-9-]{1,6}$/);
+  const domain = fc.array(label, { minLength: 1, maxLength: 4 }).map((l) => l.join('.'));
+  fc.assert(fc.property(
+    fc.option(fc.stringMatching(/^[a-z.@"<>]{0,6}$/), { nil: undefined }), domain, fc.boolean(), fc.array(domain, { minLength: 1, maxLength: 4 }),
+    (local, dom, dot, dests) => {
+      const key = `${local === undefined ? '' : `${local}@`}${dom}${dot ? '.' : ''}`;
+      const map = new Map(dests.map((d) => [d.toLowerCase(), true]));
+      const expected = [...map.keys()].some((d) => suspensionApplies({ id: 0, destination: d, untilMs: 2, reason: '' }, stickyKeyOf(key), 1));
+      if (stickyKeyOf(key) === '<>') return;
+      assert.equal(suspendedDestination(map, key) !== undefined, expected, `${key} vs ${[...map.keys()].join(' ')}`);
+    },
+  ), { numRuns: Number(process.env.FUZZ_RUNS ?? 500) });
 });
