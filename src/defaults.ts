@@ -23,4 +23,25 @@ export const DEFAULTS = {
   lockTimeoutMs: 1000,
   /** A lock held this long by a live process is taken to be stuck and broken (ms). */
   lockStaleMs: 500,
+  /**
+   * postbal feedback (the `feedback_*` directives of postbal.cf). Reacting fast
+   * matters more than being clever: a stand-in that stopped answering a
+   * transport after its third deferral cut 1,539 deferrals to 13.
+   */
+  feedback: {
+    /** Consecutive connection failures that take a transport down. */
+    downAfter: 3,
+    /** A transport down takes no traffic this long, then a trial share (ms). */
+    holdMs: 30_000,
+    /** Each failed trial doubles the hold, up to this (ms). */
+    maxHoldMs: 300_000,
+    /** A transport back up ramps from 10% to full weight over this (ms; haproxy's slowstart). */
+    rampMs: 60_000,
+    /** Throttling replies for one (transport, destination) within the window that suspend it. */
+    suspendAfter: 3,
+    /** (ms) */
+    suspendWindowMs: 600_000,
+    /** How long a suspension lasts (ms; PowerMTA's backoff-retry-after is 1 h). */
+    suspendTtlMs: 3_600_000,
+  },
 } as const;

@@ -42,6 +42,9 @@ export function runCheck(file: string, out: (s: string) => void, err: (s: string
   const tiers = [...new Set(transports.map((t) => t.priority))].sort((a, b) => a - b);
   out(`${file}: OK, ${transports.length} transport${transports.length === 1 ? '' : 's'} in ${tiers.length} tier${tiers.length === 1 ? '' : 's'}\n`);
   out(`  algorithm  ${pool.algorithm}\n  fallback   ${pool.fallback ?? 'none: "not found" when every transport is drained'}\n  answers    ${describeScope(pool)}\n`);
+  const f = pool.feedback;
+  const dur = (ms: number): string => (ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`);
+  out(`  feedback   down after ${f.downAfter} connection failures, hold ${dur(f.holdMs)} (up to ${dur(f.maxHoldMs)}), ramp ${dur(f.rampMs)}; suspend after ${f.suspendAfter} throttling replies in ${dur(f.suspendWindowMs)}, for ${dur(f.suspendTtlMs)}; ${f.rules.length} extra rule${f.rules.length === 1 ? '' : 's'}\n`);
   for (const w of parsed.warnings) out(`  warning: line ${w.line}: ${w.message}\n`);
   const width = Math.max(...transports.map((t) => t.value.length), 9);
   out(`\n  ${'transport'.padEnd(width)}  prio  weight   share  line\n`);

@@ -84,7 +84,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     });
   const pool = parsed.pool;
   logger.log('info', `feedback: reading the log for ${[...services].join(' ')}; ${store ? `decisions go to ${store.path}` : 'report only (--state none)'}`);
-  const engine = new FeedbackEngine();
+  const engine = new FeedbackEngine(parsed.pool.feedback);
   const now = opts.nowMs ?? Date.now;
   const counts = { lines: 0, deliveries: 0, untrusted: 0, skipped: 0 };
   const handle = (line: string): void => {
@@ -102,7 +102,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     }
     counts.deliveries++;
     const at = now();
-    for (const event of engine.observe(service, delivery, classifyDelivery(delivery), at)) {
+    for (const event of engine.observe(service, delivery, classifyDelivery(delivery, parsed.pool.feedback.rules), at)) {
       store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, at)));
       if (event.kind === 'failing') continue;
       const text = describeEvent(event);

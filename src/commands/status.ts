@@ -52,7 +52,7 @@ export interface StatusReport {
 
 function describeHealth(h: TransportHealth | undefined, nowMs: number): string {
   if (!h) return 'up';
-  const factor = healthFactor(h.down, h.sinceMs, h.retryAtMs, nowMs);
+  const factor = healthFactor(h, nowMs);
   if (h.down) return factor > 0 ? 'trial' : `down until ${new Date(h.retryAtMs).toISOString()}`;
   return factor < 1 ? `ramping (${Math.round(factor * 100)}%)` : 'up';
 }

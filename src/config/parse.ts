@@ -4,6 +4,7 @@ import { TCP_TABLE_MAX_REPLY_BYTES } from '../protocol/limits.js';
 import { MAX_TRANSPORTS } from '../state/layout.js';
 import { fingerprintPool, hashKey } from '../balance/hash.js';
 import { compileScopeRule, EVERY_KEY } from './scope.js';
+import { FEEDBACK_DIRECTIVES, FeedbackDirectives } from './feedback-directives.js';
 import {
   type Algorithm, type ConfigWarning, type PoolConfig, type ScopeRule, type TransportEntry,
 } from './types.js';
@@ -24,7 +25,7 @@ export const MAX_PRIORITY = 9999;
  *
  * Extensions, all of which postbal.pl rejected, so an old file keeps its meaning:
  * `priority=N` after an entry, and `name = value` directive lines
- * (`algorithm`, `fallback`, `match`).
+ * (`algorithm`, `fallback`, `match`, `feedback_*`: config/feedback-directives.ts).
  */
 const ENTRY = /^\{\s*([^}]*?)\s*\}\s*(\S+)(?:\s+(.*))?$/;
 const DIRECTIVE = /^([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*)$/;
@@ -53,6 +54,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   const lines = text.split('\n');
   let algorithm: { value: Algorithm; line: number } | undefined;
   let fallback: { value: string | undefined; line: number } | undefined;
+  const feedback = new FeedbackDirectives(file);
   const include: ScopeRule[] = [];
   const exclude: ScopeRule[] = [];
   const once = (lineNo: number, name: string, prev: { line: number } | undefined): boolean => {
@@ -100,8 +102,14 @@ export function parseConfig(text: string, file: string): ParsedConfig {
         }
         return;
       }
-      default:
-        problems.push({ file, line: lineNo, field: 'directive', expected: DIRECTIVES.join(', '), received: describe(name) });
+      default: {
+        if (name.startsWith('feedback_')) {
+          const problem = feedback.set(name, value, lineNo);
+          if (problem) problems.push(problem);
+          return;
+        }
+        problems.push({ file, line: lineNo, field: 'directive', expected: [...DIRECTIVES, ...FEEDBACK_DIRECTIVES].join(', '), received: describe(name) });
+      }
     }
   };
   for (let i = 0; i < lines.length; i++) {
@@ -198,6 +206,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       algorithm: algorithm?.value ?? 'wrr',
       fallback: fallback?.value,
       scope: include.length + exclude.length === 0 ? EVERY_KEY : Object.freeze({ include, exclude }),
+      feedback: feedback.result(),
       memberHashes: Object.freeze(transports.map((t) => hashKey(t.value))),
       fingerprint: fingerprintPool(transports),
     }),

@@ -40,6 +40,32 @@ export interface ScopeConfig {
   readonly exclude: readonly ScopeRule[];
 }
 
+/** A regex rule of postbal.cf that decides what a delivery's reason says (before the built-in rules). */
+export interface FeedbackRule {
+  readonly regex: RegExp;
+  /** connection: the transport cannot reach its next hop; throttled: the destination throttles or blocks it; mailbox: nothing to learn. */
+  readonly verdict: 'connection' | 'throttled' | 'mailbox';
+  readonly line: number;
+}
+
+/** What postbal feedback decides on, from the `feedback_*` directives (defaults: DEFAULTS.feedback). */
+export interface FeedbackConfig {
+  /** Consecutive connection failures that take a transport down. */
+  readonly downAfter: number;
+  /** How long a transport down takes no traffic before a trial share. */
+  readonly holdMs: number;
+  /** Each failed trial doubles the hold, up to this. */
+  readonly maxHoldMs: number;
+  /** How long a transport back up takes to reach its full weight. */
+  readonly rampMs: number;
+  /** Throttling replies within the window that suspend a (transport, destination). */
+  readonly suspendAfter: number;
+  readonly suspendWindowMs: number;
+  /** How long a suspension lasts. */
+  readonly suspendTtlMs: number;
+  readonly rules: readonly FeedbackRule[];
+}
+
 export interface PoolConfig {
   /** The config file it was read from. */
   readonly file: string;
@@ -48,6 +74,8 @@ export interface PoolConfig {
   /** Answered when no transport is available (all drained); undefined: not found. */
   readonly fallback: string | undefined;
   readonly scope: ScopeConfig;
+  /** For postbal feedback: thresholds, durations, extra rules. */
+  readonly feedback: FeedbackConfig;
   /**
    * hashKey() of each transport's value: its identity in the state file
    * (drain marks follow a transport across config changes) and its seed in

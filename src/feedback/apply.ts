@@ -1,6 +1,5 @@
 import type { PoolConfig } from '../config/types.js';
 import { hashLo } from '../balance/hash.js';
-import { RAMP_MS } from '../balance/eligibility/health.js';
 import { MAX_SUSPENSIONS, SUSPENSION_REASON_BYTES } from '../state/layout.js';
 import type { TransportHealth, TroubleState } from '../state/types.js';
 import type { FeedbackEvent } from './engine.js';
@@ -12,11 +11,6 @@ import type { FeedbackEvent } from './engine.js';
  * (syslog_name), not the entry.
  */
 
-/** A transport down takes no traffic for this long, then a trial share. */
-export const HOLD_MS = 30_000;
-/** Each failed trial doubles the hold, up to this. */
-export const MAX_HOLD_MS = 300_000;
-
 /** The ids (state file identities) of every entry of `service`. */
 export function idsOfService(pool: PoolConfig, service: string): number[] {
   return pool.transports.flatMap((t, i) => (t.value.slice(0, t.value.indexOf(':')) === service ? [hashLo(pool.memberHashes[i]!)] : []));
@@ -25,7 +19,7 @@ export function idsOfService(pool: PoolConfig, service: string): number[] {
 /** Drops what no longer matters: suspensions that ended, transports up and fully ramped. */
 function prune(t: TroubleState, nowMs: number): TroubleState {
   return {
-    health: t.health.filter((h) => h.down || (h.sinceMs > 0 && nowMs < h.sinceMs + RAMP_MS)),
+    health: t.health.filter((h) => h.down || (h.sinceMs > 0 && nowMs < h.sinceMs + h.rampMs)),
     suspensions: t.suspensions.filter((s) => s.untilMs > nowMs),
   };
 }
@@ -41,19 +35,20 @@ function withHealth(t: TroubleState, ids: readonly number[], change: (old: Trans
 
 export function applyEvent(t: TroubleState, pool: PoolConfig, e: FeedbackEvent, nowMs: number): TroubleState {
   const ids = idsOfService(pool, e.service);
+  const { holdMs, maxHoldMs, rampMs } = pool.feedback;
   const base = prune(t, nowMs);
   switch (e.kind) {
     case 'down':
-      return withHealth(base, ids, (_old, id) => ({ id, down: true, failures: e.failures, sinceMs: nowMs, retryAtMs: nowMs + HOLD_MS }));
+      return withHealth(base, ids, (_old, id) => ({ id, down: true, failures: e.failures, sinceMs: nowMs, retryAtMs: nowMs + holdMs, rampMs }));
     case 'failing':
       return withHealth(base, ids, (old, id) => {
-        // A failed trial: hold twice as long as the last time, at most MAX_HOLD_MS.
-        const last = old && old.down ? Math.max(HOLD_MS, old.retryAtMs - old.sinceMs) : HOLD_MS;
-        const hold = Math.min(MAX_HOLD_MS, last * 2);
-        return { id, down: true, failures: e.failures, sinceMs: nowMs, retryAtMs: nowMs + hold };
+        // A failed trial: hold twice as long as the last time, at most maxHoldMs.
+        const last = old && old.down ? Math.max(holdMs, old.retryAtMs - old.sinceMs) : holdMs;
+        const hold = Math.min(maxHoldMs, last * 2);
+        return { id, down: true, failures: e.failures, sinceMs: nowMs, retryAtMs: nowMs + hold, rampMs };
       });
     case 'up':
-      return withHealth(base, ids, (_old, id) => ({ id, down: false, failures: 0, sinceMs: nowMs, retryAtMs: 0 }));
+      return withHealth(base, ids, (_old, id) => ({ id, down: false, failures: 0, sinceMs: nowMs, retryAtMs: 0, rampMs: e.rampMs }));
     case 'suspend': {
       const kept = base.suspensions.filter((s) => !(ids.includes(s.id) && s.destination === e.destination));
       const added = ids.map((id) => ({ id, destination: e.destination, untilMs: e.untilMs, reason: e.reason.slice(0, SUSPENSION_REASON_BYTES) }));

@@ -1,4 +1,5 @@
 import type { Delivery, Verdict } from './types.js';
+import type { FeedbackRule } from '../config/types.js';
 
 /**
  * What a delivery says about its transport. Built-in rules, checked in this
@@ -37,13 +38,17 @@ const THROTTLED: readonly RegExp[] = [
   /\bS3150\b|\bS3140\b|block ?list|blacklist|\blisted (?:at|on|by|in)\b|spamhaus|spamcop|barracuda|\bRBL\b|\bDNSBL\b|poor reputation|reputation/i,
 ];
 
-/** The verdict on one delivery. Pure. */
-export function classifyDelivery(d: Delivery): Verdict {
+/**
+ * The verdict on one delivery. Pure.
+ * @param rules postbal.cf's feedback_rule lines, checked first, in order
+ */
+export function classifyDelivery(d: Delivery, rules: readonly FeedbackRule[] = []): Verdict {
   if (d.status === 'sent') return 'ok';
   // qmgr's word for mail it holds back after a failure of the same next hop
   // (a dead destination): it repeats that failure, and it comes at once, while
   // the next real attempt waits for the retry. It counts as that failure.
   const reason = d.reason.replace(/^delivery temporarily suspended: /, '');
+  for (const rule of rules) if (rule.regex.test(reason)) return rule.verdict;
   if (CONNECTION.some((r) => r.test(reason))) return 'connection';
   // Only a remote reply can say the remote throttles us; our own reasons never do.
   const remote = /^host \S+ said: /.test(reason);

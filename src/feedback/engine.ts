@@ -1,11 +1,14 @@
 import { destinationOf } from './classify.js';
-import { RAMP_MS } from '../balance/eligibility/health.js';
+import { DEFAULTS } from '../defaults.js';
+import type { FeedbackConfig } from '../config/types.js';
 import type { Delivery, Verdict } from './types.js';
 
 /**
  * Turns delivery verdicts into decisions about transports. Pure: the clock is
  * passed in with every observation, memory is bounded.
  *
+ * Thresholds and durations come from postbal.cf (config/feedback-directives.ts,
+ * defaults in DEFAULTS.feedback).
  * - Transport down: `downAfter` consecutive connection-level failures
  *   (reacting fast matters more than being clever: a stand-in that stopped
  *   after the third deferral cut 1,539 deferrals to 13). A delivery that
@@ -17,29 +20,14 @@ import type { Delivery, Verdict } from './types.js';
  *   destinations keep the transport. Mailbox-level replies count for nothing.
  */
 
-export interface FeedbackSettings {
-  /** Consecutive connection failures that take a transport down. @default 3 */
-  readonly downAfter: number;
-  /** Throttling replies within the window that suspend a (transport, destination). @default 3 */
-  readonly suspendAfter: number;
-  /** @default 600_000 (10 minutes) */
-  readonly suspendWindowMs: number;
-  /** How long a suspension lasts. @default 3_600_000 (1 hour, PowerMTA's backoff-retry-after) */
-  readonly suspendTtlMs: number;
-}
-
-export const FEEDBACK_DEFAULTS: FeedbackSettings = Object.freeze({
-  downAfter: 3,
-  suspendAfter: 3,
-  suspendWindowMs: 600_000,
-  suspendTtlMs: 3_600_000,
-});
+/** What the engine decides on (postbal.cf's feedback_* directives). */
+export type FeedbackSettings = Pick<FeedbackConfig, 'downAfter' | 'suspendAfter' | 'suspendWindowMs' | 'suspendTtlMs' | 'rampMs'>;
 
 export type FeedbackEvent =
   | { readonly kind: 'down'; readonly service: string; readonly failures: number; readonly reason: string }
   /** Another connection failure of a transport already down (a failed trial): not logged, it only pushes the retry time. */
   | { readonly kind: 'failing'; readonly service: string; readonly failures: number }
-  | { readonly kind: 'up'; readonly service: string }
+  | { readonly kind: 'up'; readonly service: string; readonly rampMs: number }
   | { readonly kind: 'suspend'; readonly service: string; readonly destination: string; readonly untilMs: number; readonly reason: string };
 
 /** (transport, destination) pairs watched for throttling at once; the oldest is forgotten first. */
@@ -53,7 +41,7 @@ export class FeedbackEngine {
   readonly #throttles = new Map<string, number[]>();
   readonly #suspendedUntil = new Map<string, number>();
 
-  constructor(settings: FeedbackSettings = FEEDBACK_DEFAULTS) {
+  constructor(settings: FeedbackSettings = DEFAULTS.feedback) {
     this.#settings = settings;
   }
 
@@ -74,7 +62,7 @@ export class FeedbackEngine {
     if (verdict === 'local') return events;
     // Anything else reached the next hop: the connection works.
     this.#failures.delete(service);
-    if (this.#down.delete(service)) events.push({ kind: 'up', service });
+    if (this.#down.delete(service)) events.push({ kind: 'up', service, rampMs: this.#settings.rampMs });
     if (verdict === 'throttled') {
       const destination = destinationOf(delivery);
       const key = `${service} ${destination}`;
@@ -112,7 +100,7 @@ export function describeEvent(e: FeedbackEvent): string {
   switch (e.kind) {
     case 'down': return `${e.service}: down after ${e.failures} connection failures: ${e.reason}`;
     case 'failing': return `${e.service}: still failing (${e.failures} connection failures in a row)`;
-    case 'up': return `${e.service}: up (a delivery reached its next hop), ramping to full weight over ${RAMP_MS / 1000}s`;
+    case 'up': return `${e.service}: up (a delivery reached its next hop), ramping to full weight over ${e.rampMs / 1000}s`;
     case 'suspend': return `${e.service}: suspended for ${e.destination} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`;
     default: {
       const unreachable: never = e;

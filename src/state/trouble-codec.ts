@@ -10,7 +10,7 @@ import type { TroubleState } from './types.js';
  *   0  magic "PBT1"  4  crc32 of [8, TROUBLE_BYTES)  8  health count u32
  *  12  suspension count u32  16..32 reserved
  *  32  health records, MAX_TRANSPORTS x 32 bytes: id u32, down u32,
- *      failures u32, reserved u32, sinceMs f64, retryAtMs f64
+ *      failures u32, rampMs u32, sinceMs f64, retryAtMs f64
  *  32 + 32 x MAX_TRANSPORTS  suspensions, MAX_SUSPENSIONS x 160 bytes:
  *      id u32, reserved u32, untilMs f64, destination 64 bytes, reason 80
  *      bytes (latin1, NUL-padded)
@@ -51,6 +51,7 @@ export function encodeTrouble(t: TroubleState): Buffer {
     b.writeUInt32LE(h.id >>> 0, o);
     b.writeUInt32LE(h.down ? 1 : 0, o + 4);
     b.writeUInt32LE(Math.min(h.failures, 0xffffffff), o + 8);
+    b.writeUInt32LE(Math.min(h.rampMs, 0xffffffff), o + 12);
     b.writeDoubleLE(h.sinceMs, o + 16);
     b.writeDoubleLE(h.retryAtMs, o + 24);
   });
@@ -75,7 +76,7 @@ export function decodeTrouble(b: Buffer): TroubleState {
   for (let i = 0; i < nh; i++) {
     const o = TROUBLE_HEADER_BYTES + i * TROUBLE_TRANSPORT_BYTES;
     t.health.push({
-      id: b.readUInt32LE(o), down: b.readUInt32LE(o + 4) === 1, failures: b.readUInt32LE(o + 8),
+      id: b.readUInt32LE(o), down: b.readUInt32LE(o + 4) === 1, failures: b.readUInt32LE(o + 8), rampMs: b.readUInt32LE(o + 12),
       sinceMs: b.readDoubleLE(o + 16), retryAtMs: b.readDoubleLE(o + 24),
     });
   }

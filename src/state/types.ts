@@ -34,6 +34,8 @@ export interface TransportHealth {
   sinceMs: number;
   /** Down: when a trial may take traffic again. */
   retryAtMs: number;
+  /** Back up: how long its ramp to full weight lasts (feedback_ramp when it came back). */
+  rampMs: number;
 }
 
 /** A transport suspended for one destination (provider or domain). */

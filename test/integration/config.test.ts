@@ -56,6 +56,7 @@ test('check: prints the pool and the first cycle; 78 with every error', () => {
   assert.match(tiers, /in 2 tiers/);
   assert.match(tiers, /answers +every key; except relay\.example\.com, \*\.internal\.example\.com, "<>" \(the null sender\)/);
   assert.match(tiers, /fallback +retry:4\.3\.2 /);
+  assert.match(tiers, /feedback +down after 3 connection failures, hold 30s \(up to 5m\), ramp 1m; suspend after 3 throttling replies in 10m, for 1h; 1 extra rule/);
   const t = tempDir();
   try {
     // Each algorithm is described by its own module, and only wrr shows a cycle.

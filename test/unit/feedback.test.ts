@@ -12,7 +12,8 @@ import { parseDelivery, serviceOfTag } from '../../src/feedback/delivery.js';
 import { classifyDelivery, destinationOf } from '../../src/feedback/classify.js';
 import { isTrusted } from '../../src/feedback/trust.js';
 import { FeedbackEngine, describeEvent } from '../../src/feedback/engine.js';
-import { HOLD_MS, applyEvent } from '../../src/feedback/apply.js';
+import { applyEvent } from '../../src/feedback/apply.js';
+import { DEFAULTS } from '../../src/defaults.js';
 import { healthFactor } from '../../src/balance/eligibility/health.js';
 import { decodeTrouble, emptyTrouble, encodeTrouble } from '../../src/state/trouble-codec.js';
 import { parseConfig } from '../../src/config/parse.js';
@@ -177,12 +178,12 @@ test('feedback apply: down holds 30 s, each failed trial doubles it up to 5 min;
   let t = emptyTrouble();
   t = applyEvent(t, pool, { kind: 'down', service: 'smtp1', failures: 3, reason: 'x' }, 1000);
   assert.equal(t.health.length, 2, 'both entries of the service');
-  assert.ok(t.health.every((h) => h.down && h.retryAtMs === 1000 + HOLD_MS));
+  assert.ok(t.health.every((h) => h.down && h.retryAtMs === 1000 + DEFAULTS.feedback.holdMs));
   for (const [k, hold] of [[1, 60_000], [2, 120_000], [3, 240_000], [4, 300_000], [5, 300_000]] as const) {
     t = applyEvent(t, pool, { kind: 'failing', service: 'smtp1', failures: 3 + k }, 100_000 * k);
     assert.equal(t.health[0]!.retryAtMs - 100_000 * k, hold, `trial ${k}`);
   }
-  t = applyEvent(t, pool, { kind: 'up', service: 'smtp1' }, 600_000);
+  t = applyEvent(t, pool, { kind: 'up', service: 'smtp1', rampMs: 60_000 }, 600_000);
   assert.ok(t.health.every((h) => !h.down && h.sinceMs === 600_000));
   t = applyEvent(t, pool, { kind: 'suspend', service: 'smtp2', destination: 'yahoo.com', untilMs: 700_000, reason: 'r'.repeat(500) }, 600_000);
   assert.equal(t.suspensions[0]!.reason.length, 80);
@@ -199,10 +200,39 @@ test('feedback apply: down holds 30 s, each failed trial doubles it up to 5 min;
 });
 
 test('health rule: nothing until the retry time, then a trial share; back up, a ramp from 10% to full over 60 s', () => {
-  assert.equal(healthFactor(true, 0, 30_000, 29_999), 0);
-  assert.equal(healthFactor(true, 0, 30_000, 30_000), 0.1);
-  assert.equal(healthFactor(false, 100_000, 0, 100_000), 0.1);
-  assert.equal(healthFactor(false, 100_000, 0, 130_000), 0.5);
-  assert.equal(healthFactor(false, 100_000, 0, 160_000), 1);
-  assert.equal(healthFactor(false, 0, 0, 5), 1);
+  const h = (down: boolean, sinceMs: number, retryAtMs: number) => ({ id: 1, down, failures: 0, sinceMs, retryAtMs, rampMs: 60_000 });
+  assert.equal(healthFactor(h(true, 0, 30_000), 29_999), 0);
+  assert.equal(healthFactor(h(true, 0, 30_000), 30_000), 0.1);
+  assert.equal(healthFactor(h(false, 100_000, 0), 100_000), 0.1);
+  assert.equal(healthFactor(h(false, 100_000, 0), 130_000), 0.5);
+  assert.equal(healthFactor(h(false, 100_000, 0), 160_000), 1);
+  assert.equal(healthFactor(h(false, 0, 0), 5), 1);
+});
+
+test('feedback directives: values with units, rules checked before the built-in ones, and every bad line named', () => {
+  const { feedback } = parseConfig([
+    'feedback_down_after = 5', 'feedback_hold = 2m', 'feedback_ramp = 90', 'feedback_suspend_ttl = 2h',
+    'feedback_rule = throttled /exceeded our sending limit/i', 'feedback_rule = mailbox /421 4\\.7\\.0 TSS04/', '{1}smtp0:',
+  ].join('\n'), 'f.cf').pool;
+  assert.equal(feedback.downAfter, 5);
+  assert.equal(feedback.holdMs, 120_000);
+  assert.equal(feedback.rampMs, 90_000);
+  assert.equal(feedback.suspendTtlMs, 7_200_000);
+  assert.equal(feedback.suspendAfter, DEFAULTS.feedback.suspendAfter, 'defaults for the rest');
+  const reply = (text: string): Delivery => delivery('deferred', `host mx.example.net[192.0.2.7] said: ${text}`);
+  assert.equal(classifyDelivery(reply('452 You have EXCEEDED our sending limit'), feedback.rules), 'throttled', 'a rule where the built-ins see nothing');
+  assert.equal(classifyDelivery(reply('452 You have EXCEEDED our sending limit')), 'other');
+  assert.equal(classifyDelivery(reply('421 4.7.0 TSS04 deferred'), feedback.rules), 'mailbox', 'a rule overrides a built-in');
+  const engine = new FeedbackEngine(feedback);
+  const refused = delivery('deferred', 'connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'none');
+  for (let i = 0; i < 4; i++) assert.deepEqual(engine.observe('smtp0', refused, 'connection', i), []);
+  assert.equal(engine.observe('smtp0', refused, 'connection', 5)[0]?.kind, 'down', 'down after 5');
+  assert.throws(() => parseConfig(['feedback_hold = 3 weeks', 'feedback_down_after = 0', 'feedback_rule = slow /x/', 'feedback_rule = throttled /(/', 'feedback_nope = 1', '{1}smtp0:'].join('\n'), 'g.cf'), (err: Error) => {
+    assert.match(err.message, /g\.cf:1: feedback_hold: expected a duration from 1s to 7d, e\.g\. 30s, 10m, 1h, got "3 weeks"/);
+    assert.match(err.message, /g\.cf:2: feedback_down_after: expected a whole number from 1 to 100, got "0"/);
+    assert.match(err.message, /g\.cf:3: feedback_rule: expected "connection\|throttled\|mailbox \/regex\/"/);
+    assert.match(err.message, /g\.cf:4: feedback_rule: expected a valid regular expression/);
+    assert.match(err.message, /g\.cf:5: feedback_nope: expected feedback_down_after, /);
+    return true;
+  });
 });

@@ -193,7 +193,7 @@ test('handler: health and suspensions from the trouble region; automatic rules n
     const id = (i: number): number => hashLo(pool.memberHashes[i]!);
     const now = 1_700_000_000_000;
     s.store.transact(pool, (_st, trouble) => trouble.replace({
-      health: [{ id: id(0), down: true, failures: 3, sinceMs: now, retryAtMs: now + 30_000 }],
+      health: [{ id: id(0), down: true, failures: 3, sinceMs: now, retryAtMs: now + 30_000, rampMs: 60_000 }],
       suspensions: [{ id: id(1), destination: 'yahoo.com', untilMs: now + 3_600_000, reason: '421' }],
     }));
     // smtp0 down: others go to smtp1; yahoo.com has smtp1 suspended too, and no rule may leave it with nothing.
@@ -208,7 +208,7 @@ test('handler: health and suspensions from the trouble region; automatic rules n
     f.ask('warm@x');
     const pool = f.config.current()!;
     f.store.transact(pool, (_st, trouble) => trouble.replace({
-      health: [0, 1].map((i) => ({ id: hashLo(pool.memberHashes[i]!), down: true, failures: 3, sinceMs: 1, retryAtMs: 2e12 })),
+      health: [0, 1].map((i) => ({ id: hashLo(pool.memberHashes[i]!), down: true, failures: 3, sinceMs: 1, retryAtMs: 2e12, rampMs: 60_000 })),
       suspensions: [],
     }));
     assert.deepEqual(f.ask('e@x'), ['retry:4.3.2 no source IP'], 'every transport down: the configured fallback');
