@@ -43,5 +43,9 @@ export const DEFAULTS = {
     suspendWindowMs: 600_000,
     /** How long a suspension lasts (ms; PowerMTA's backoff-retry-after is 1 h). */
     suspendTtlMs: 3_600_000,
+    /** A transport down with a fixed next hop is probed this often (ms; haproxy's inter 2s)... */
+    probeIntervalMs: 2000,
+    /** ...and back up after this many probes answered with 220 in a row (haproxy's rise 2). */
+    probeRise: 2,
   },
 } as const;

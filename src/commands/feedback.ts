@@ -5,7 +5,10 @@ import { LineFramer } from '../protocol/line-framer.js';
 import { parseLogLine, MAX_LOG_LINE } from '../feedback/log-line.js';
 import { parseDelivery, serviceOfTag } from '../feedback/delivery.js';
 import { classifyDelivery } from '../feedback/classify.js';
-import { FeedbackEngine, describeEvent } from '../feedback/engine.js';
+import { FeedbackEngine, describeEvent, type FeedbackEvent } from '../feedback/engine.js';
+import { probeTargetOf, type ProbeTarget } from '../feedback/probe-target.js';
+import { probeSmtp } from '../io/smtp-probe.js';
+import type { PoolConfig } from '../config/types.js';
 import { isTrusted, type TrustPolicy } from '../feedback/trust.js';
 import type { Logger } from '../log/types.js';
 import { applyEvent } from '../feedback/apply.js';
@@ -54,6 +57,34 @@ function mailOwnerName(): string {
   } catch {
     return 'postfix';
   }
+}
+
+/**
+ * Probes, every probe interval, each transport down whose entries have a
+ * fixed next hop; `onEvent` gets the `up` its answers bring. Rounds never
+ * overlap, and the timer does not keep the process alive.
+ */
+function startProbes(pool: PoolConfig, engine: FeedbackEngine, onEvent: (e: FeedbackEvent) => void): { stop(): void } {
+  const targets = pool.transports.map(probeTargetOf).filter((t): t is ProbeTarget => t !== undefined);
+  if (targets.length === 0) return { stop() {} };
+  let busy = false;
+  const round = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const service of engine.down) {
+        const mine = targets.filter((t) => t.service === service);
+        if (mine.length === 0) continue;
+        const results = await Promise.all(mine.map((t) => probeSmtp(t)));
+        for (const e of engine.probed(service, results.every((r) => r.ok))) onEvent(e);
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void round(), pool.feedback.probeIntervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Runs until stdin ends. @returns the exit code */
@@ -110,6 +141,12 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
       if (opts.print) opts.out(`${text}\n`);
     }
   };
+  const probes = startProbes(parsed.pool, engine, (event) => {
+    store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, now())));
+    const text = describeEvent(event);
+    logger.log('info', text);
+    if (opts.print) opts.out(`${text}\n`);
+  });
   const framer = new LineFramer(MAX_LOG_LINE);
   await new Promise<void>((resolve) => {
     input.on('data', (chunk: Buffer) => {
@@ -121,6 +158,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     });
     input.on('error', () => resolve());
   });
+  probes.stop();
   store?.close();
   logger.log('info', `feedback: end of input: ${counts.lines} lines, ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed (sender not mail_owner), ${counts.skipped} other lines`);
   return EX.OK;

@@ -9,13 +9,14 @@ import type { FeedbackConfig, FeedbackRule } from './types.js';
  *   feedback_hold = 30s              feedback_suspend_window = 10m
  *   feedback_max_hold = 5m           feedback_suspend_ttl = 1h
  *   feedback_ramp = 60s              feedback_rule = throttled /\[TS0\d\]/
+ *   feedback_probe_interval = 2s     feedback_probe_rise = 2
  * Durations: a number with s, m, h or d (bare: seconds). Pure.
  */
 
-const COUNTS = { feedback_down_after: 'downAfter', feedback_suspend_after: 'suspendAfter' } as const;
+const COUNTS = { feedback_down_after: 'downAfter', feedback_suspend_after: 'suspendAfter', feedback_probe_rise: 'probeRise' } as const;
 const DURATIONS = {
   feedback_hold: 'holdMs', feedback_max_hold: 'maxHoldMs', feedback_ramp: 'rampMs',
-  feedback_suspend_window: 'suspendWindowMs', feedback_suspend_ttl: 'suspendTtlMs',
+  feedback_suspend_window: 'suspendWindowMs', feedback_suspend_ttl: 'suspendTtlMs', feedback_probe_interval: 'probeIntervalMs',
 } as const;
 export const FEEDBACK_DIRECTIVES = [...Object.keys(COUNTS), ...Object.keys(DURATIONS), 'feedback_rule'];
 const VERDICTS = ['connection', 'throttled', 'mailbox'] as const;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { tcpTableReplyBytes } from '../protocol/tcp-table.js';
 import { TCP_TABLE_MAX_REPLY_BYTES } from '../protocol/limits.js';
@@ -158,16 +159,23 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       continue;
     }
     let priority = 0;
+    let source: string | undefined;
     let badAttribute = false;
     for (const attr of (m[3] ?? '').split(/\s+/).filter((a) => a !== '')) {
       const p = /^priority=(\d{1,4})$/.exec(attr);
       if (p) {
         priority = Number(p[1]);
+      } else if (attr.startsWith('source=')) {
+        source = attr.slice('source='.length);
+        if (isIP(source) === 0) {
+          badAttribute = true;
+          problems.push({ file, line: lineNo, field: 'source', expected: 'an IPv4 or IPv6 address of this host (the transport\'s smtp_bind_address)', received: describe(source) });
+        }
       } else {
         badAttribute = true;
         problems.push({
           file, line: lineNo, field: attr.startsWith('priority=') ? 'priority' : 'attribute',
-          expected: `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}`,
+          expected: `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}, or "source=ADDRESS"`,
           received: describe(attr),
         });
       }
@@ -189,7 +197,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       continue;
     }
     byValue.set(value, entries.length);
-    entries.push({ value, weight, priority, line: lineNo });
+    entries.push(source === undefined ? { value, weight, priority, line: lineNo } : { value, weight, priority, line: lineNo, source });
   }
   if (problems.length === 0 && entries.length === 0) {
     problems.push({ file, line: 0, field: 'pool', expected: 'at least one "{weight}transport:nexthop" line', received: 'none' });

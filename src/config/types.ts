@@ -10,6 +10,8 @@ export interface TransportEntry {
   readonly priority: number;
   /** Line of the config file it came from (for messages). */
   readonly line: number;
+  /** `source=ADDRESS`: the local address its probes connect from (its smtp_bind_address). */
+  readonly source?: string;
 }
 
 /** How a member of the active tier is chosen. */
@@ -63,6 +65,10 @@ export interface FeedbackConfig {
   readonly suspendWindowMs: number;
   /** How long a suspension lasts. */
   readonly suspendTtlMs: number;
+  /** How often a transport down with a fixed next hop is probed (TCP connect and a 220 greeting). */
+  readonly probeIntervalMs: number;
+  /** Probes answered in a row that bring it back up. */
+  readonly probeRise: number;
   readonly rules: readonly FeedbackRule[];
 }
 

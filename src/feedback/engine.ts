@@ -21,13 +21,13 @@ import type { Delivery, Verdict } from './types.js';
  */
 
 /** What the engine decides on (postbal.cf's feedback_* directives). */
-export type FeedbackSettings = Pick<FeedbackConfig, 'downAfter' | 'suspendAfter' | 'suspendWindowMs' | 'suspendTtlMs' | 'rampMs'>;
+export type FeedbackSettings = Pick<FeedbackConfig, 'downAfter' | 'suspendAfter' | 'suspendWindowMs' | 'suspendTtlMs' | 'rampMs' | 'probeRise'>;
 
 export type FeedbackEvent =
   | { readonly kind: 'down'; readonly service: string; readonly failures: number; readonly reason: string }
   /** Another connection failure of a transport already down (a failed trial): not logged, it only pushes the retry time. */
   | { readonly kind: 'failing'; readonly service: string; readonly failures: number }
-  | { readonly kind: 'up'; readonly service: string; readonly rampMs: number }
+  | { readonly kind: 'up'; readonly service: string; readonly rampMs: number; readonly via: 'delivery' | 'probe' }
   | { readonly kind: 'suspend'; readonly service: string; readonly destination: string; readonly untilMs: number; readonly reason: string };
 
 /** (transport, destination) pairs watched for throttling at once; the oldest is forgotten first. */
@@ -37,6 +37,7 @@ export class FeedbackEngine {
   readonly #settings: FeedbackSettings;
   readonly #failures = new Map<string, number>();
   readonly #down = new Set<string>();
+  readonly #probeSuccesses = new Map<string, number>();
   /** Throttling times per `service destination`, oldest first; Map order = least recently touched first. */
   readonly #throttles = new Map<string, number[]>();
   readonly #suspendedUntil = new Map<string, number>();
@@ -62,7 +63,7 @@ export class FeedbackEngine {
     if (verdict === 'local') return events;
     // Anything else reached the next hop: the connection works.
     this.#failures.delete(service);
-    if (this.#down.delete(service)) events.push({ kind: 'up', service, rampMs: this.#settings.rampMs });
+    if (this.#down.delete(service)) events.push({ kind: 'up', service, rampMs: this.#settings.rampMs, via: 'delivery' });
     if (verdict === 'throttled') {
       const destination = destinationOf(delivery);
       const key = `${service} ${destination}`;
@@ -84,6 +85,21 @@ export class FeedbackEngine {
     return events;
   }
 
+  /**
+   * One probe of a transport that is down: `probeRise` answered in a row
+   * bring it back up; a failed one starts the count again.
+   */
+  probed(service: string, ok: boolean): FeedbackEvent[] {
+    if (!this.#down.has(service)) return [];
+    const n = ok ? (this.#probeSuccesses.get(service) ?? 0) + 1 : 0;
+    this.#probeSuccesses.set(service, n);
+    if (n < this.#settings.probeRise) return [];
+    this.#probeSuccesses.delete(service);
+    this.#down.delete(service);
+    this.#failures.delete(service);
+    return [{ kind: 'up', service, rampMs: this.#settings.rampMs, via: 'probe' }];
+  }
+
   /** Transports currently taken to be down. */
   get down(): readonly string[] {
     return [...this.#down];
@@ -100,7 +116,7 @@ export function describeEvent(e: FeedbackEvent): string {
   switch (e.kind) {
     case 'down': return `${e.service}: down after ${e.failures} connection failures: ${e.reason}`;
     case 'failing': return `${e.service}: still failing (${e.failures} connection failures in a row)`;
-    case 'up': return `${e.service}: up (a delivery reached its next hop), ramping to full weight over ${e.rampMs / 1000}s`;
+    case 'up': return `${e.service}: up (${e.via === 'probe' ? 'its next hop answered probes with 220' : 'a delivery reached its next hop'}), ramping to full weight over ${e.rampMs / 1000}s`;
     case 'suspend': return `${e.service}: suspended for ${e.destination} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`;
     default: {
       const unreachable: never = e;

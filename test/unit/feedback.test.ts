@@ -17,6 +17,9 @@ import { DEFAULTS } from '../../src/defaults.js';
 import { healthFactor } from '../../src/balance/eligibility/health.js';
 import { decodeTrouble, emptyTrouble, encodeTrouble } from '../../src/state/trouble-codec.js';
 import { parseConfig } from '../../src/config/parse.js';
+import { probeTargetOf, type ProbeTarget } from '../../src/feedback/probe-target.js';
+import { probeSmtp } from '../../src/io/smtp-probe.js';
+import { createServer, type Socket } from 'node:net';
 import type { Delivery } from '../../src/feedback/types.js';
 import { ROOT } from '../helpers/postbal.js';
 
@@ -183,7 +186,7 @@ test('feedback apply: down holds 30 s, each failed trial doubles it up to 5 min;
     t = applyEvent(t, pool, { kind: 'failing', service: 'smtp1', failures: 3 + k }, 100_000 * k);
     assert.equal(t.health[0]!.retryAtMs - 100_000 * k, hold, `trial ${k}`);
   }
-  t = applyEvent(t, pool, { kind: 'up', service: 'smtp1', rampMs: 60_000 }, 600_000);
+  t = applyEvent(t, pool, { kind: 'up', service: 'smtp1', rampMs: 60_000, via: 'delivery' }, 600_000);
   assert.ok(t.health.every((h) => !h.down && h.sinceMs === 600_000));
   t = applyEvent(t, pool, { kind: 'suspend', service: 'smtp2', destination: 'yahoo.com', untilMs: 700_000, reason: 'r'.repeat(500) }, 600_000);
   assert.equal(t.suspensions[0]!.reason.length, 80);
@@ -235,4 +238,53 @@ test('feedback directives: values with units, rules checked before the built-in 
     assert.match(err.message, /g\.cf:5: feedback_nope: expected feedback_down_after, /);
     return true;
   });
+});
+
+test('probes: a fixed next hop is probed from its source address; rise 2 brings a transport up; a failed probe starts the count again', async () => {
+  const entries = parseConfig('{1}smtp0:\n{1}smtp1:[relay.example]:587 source=192.0.2.11\n{1}smtp2:[192.0.2.7]\n{1}smtp3:relay.example\n', 'p.cf').pool.transports;
+  assert.deepEqual(entries.map(probeTargetOf), [
+    undefined,
+    { service: 'smtp1', host: 'relay.example', port: 587, localAddress: '192.0.2.11' },
+    { service: 'smtp2', host: '192.0.2.7', port: 25, localAddress: undefined },
+    undefined,
+  ]);
+  assert.throws(() => parseConfig('{1}smtp1:[r]:25 source=not-an-ip\n', 'q.cf'), /q\.cf:1: source: expected an IPv4 or IPv6 address/);
+  const e = new FeedbackEngine();
+  const refused = delivery('deferred', 'connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'none');
+  for (let i = 0; i < 3; i++) e.observe('smtp2', refused, 'connection', i);
+  assert.deepEqual(e.probed('smtp2', true), []);
+  assert.deepEqual(e.probed('smtp2', false), []);
+  assert.deepEqual(e.probed('smtp2', true), []);
+  assert.deepEqual(e.probed('smtp2', true).map(describeEvent), ['smtp2: up (its next hop answered probes with 220), ramping to full weight over 60s']);
+  assert.deepEqual(e.down, []);
+  assert.deepEqual(e.probed('smtp2', true), [], 'not down: nothing to bring up');
+  // The probe itself, against servers on this host.
+  const serve = (greeting: string | undefined): Promise<{ port: number; close: () => void }> => new Promise((resolve) => {
+    const open = new Set<Socket>();
+    const server = createServer((sock) => {
+      open.add(sock);
+      sock.on('error', () => undefined);
+      if (greeting !== undefined) sock.write(greeting);
+    });
+    server.listen(0, '127.0.0.1', () => resolve({
+      port: (server.address() as { port: number }).port,
+      close: () => {
+        for (const c of open) c.destroy();
+        server.close();
+      },
+    }));
+  });
+  const target = (port: number): ProbeTarget => ({ service: 's', host: '127.0.0.1', port, localAddress: '127.0.0.1' });
+  for (const [greeting, ok] of [['220 mx.example ESMTP\r\n', true], ['220-mx.example\r\n220 ok\r\n', true], ['554 go away\r\n', false], [undefined, false]] as const) {
+    const s = await serve(greeting);
+    try {
+      const r = await probeSmtp(target(s.port), 300);
+      assert.equal(r.ok, ok, `${String(greeting)}: ${r.detail}`);
+    } finally {
+      s.close();
+    }
+  }
+  const closed = await serve(undefined);
+  closed.close();
+  assert.equal((await probeSmtp(target(closed.port), 300)).ok, false);
 });

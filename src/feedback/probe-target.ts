@@ -1,0 +1,25 @@
+import type { TransportEntry } from '../config/types.js';
+
+/** Where a probe of a transport connects: its fixed next hop, from its source address. */
+export interface ProbeTarget {
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  readonly localAddress: string | undefined;
+}
+
+/**
+ * The fixed next hop of an entry, as Postfix reads it: `smtp1:[relay.example]:25`
+ * or `smtp1:[192.0.2.7]` (port 25). Without brackets the next hop is looked up
+ * in DNS (MX) at delivery, and an entry without one goes to the recipient's
+ * domain: there is no single host to probe, so undefined. Pure.
+ */
+export function probeTargetOf(entry: TransportEntry): ProbeTarget | undefined {
+  const colon = entry.value.indexOf(':');
+  const nexthop = entry.value.slice(colon + 1);
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(nexthop);
+  if (!m) return undefined;
+  const port = m[2] === undefined ? 25 : Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { service: entry.value.slice(0, colon), host: m[1]!, port, localAddress: entry.source };
+}
