@@ -3,7 +3,7 @@ import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
 import { LineFramer } from '../protocol/line-framer.js';
 import { parseLogLine, MAX_LOG_LINE } from '../feedback/log-line.js';
-import { parseDelivery, serviceOfTag } from '../feedback/delivery.js';
+import { parseDelivery, tagsOfPool } from '../feedback/delivery.js';
 import { classifyDelivery } from '../feedback/classify.js';
 import { FeedbackEngine, describeEvent, type FeedbackEvent } from '../feedback/engine.js';
 import { probeTargetOf, type ProbeTarget } from '../feedback/probe-target.js';
@@ -91,7 +91,8 @@ function startProbes(pool: PoolConfig, engine: FeedbackEngine, onEvent: (e: Feed
 export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableStream): Promise<number> {
   const parsed = loadConfigFor(opts.configFile, opts.err);
   if (!parsed) return EX.CONFIG;
-  const services = new Set(parsed.pool.transports.map((t) => t.value.slice(0, t.value.indexOf(':'))));
+  const tags = tagsOfPool(parsed.pool.transports);
+  const services = new Set(tags.values());
   const { logger } = opts;
   // Asked when the first line with credentials comes: postconf takes a second
   // (a fatal error and its sleep) on a host without /etc/postfix/main.cf, and
@@ -122,8 +123,8 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     counts.lines++;
     const record = parseLogLine(line);
     const delivery = record ? parseDelivery(record.message) : undefined;
-    const service = record ? serviceOfTag(record.tag) : undefined;
-    if (!record || !delivery || service === undefined || !services.has(service)) {
+    const service = record ? tags.get(record.tag) : undefined;
+    if (!record || !delivery || service === undefined) {
       counts.skipped++;
       return;
     }

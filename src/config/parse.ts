@@ -160,11 +160,18 @@ export function parseConfig(text: string, file: string): ParsedConfig {
     }
     let priority = 0;
     let source: string | undefined;
+    let syslogName: string | undefined;
     let badAttribute = false;
     for (const attr of (m[3] ?? '').split(/\s+/).filter((a) => a !== '')) {
       const p = /^priority=(\d{1,4})$/.exec(attr);
       if (p) {
         priority = Number(p[1]);
+      } else if (attr.startsWith('syslog_name=')) {
+        syslogName = attr.slice('syslog_name='.length);
+        if (!/^[A-Za-z0-9._/-]{1,64}$/.test(syslogName)) {
+          badAttribute = true;
+          problems.push({ file, line: lineNo, field: 'syslog_name', expected: 'the transport\'s master.cf syslog_name (letters, digits, . _ - /)', received: describe(syslogName) });
+        }
       } else if (attr.startsWith('source=')) {
         source = attr.slice('source='.length);
         if (isIP(source) === 0) {
@@ -175,7 +182,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
         badAttribute = true;
         problems.push({
           file, line: lineNo, field: attr.startsWith('priority=') ? 'priority' : 'attribute',
-          expected: `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}, or "source=ADDRESS"`,
+          expected: `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}, "source=ADDRESS" or "syslog_name=NAME"`,
           received: describe(attr),
         });
       }
@@ -197,7 +204,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       continue;
     }
     byValue.set(value, entries.length);
-    entries.push(source === undefined ? { value, weight, priority, line: lineNo } : { value, weight, priority, line: lineNo, source });
+    entries.push({ value, weight, priority, line: lineNo, ...(source === undefined ? {} : { source }), ...(syslogName === undefined ? {} : { syslogName }) });
   }
   if (problems.length === 0 && entries.length === 0) {
     problems.push({ file, line: 0, field: 'pool', expected: 'at least one "{weight}transport:nexthop" line', received: 'none' });

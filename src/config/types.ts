@@ -12,6 +12,8 @@ export interface TransportEntry {
   readonly line: number;
   /** `source=ADDRESS`: the local address its probes connect from (its smtp_bind_address). */
   readonly source?: string;
+  /** `syslog_name=NAME`: its master.cf syslog_name, when not `postfix-SERVICE`; feedback finds its log lines by it. */
+  readonly syslogName?: string;
 }
 
 /** How a member of the active tier is chosen. */

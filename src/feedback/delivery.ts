@@ -41,3 +41,16 @@ export function serviceOfTag(tag: string, prefix = 'postfix-'): string | undefin
   const service = tag.slice(prefix.length, -'/smtp'.length);
   return /^[A-Za-z0-9_.-]{1,64}$/.test(service) ? service : undefined;
 }
+
+/**
+ * The syslog tag of each service's deliveries → the service: `postfix-SERVICE/smtp`
+ * unless an entry names its syslog_name. Pure.
+ */
+export function tagsOfPool(transports: readonly { value: string; syslogName?: string }[]): Map<string, string> {
+  const tags = new Map<string, string>();
+  for (const t of transports) {
+    const service = t.value.slice(0, t.value.indexOf(':'));
+    tags.set(`${t.syslogName ?? `postfix-${service}`}/smtp`, service);
+  }
+  return tags;
+}

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseLogLine, MAX_LOG_LINE } from '../../src/feedback/log-line.js';
-import { parseDelivery, serviceOfTag } from '../../src/feedback/delivery.js';
+import { parseDelivery, serviceOfTag, tagsOfPool } from '../../src/feedback/delivery.js';
 import { classifyDelivery, destinationOf } from '../../src/feedback/classify.js';
 import { isTrusted } from '../../src/feedback/trust.js';
 import { FeedbackEngine, describeEvent } from '../../src/feedback/engine.js';
@@ -287,4 +287,10 @@ test('probes: a fixed next hop is probed from its source address; rise 2 brings 
   const closed = await serve(undefined);
   closed.close();
   assert.equal((await probeSmtp(target(closed.port), 300)).ok, false);
+});
+
+test('feedback finds a transport\'s lines by postfix-SERVICE/smtp, or by the syslog_name its entry gives', () => {
+  const pool = parseConfig('{1}smtp0:\n{1}smtp1:[r]:25 syslog_name=out-b\n', 'p.cf').pool;
+  assert.deepEqual([...tagsOfPool(pool.transports)], [['postfix-smtp0/smtp', 'smtp0'], ['out-b/smtp', 'smtp1']]);
+  assert.throws(() => parseConfig('{1}smtp1: syslog_name=a;b\n', 'q.cf'), /q\.cf:1: syslog_name: expected the transport's master\.cf syslog_name/);
 });
