@@ -32,12 +32,17 @@ export type FeedbackEvent =
 
 /** (transport, destination) pairs watched for throttling at once; the oldest is forgotten first. */
 const MAX_WATCHED = 10_000;
+/** Providers, and domains per provider, remembered for sharing a provider's verdict. */
+const MAX_PROVIDERS = 1000;
+const MAX_DOMAINS_PER_PROVIDER = 32;
 
 export class FeedbackEngine {
   readonly #settings: FeedbackSettings;
   readonly #failures = new Map<string, number>();
   readonly #down = new Set<string>();
   readonly #probeSuccesses = new Map<string, number>();
+  /** Provider -> domains seen hosted by it under other names (learned from relay= host names). */
+  readonly #hosted = new Map<string, Set<string>>();
   /** Throttling times per `service destination`, oldest first; Map order = least recently touched first. */
   readonly #throttles = new Map<string, number[]>();
   readonly #suspendedUntil = new Map<string, number>();
@@ -61,6 +66,7 @@ export class FeedbackEngine {
     }
     // Postfix's own reasons (DNS, local trouble) say nothing about the next hop.
     if (verdict === 'local') return events;
+    events.push(...this.#learnHosting(delivery, nowMs));
     // Anything else reached the next hop: the connection works.
     this.#failures.delete(service);
     if (this.#down.delete(service)) events.push({ kind: 'up', service, rampMs: this.#settings.rampMs, via: 'delivery' });
@@ -76,11 +82,46 @@ export class FeedbackEngine {
         const untilMs = nowMs + this.#settings.suspendTtlMs;
         this.#suspendedUntil.set(key, untilMs);
         events.push({ kind: 'suspend', service, destination, untilMs, reason: delivery.reason });
+        // Domains seen hosted by this provider under other names share its verdict.
+        for (const domain of this.#hosted.get(destination) ?? []) {
+          this.#suspendedUntil.set(`${service} ${domain}`, untilMs);
+          events.push({ kind: 'suspend', service, destination: domain, untilMs, reason: `hosted by ${destination}: ${delivery.reason}` });
+        }
       } else {
         this.#throttles.set(key, times);
         if (this.#throttles.size > MAX_WATCHED) this.#throttles.delete(this.#throttles.keys().next().value!);
       }
       this.#forgetExpired(nowMs);
+    }
+    return events;
+  }
+
+  /**
+   * Remembers which domains a provider hosts under other names (bounded), and
+   * extends a suspension in force for the provider to such a domain when it is
+   * first seen hosted there (by any transport's delivery: that shows where it
+   * is hosted).
+   */
+  #learnHosting(delivery: Delivery, nowMs: number): FeedbackEvent[] {
+    const provider = destinationOf(delivery);
+    const domain = delivery.domain;
+    if (provider === domain || domain === '' || domain.endsWith(`.${provider}`)) return [];
+    let domains = this.#hosted.get(provider);
+    if (domains?.has(domain)) return [];
+    if (!domains) {
+      if (this.#hosted.size >= MAX_PROVIDERS) this.#hosted.delete(this.#hosted.keys().next().value!);
+      domains = new Set();
+      this.#hosted.set(provider, domains);
+    }
+    if (domains.size >= MAX_DOMAINS_PER_PROVIDER) return [];
+    domains.add(domain);
+    const events: FeedbackEvent[] = [];
+    for (const [key, untilMs] of this.#suspendedUntil) {
+      const space = key.indexOf(' ');
+      if (key.slice(space + 1) !== provider || untilMs <= nowMs) continue;
+      const service = key.slice(0, space);
+      this.#suspendedUntil.set(`${service} ${domain}`, untilMs);
+      events.push({ kind: 'suspend', service, destination: domain, untilMs, reason: `hosted by ${provider}, which throttles ${service}` });
     }
     return events;
   }

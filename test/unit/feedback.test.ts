@@ -149,7 +149,7 @@ test('feedback engine: down after 3 consecutive connection failures, once; up at
 
 test('feedback engine: 3 throttling replies within 10 minutes suspend that transport for that destination only, for an hour', () => {
   const e = new FeedbackEngine();
-  const yahoo = delivery('deferred', 'host mx1.mail.yahoo.com[192.0.2.1] said: 421 4.7.0 [TS04] temporarily deferred', 'mx1.mail.yahoo.com');
+  const yahoo = { ...delivery('deferred', 'host mx1.mail.yahoo.com[192.0.2.1] said: 421 4.7.0 [TS04] temporarily deferred', 'mx1.mail.yahoo.com'), recipient: 'u@yahoo.com', domain: 'yahoo.com' };
   const other = delivery('deferred', 'host mx.example.net[192.0.2.2] said: 421 4.7.0 slow down', 'mx.example.net');
   const min = 60_000;
   assert.deepEqual(e.observe('smtp1', yahoo, 'throttled', 0), []);
@@ -293,4 +293,23 @@ test('feedback finds a transport\'s lines by postfix-SERVICE/smtp, or by the sys
   const pool = parseConfig('{1}smtp0:\n{1}smtp1:[r]:25 syslog_name=out-b\n', 'p.cf').pool;
   assert.deepEqual([...tagsOfPool(pool.transports)], [['postfix-smtp0/smtp', 'smtp0'], ['out-b/smtp', 'smtp1']]);
   assert.throws(() => parseConfig('{1}smtp1: syslog_name=a;b\n', 'q.cf'), /q\.cf:1: syslog_name: expected the transport's master\.cf syslog_name/);
+});
+
+test('feedback engine: domains hosted by a provider under other names share its suspension, learned from relay=', () => {
+  const e = new FeedbackEngine();
+  const at = (domain: string, status: Delivery['status'], reason: string): Delivery => ({
+    queueId: 'Q1234', recipient: `u@${domain}`, domain, relayHost: 'mta5.am0.yahoodns.net', dsn: '4.7.0', status, reason,
+  });
+  // ymail.com is seen delivered through Yahoo's MX before any trouble.
+  assert.deepEqual(e.observe('smtp0', at('ymail.com', 'sent', '250 ok'), 'ok', 0), []);
+  const throttle = at('yahoo.com', 'deferred', 'host mta5.am0.yahoodns.net[192.0.2.1] said: 421 4.7.0 [TS04] deferred');
+  e.observe('smtp1', throttle, 'throttled', 1);
+  e.observe('smtp1', throttle, 'throttled', 2);
+  const s = e.observe('smtp1', throttle, 'throttled', 3);
+  // The provider's name matches no recipient domain by itself: the domains it was seen hosting do.
+  assert.deepEqual(s.map((x) => x.kind === 'suspend' ? x.destination : x.kind), ['yahoodns.net', 'ymail.com', 'yahoo.com']);
+  // A domain first seen there later joins the suspension in force, for the throttled transport only.
+  const later = e.observe('smtp0', at('rocketmail.com', 'sent', '250 ok'), 'ok', 4);
+  assert.deepEqual(later.map((x) => x.kind === 'suspend' ? `${x.service} ${x.destination}` : x.kind), ['smtp1 rocketmail.com']);
+  assert.deepEqual(e.observe('smtp0', at('rocketmail.com', 'sent', '250 ok'), 'ok', 5), [], 'once');
 });
