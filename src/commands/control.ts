@@ -23,7 +23,7 @@ export interface ControlIo {
   readonly logger: Logger;
 }
 
-export function loadPool(configFile: string, io: ControlIo): PoolConfig | undefined {
+function loadPool(configFile: string, io: ControlIo): PoolConfig | undefined {
   return loadConfigFor(configFile, io.err)?.pool;
 }
 
@@ -68,7 +68,11 @@ function describeTier(pool: PoolConfig, flags: readonly number[]): string {
   return describeEligible(pool, eligibleMembers(pool.transports.map((t) => t.weight), pool.transports.map((t) => t.priority), flags.map((f) => ({ flags: f }))));
 }
 
-export function runDrain(configFile: string, statePath: string, name: string, drain: boolean, io: ControlIo): number {
+/**
+ * The config and the members a command's TRANSPORT argument names, or the
+ * exit code after saying what is wrong (bad config, no such transport).
+ */
+export function poolAndMembers(configFile: string, name: string, io: ControlIo): { pool: PoolConfig; members: number[] } | number {
   const pool = loadPool(configFile, io);
   if (!pool) return EX.CONFIG;
   const members = resolveTransport(pool, name);
@@ -76,6 +80,13 @@ export function runDrain(configFile: string, statePath: string, name: string, dr
     io.err(`postbal: ${configFile}: no transport "${name}"; expected one of: ${pool.transports.map((t) => t.value).join(' ')}\n`);
     return EX.USAGE;
   }
+  return { pool, members };
+}
+
+export function runDrain(configFile: string, statePath: string, name: string, drain: boolean, io: ControlIo): number {
+  const found = poolAndMembers(configFile, name, io);
+  if (typeof found === 'number') return found;
+  const { pool, members } = found;
   let changed: string[] = [];
   let flags: number[] = [];
   const code = changeState(pool, statePath, io, (state) => {

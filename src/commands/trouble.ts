@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { EX } from '../errors.js';
 import { hashLo } from '../balance/hash.js';
 import { clearSuspensions, markUp } from '../feedback/apply.js';
-import { changeState, loadPool, resolveTransport, type ControlIo } from './control.js';
+import { changeState, poolAndMembers, type ControlIo } from './control.js';
+import type { PoolConfig } from '../config/types.js';
 
 /**
  * `postbal mark-up` and `postbal clear-suspension`: an administrator
@@ -10,15 +11,11 @@ import { changeState, loadPool, resolveTransport, type ControlIo } from './contr
  * state under the lock, and every serving instance sees it at its next lookup.
  */
 
-function idsOf(configFile: string, name: string, io: ControlIo): { pool: NonNullable<ReturnType<typeof loadPool>>; ids: number[] } | number {
-  const pool = loadPool(configFile, io);
-  if (!pool) return EX.CONFIG;
-  const members = resolveTransport(pool, name);
-  if (members.length === 0) {
-    io.err(`postbal: ${configFile}: no transport "${name}"; expected one of: ${pool.transports.map((t) => t.value).join(' ')}\n`);
-    return EX.USAGE;
-  }
-  return { pool, ids: members.map((i) => hashLo(pool.memberHashes[i]!)) };
+/** The pool and the state-file ids of the entries `name` names, or an exit code. */
+function idsOf(configFile: string, name: string, io: ControlIo): { pool: PoolConfig; ids: number[] } | number {
+  const found = poolAndMembers(configFile, name, io);
+  if (typeof found === 'number') return found;
+  return { pool: found.pool, ids: found.members.map((i) => hashLo(found.pool.memberHashes[i]!)) };
 }
 
 export function runMarkUp(configFile: string, statePath: string, name: string, io: ControlIo): number {
