@@ -2,6 +2,7 @@ import { ConfigSource } from './config/source.js';
 import { formatConfigProblem } from './errors.js';
 import { LookupHandler } from './handler.js';
 import { serveConnection } from './io/serve.js';
+import { guardProcess } from './io/guard.js';
 import type { Algorithm } from './config/types.js';
 import type { Logger } from './log/types.js';
 import { FileStateStore } from './state/file-store.js';
@@ -39,20 +40,6 @@ function capYoungGeneration(): void {
 export function createStore(statePath: string, repeatWindowSec: number, warn: (m: string) => void): StateStore {
   if (statePath === 'none') return new MemoryStateStore({ memoTtlSec: repeatWindowSec, memoSlots: DEFAULTS.memoSlots });
   return new FileStateStore({ path: statePath, memoSlots: DEFAULTS.memoSlots, memoTtlSec: repeatWindowSec, warn });
-}
-
-/**
- * Nothing may reach stderr while serving: under spawn(8) it is Postfix's
- * connection, where a stray line is read as a reply. Node's own warnings and
- * an exception no code caught go to the log instead. Every reply is written
- * in the tick that decided it, so after such an exception no request is
- * waiting for an answer, and the instance goes on serving.
- */
-function guardProcess(logger: Logger, internalError: (err: unknown) => void): void {
-  process.removeAllListeners('warning');
-  process.on('warning', (w) => logger.log('warning', `node: ${w.name}: ${w.message}`));
-  process.on('uncaughtException', internalError);
-  process.on('unhandledRejection', internalError);
 }
 
 /**

@@ -5,6 +5,7 @@ import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';
 import { runFeedback } from './commands/feedback.js';
+import { runPolicy } from './commands/policy.js';
 import { runClearSuspension, runMarkUp } from './commands/trouble.js';
 import { ALGORITHMS } from './config/parse.js';
 import type { Algorithm } from './config/types.js';
@@ -106,6 +107,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const spawned = stdinIsSocket();
   // `postbal --help | head -1`: a reader that goes away is not an error.
   process.stdout.on('error', () => undefined);
+  // hapolicy's command line, -s included, so it has a parser of its own
+  // (postbal's -s is --state).
+  if (argv[2] === 'policy') return runPolicy(argv.slice(3), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), spawned });
   let serveResult: Promise<number> | undefined;
   let code: number = EX.OK;
   const program = new Command('postbal');
@@ -200,6 +204,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       code = runClearSuspension(io.o.config, io.o.state, transport, destination, io);
       io.logger.close();
     });
+
+  program
+    .command('policy')
+    .description('failover and balancing for Postfix policy services, with hapolicy\'s options (-s NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] ..., -d ACTION, -l, -v, -L); "postbal policy --help" tells more')
+    .allowUnknownOption()
+    .action(() => undefined);
 
   program
     .command('feedback')

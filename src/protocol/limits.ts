@@ -17,3 +17,11 @@ export const MAX_REQUEST_LINE_BYTES = 64 * 1024;
 
 /** socketmap(5): "the maximum length of a netstring is 100000 bytes". */
 export const SOCKETMAP_MAX_NETSTRING_BYTES = 100_000;
+
+/**
+ * Our cap on one policy delegation request (SMTPD_POLICY_README: name=value
+ * lines ended by an empty line). Postfix's requests are a few hundred bytes to
+ * a few KiB (ccert fields, long SASL names); a request past this is junk and
+ * is answered with the default action without being forwarded.
+ */
+export const POLICY_MAX_REQUEST_BYTES = 64 * 1024;

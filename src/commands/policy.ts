@@ -1,0 +1,117 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { EX } from '../errors.js';
+import { DEFAULTS } from '../defaults.js';
+import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from '../log/create.js';
+import type { Logger } from '../log/types.js';
+import { LocalSyslog } from '../log/local-syslog.js';
+import { POLICY_MAX_REQUEST_BYTES } from '../protocol/limits.js';
+import { PolicyFramer, encodePolicyAction } from '../protocol/policy.js';
+import type { BackendSpec } from '../policy/backend.js';
+import { PolicyRouter } from '../policy/router.js';
+import { guardProcess } from '../io/guard.js';
+
+/**
+ * `postbal policy`: failover and balancing in front of Postfix policy
+ * services, spawned like postbal and used as `check_policy_service inet:…`.
+ * It takes hapolicy's command line as it is (-s, -d, -l, -v, -L), so an
+ * administrator swaps the argv= and nothing else. Requests reach a service
+ * byte for byte; replies come back verbatim and in request order.
+ */
+
+/** How long a failed service is skipped before one request tries it again. */
+const BREAKER_MS = 10_000;
+
+const SPEC = /^([^=\s]+)=([^:\s]+|\[[^\]]+\]):(\d{1,5})(?::(\d{1,4})(?::(\d{1,6})(?::(\d{1,6}))?)?)?$/;
+
+/** Parses `name=host:port[:prio[:weight[:timeout]]]` (hapolicy's -s; timeout in seconds, default 30). */
+export function parseServiceSpec(text: string): BackendSpec {
+  const m = SPEC.exec(text);
+  const port = m ? Number(m[3]) : 0;
+  const weight = m?.[5] === undefined ? 1 : Number(m[5]);
+  const timeout = m?.[6] === undefined ? 30 : Number(m[6]);
+  if (!m || port < 1 || port > 65535 || weight < 1 || timeout < 1) {
+    throw new InvalidArgumentError(`expected NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] (port 1-65535, weight and timeout in seconds >= 1), got "${text}"`);
+  }
+  return { name: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port, priority: m[4] === undefined ? 0 : Number(m[4]), weight, timeoutMs: timeout * 1000 };
+}
+
+/** The value of `name=` in a request, for log lines. */
+function attribute(raw: Buffer, name: string): string {
+  const m = new RegExp(`(?:^|\\n)${name}=([^\\n]*)`).exec(raw.toString('latin1'));
+  return m ? m[1]!.slice(0, 200) : '';
+}
+
+/** Runs `postbal policy ARGS`. @returns the exit code */
+export async function runPolicy(args: readonly string[], io: { out: (s: string) => void; err: (s: string) => void; spawned: boolean }): Promise<number> {
+  const specs: BackendSpec[] = [];
+  // Under spawn(8) stderr is Postfix's connection: problems go to syslog there.
+  const complain = (message: string): void => {
+    if (io.spawned) new LocalSyslog({ tag: 'postfix/postbal-policy', pid: process.pid }).log('error', message);
+    else io.err(`${message}\n`);
+  };
+  const cmd = new Command('postbal policy')
+    .description('failover and balancing for Postfix policy services (hapolicy\'s command line): each request goes, byte for byte, to the best service that answers')
+    .addOption(new Option('-s, --service <spec>', 'NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] (repeatable; lower PRIO first, WEIGHT shares within a PRIO, TIMEOUT seconds for a reply, default 30)')
+      .argParser((v: string) => { specs.push(parseServiceSpec(v)); return v; }))
+    .option('-d, --default <action>', 'the action when no service answers', 'dunno')
+    .option('-l, --log-requests', 'log each request (client, sender, recipient) and its answer')
+    .option('-v, --verbose', 'log more (each service failure)')
+    .option('-L, --log-stdout', 'log to stdout for debugging: never under Postfix, where stdout is the connection')
+    .addOption(new Option('--syslog <target>', `where logs go: ${SYSLOG_TARGETS}`).default(DEFAULTS.syslog).argParser((t: string) => {
+      if (!isSyslogTarget(t)) throw new InvalidArgumentError(`expected ${SYSLOG_TARGETS}, got "${t}"`);
+      return t;
+    }))
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: (s) => complain(s.trim()) });
+  try {
+    cmd.parse(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EX.OK : EX.USAGE;
+    throw err;
+  }
+  const o = cmd.opts<{ default: string; logRequests?: boolean; verbose?: boolean; logStdout?: boolean; syslog: string }>();
+  if (specs.length === 0) {
+    complain('postbal policy: expected at least one -s NAME=ADDRESS:PORT, got none');
+    return EX.USAGE;
+  }
+  if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(o.default)) {
+    complain(`postbal policy: -d: expected a policy action (e.g. dunno, "defer_if_permit Service unavailable"), got ${JSON.stringify(o.default)}`);
+    return EX.USAGE;
+  }
+  const logger: Logger = createLogger(o.logStdout && !io.spawned ? 'stderr' : o.syslog, 'postfix/postbal-policy', process.pid)!;
+  const router = new PolicyRouter(specs, {
+    defaultAction: o.default,
+    breakerMs: BREAKER_MS,
+    log: (level, message) => logger.log(level, message),
+  });
+  guardProcess(logger, (err) => logger.log('error', `policy: internal error (please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
+  logger.log('info', `policy: services ${specs.map((s) => `${s.name}=${s.host}:${s.port} prio ${s.priority} weight ${s.weight}`).join(', ')}; default action ${o.default}`);
+  const framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
+  let chain: Promise<void> = Promise.resolve();
+  let oversized = 0;
+  const answer = async (raw: Buffer | undefined): Promise<void> => {
+    const reply = raw ? await router.route(raw) : encodePolicyAction(o.default);
+    process.stdout.write(reply);
+    if (o.logRequests && raw) {
+      logger.log('info', `policy: client=${attribute(raw, 'client_address')} sender=<${attribute(raw, 'sender')}> recipient=<${attribute(raw, 'recipient')}> ${reply.toString('latin1').trim().replace(/\n/g, ' ')}`);
+    }
+  };
+  await new Promise<void>((resolve) => {
+    process.stdin.on('data', (chunk: Buffer) => {
+      for (const f of framer.feed(chunk)) {
+        if (f.kind === 'tooLong') oversized++;
+        // Replies leave in request order: each waits for the one before.
+        chain = chain.then(() => answer(f.kind === 'request' ? f.raw : undefined)).catch(() => undefined);
+      }
+    });
+    process.stdin.on('end', resolve);
+    process.stdin.on('error', () => resolve());
+    process.stdout.on('error', () => resolve());
+  });
+  await chain;
+  router.close();
+  if (oversized > 0) logger.log('warning', `policy: ${oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
+  if (framer.pendingBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${framer.pendingBytes} bytes dropped)`);
+  logger.close();
+  return EX.OK;
+}
