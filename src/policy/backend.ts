@@ -26,6 +26,8 @@ export class PolicyBackend {
   readonly spec: BackendSpec;
   #socket: Socket | undefined;
   #framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
+  /** The request waiting for its reply (one at a time on a connection). */
+  #pending: { resolve: (reply: Buffer) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
 
   constructor(spec: BackendSpec) {
     this.spec = spec;
@@ -45,6 +47,10 @@ export class PolicyBackend {
         sock.setNoDelay(true);
         this.#socket = sock;
         this.#framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
+        // Listeners once per connection, not per request.
+        sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
+        sock.on('close', () => this.#fail(sock, new Error('connection closed before the reply')));
+        sock.on('error', (err: NodeJS.ErrnoException) => this.#fail(sock, new Error(err.code ?? err.message)));
         resolve(sock);
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
@@ -54,39 +60,44 @@ export class PolicyBackend {
     });
   }
 
+  #onData(sock: Socket, chunk: Buffer): void {
+    const frames = this.#framer.feed(chunk);
+    if (frames.length === 0) return;
+    const f = frames[0]!;
+    // A reply nobody asked for, or more than one: the connection is out of step.
+    if (!this.#pending || f.kind === 'tooLong' || frames.length > 1) {
+      this.#fail(sock, new Error('reply too long, unasked, or more than one'));
+      return;
+    }
+    const p = this.#pending;
+    this.#pending = undefined;
+    clearTimeout(p.timer);
+    p.resolve(f.raw);
+  }
+
+  /** Fails the pending request (if any) and drops the connection. */
+  #fail(sock: Socket, err: Error): void {
+    if (this.#socket === sock) this.close();
+    const p = this.#pending;
+    if (!p) return;
+    this.#pending = undefined;
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
   /** Sends one request as it is and resolves with the reply as it came. */
   async ask(raw: Buffer): Promise<Buffer> {
     const sock = await this.#open();
     return new Promise((resolve, reject) => {
-      const finish = (err: Error | undefined, reply?: Buffer): void => {
-        clearTimeout(timer);
-        sock.off('data', onData);
-        sock.off('close', onClose);
-        sock.off('error', onError);
-        if (err) {
-          this.close();
-          reject(err);
-        } else resolve(reply!);
-      };
-      const onData = (chunk: Buffer): void => {
-        const frames = this.#framer.feed(chunk);
-        if (frames.length === 0) return;
-        const f = frames[0]!;
-        if (f.kind === 'tooLong' || frames.length > 1) finish(new Error('reply too long or more than one reply'));
-        else finish(undefined, f.raw);
-      };
-      const onClose = (): void => finish(new Error('connection closed before the reply'));
-      const onError = (err: NodeJS.ErrnoException): void => finish(new Error(err.code ?? err.message));
-      const timer = setTimeout(() => finish(new Error(`no reply within ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs);
-      sock.on('data', onData);
-      sock.once('close', onClose);
-      sock.once('error', onError);
+      const timer = setTimeout(() => this.#fail(sock, new Error(`no reply within ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs);
+      this.#pending = { resolve, reject, timer };
       sock.write(raw);
     });
   }
 
   close(): void {
-    this.#socket?.destroy();
+    const sock = this.#socket;
     this.#socket = undefined;
+    sock?.destroy();
   }
 }

@@ -27,20 +27,24 @@ export class PolicyRouter {
   readonly #current: number[];
   readonly #trippedUntil: number[];
   #allDown = false;
+  readonly #weights: readonly number[];
+  /** Distinct priorities, best first (as numbers). */
+  readonly #priorities: readonly number[];
 
   constructor(specs: readonly BackendSpec[], opts: RouterOptions) {
     this.#backends = specs.map((s) => new PolicyBackend(s));
     this.#opts = opts;
     this.#current = specs.map(() => 0);
     this.#trippedUntil = specs.map(() => 0);
+    this.#weights = specs.map((s) => s.weight);
+    this.#priorities = [...new Set(specs.map((s) => s.priority))].sort((a, b) => a - b);
   }
 
   /** The services to try for one request, in order. */
   #order(nowMs: number): number[] {
-    const priorities = [...new Set(this.#backends.map((b) => b.spec.priority))].sort((a, b) => a - b);
-    const weights = this.#backends.map((b) => b.spec.weight);
+    const weights = this.#weights;
     const order: number[] = [];
-    for (const p of priorities) {
+    for (const p of this.#priorities) {
       const usable = (i: number): boolean => this.#backends[i]!.spec.priority === p && this.#trippedUntil[i]! <= nowMs && !order.includes(i);
       // The round robin's pick first, then the rest of the group by weight.
       const first = pickSmoothWrr(weights, this.#current, usable);

@@ -1,0 +1,104 @@
+/**
+ * npm run bench:policy: postbal policy beside hapolicy (Debian's, run as
+ * `perl -T /usr/sbin/hapolicy`, installed by this bench when root) on the same
+ * policy services, in one run:
+ *  1. requests/s over one connection, one request at a time as smtpd sends
+ *     them (alternated rounds, medians); goal >= 2x hapolicy;
+ *  2. what a hung service (1 s timeout, a good one behind it) costs over 200
+ *     requests: postbal in one instance and in 4 instances in a row; hapolicy
+ *     measured over 5 requests and multiplied (it pays the timeout on each).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { BIN, median } from './common.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const REQUESTS = Number(process.env.BENCH_POLICY_REQUESTS ?? 2000);
+const HAPOLICY = '/usr/sbin/hapolicy';
+const REQUEST = 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nsender=a@x.example\nrecipient=b@y.example\n\n';
+
+/** A policy service in a child process (so it does not share this process's CPU time): `hang` never answers. */
+async function startService(hang: boolean): Promise<{ port: number; child: ChildProcess }> {
+  const code = `const s=require('net').createServer(c=>{c.on('error',()=>{});let b='';c.on('data',d=>{if(${hang})return;b+=d;let i;while((i=b.indexOf('\\n\\n'))>=0){b=b.slice(i+2);c.write('action=dunno\\n\\n');}});});s.listen(0,'127.0.0.1',()=>console.log(s.address().port));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  return { port, child };
+}
+
+/**
+ * Runs a helper with a connected socket as stdin and stdout (as spawn(8) does);
+ * asks `n` requests one at a time. @returns seconds, without the first request
+ * (start-up) unless `withFirst`
+ */
+async function drive(cmd: string, args: readonly string[], n: number, withFirst = false): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+  const side = await accepted;
+  const child = spawn(cmd, args, { stdio: [side, side, 'ignore'], env: { PATH: '/usr/bin:/bin' } });
+  side.destroy();
+  server.close();
+  let buf = '';
+  let next: (() => void) | undefined;
+  client.setEncoding('latin1');
+  client.on('data', (d: string) => {
+    buf += d;
+    if (buf.endsWith('\n\n') && next) {
+      buf = '';
+      const f = next;
+      next = undefined;
+      f();
+    }
+  });
+  const ask = (): Promise<void> => new Promise((r) => {
+    next = r;
+    client.write(REQUEST);
+  });
+  let t0 = performance.now();
+  await ask();
+  if (!withFirst) t0 = performance.now();
+  for (let i = withFirst ? 1 : 0; i < n; i++) await ask();
+  const seconds = (performance.now() - t0) / 1000;
+  client.end();
+  await new Promise((r) => child.once('close', r));
+  return seconds;
+}
+
+if (!existsSync(HAPOLICY) && process.getuid?.() === 0) {
+  spawnSync('apt-get', ['install', '-y', '-qq', 'hapolicy'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+const haveHapolicy = existsSync(HAPOLICY);
+if (!haveHapolicy) console.log('hapolicy not installed (apt-get install hapolicy): its columns are SKIPPED');
+const good = await startService(false);
+const hung = await startService(true);
+try {
+  const hap = (...s: string[]): [string, string[]] => ['/usr/bin/perl', ['-T', HAPOLICY, ...s.flatMap((x) => ['-s', x])]];
+  const pb = (...s: string[]): [string, string[]] => [process.execPath, [BIN, 'policy', '--syslog', 'none', ...s.flatMap((x) => ['-s', x])]];
+  const rates: Record<string, number[]> = { postbal: [], hapolicy: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of r % 2 ? ['hapolicy', 'postbal'] : ['postbal', 'hapolicy']) {
+      if (name === 'hapolicy' && !haveHapolicy) continue;
+      // hapolicy needs the priority field (its spec regex wants three colons).
+      const spec = `one=127.0.0.1:${good.port}:10:1:30`;
+      const [cmd, args] = name === 'postbal' ? pb(spec) : hap(spec);
+      rates[name]!.push(REQUESTS / (await drive(cmd, args, REQUESTS)));
+    }
+  }
+  const p = median(rates.postbal!);
+  console.log(`requests/s over one connection, ${REQUESTS} per round, ${ROUNDS} rounds: postbal ${Math.round(p)}${haveHapolicy ? `, hapolicy ${Math.round(median(rates.hapolicy!))} (postbal ${(p / median(rates.hapolicy!)).toFixed(2)}x; goal >= 2x)` : ''}`);
+  const hungSpec = `hung=127.0.0.1:${hung.port}:1:1:1`;
+  const goodSpec = `good=127.0.0.1:${good.port}:2:1:30`;
+  const one = await drive(...pb(hungSpec, goodSpec), 200, true);
+  let four = 0;
+  for (let k = 0; k < 4; k++) four += await drive(...pb(hungSpec, goodSpec), 50, true);
+  console.log(`a hung service (1 s timeout) before a good one, 200 requests: postbal ${one.toFixed(2)} s in one instance; ${four.toFixed(2)} s over 4 instances in a row (each instance pays the timeout once: the failure is not shared yet)`);
+  if (haveHapolicy) {
+    const five = await drive(...hap(hungSpec, goodSpec), 5, true);
+    console.log(`  hapolicy: ${five.toFixed(2)} s for 5 requests, so about ${(five / 5 * 200).toFixed(0)} s for 200 (it pays the timeout on every request)`);
+  }
+} finally {
+  good.child.kill();
+  hung.child.kill();
+}
