@@ -22,7 +22,7 @@ const REQUEST = 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_addres
 async function startService(hang: boolean): Promise<{ port: number; child: ChildProcess }> {
   const code = `const s=require('net').createServer(c=>{c.on('error',()=>{});let b='';c.on('data',d=>{if(${hang})return;b+=d;let i;while((i=b.indexOf('\\n\\n'))>=0){b=b.slice(i+2);c.write('action=dunno\\n\\n');}});});s.listen(0,'127.0.0.1',()=>console.log(s.address().port));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
   return { port, child };
 }
 
