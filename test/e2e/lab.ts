@@ -109,6 +109,8 @@ export interface LabOptions {
    * its source text; run as `perl FILE` (use SINKPORT for the sink's port).
    */
   readonly perlHelper?: string;
+  /** Spawn `postbal policy ARGS` on the helper port instead of the lookup helper (use POLICYPORTn for ports). */
+  readonly policyArgs?: readonly string[];
 }
 
 export interface Delivered {
@@ -241,6 +243,8 @@ export class PostfixLab {
       // Exactly as the README tells users, with node's absolute path.
       `${svc(`127.0.0.1:${this.postbalPort}`, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${opts.perlHelper !== undefined
         ? `/usr/bin/perl ${helper}`
+        : opts.policyArgs !== undefined
+        ? `${process.execPath} ${this.postbalBin} policy --syslog none ${opts.policyArgs.map(sub).join(' ')}`
         : `${process.execPath} ${this.postbalBin} --config ${dir}/etc/postbal.cf --state ${this.statePath} ${(opts.postbalArgs ?? []).join(' ')}`}`,
       '',
     ].join('\n'));
