@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,4 +85,52 @@ export function timeToFirstReply(cmd: string, args: readonly string[], line: str
     });
     child.stdin.write(line);
   });
+}
+
+/** A helper started as spawn(8) starts it, and a client on the other end of its connection. */
+export interface SocketHelper {
+  readonly child: ChildProcess;
+  /** Writes `text` and resolves once the replies so far end with `end`. */
+  ask(text: string, end: string): Promise<void>;
+  /** Closes the connection and resolves when the helper has exited. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs `cmd args` with one end of a TCP connection as its stdin and stdout
+ * (and stderr, unless `quietStderr`), as spawn(8) does.
+ */
+export async function spawnOnSocket(cmd: string, args: readonly string[], quietStderr = false): Promise<SocketHelper> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+  const side = await accepted;
+  await new Promise<void>((r) => (client.readyState === 'open' ? r() : client.once('connect', () => r())));
+  const child = spawn(cmd, args, { stdio: [side, side, quietStderr ? 'ignore' : side], env: { PATH: '/usr/bin:/bin' } });
+  side.destroy();
+  server.close();
+  let buf = '';
+  let waiting: { end: string; resolve: () => void } | undefined;
+  client.setEncoding('latin1');
+  client.on('data', (d: string) => {
+    buf += d;
+    if (waiting && buf.endsWith(waiting.end)) {
+      buf = '';
+      const w = waiting;
+      waiting = undefined;
+      w.resolve();
+    }
+  });
+  return {
+    child,
+    ask: (text, end) => new Promise((resolve) => {
+      waiting = { end, resolve };
+      client.write(text);
+    }),
+    close: async () => {
+      client.end();
+      await new Promise((r) => child.once('close', r));
+    },
+  };
 }

@@ -10,8 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
-import { BIN, median } from './common.js';
+import { BIN, median, spawnOnSocket } from './common.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const REQUESTS = Number(process.env.BENCH_POLICY_REQUESTS ?? 2000);
@@ -32,37 +31,14 @@ async function startService(hang: boolean): Promise<{ port: number; child: Child
  * (start-up) unless `withFirst`
  */
 async function drive(cmd: string, args: readonly string[], n: number, withFirst = false): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const accepted = new Promise<Socket>((r) => server.once('connection', r));
-  const client = connect((server.address() as { port: number }).port, '127.0.0.1');
-  const side = await accepted;
-  const child = spawn(cmd, args, { stdio: [side, side, 'ignore'], env: { PATH: '/usr/bin:/bin' } });
-  side.destroy();
-  server.close();
-  let buf = '';
-  let next: (() => void) | undefined;
-  client.setEncoding('latin1');
-  client.on('data', (d: string) => {
-    buf += d;
-    if (buf.endsWith('\n\n') && next) {
-      buf = '';
-      const f = next;
-      next = undefined;
-      f();
-    }
-  });
-  const ask = (): Promise<void> => new Promise((r) => {
-    next = r;
-    client.write(REQUEST);
-  });
+  // hapolicy writes its syslog complaints to stderr; under spawn(8) that would be the connection.
+  const helper = await spawnOnSocket(cmd, args, true);
   let t0 = performance.now();
-  await ask();
+  await helper.ask(REQUEST, '\n\n');
   if (!withFirst) t0 = performance.now();
-  for (let i = withFirst ? 1 : 0; i < n; i++) await ask();
+  for (let i = withFirst ? 1 : 0; i < n; i++) await helper.ask(REQUEST, '\n\n');
   const seconds = (performance.now() - t0) / 1000;
-  client.end();
-  await new Promise((r) => child.once('close', r));
+  await helper.close();
   return seconds;
 }
 

@@ -6,12 +6,11 @@
  * floor of any tcp_table helper), postbal with and without a line per
  * lookup, and postbal without shared state. Medians of alternated rounds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, median } from './common.js';
+import { BIN, median, spawnOnSocket } from './common.js';
 import { datagramSink, sinkReady } from '../test/helpers/syslog-sink.js';
 
 const LOOKUPS = Number(process.env.BENCH_ROUNDTRIP_LOOKUPS ?? 20_000);
@@ -40,41 +39,15 @@ function cpuSeconds(pid: number): number {
  * does), asks LOOKUPS distinct keys one at a time, and measures.
  */
 async function roundTrips(cmd: string, args: readonly string[], daemon: ChildProcess): Promise<{ rate: number; cpuUs: number }> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const accepted = new Promise<Socket>((r) => server.once('connection', r));
-  const client = connect(port, '127.0.0.1');
-  const helperSide = await accepted;
-  await new Promise<void>((r) => (client.readyState === 'open' ? r() : client.once('connect', () => r())));
-  const child = spawn(cmd, args, { stdio: [helperSide, helperSide, helperSide], env: { PATH: '/usr/bin:/bin' } });
-  helperSide.destroy();
-  server.close();
+  const helper = await spawnOnSocket(cmd, args);
   const daemonCpu0 = cpuSeconds(daemon.pid!);
-  let buf = '';
-  let next: (() => void) | undefined;
-  client.setEncoding('latin1');
-  client.on('data', (d: string) => {
-    buf += d;
-    if (buf.endsWith('\n') && next) {
-      buf = '';
-      const n = next;
-      next = undefined;
-      n();
-    }
-  });
-  const ask = (key: string): Promise<void> => new Promise((r) => {
-    next = r;
-    client.write(`get ${key}\n`);
-  });
-  await ask('warmup@example.com');
-  const cpu0 = cpuSeconds(child.pid!);
+  await helper.ask('get warmup@example.com\n', '\n');
+  const cpu0 = cpuSeconds(helper.child.pid!);
   const t0 = performance.now();
-  for (let i = 0; i < LOOKUPS; i++) await ask(`rt${i}@example${i % 97}.com`);
+  for (let i = 0; i < LOOKUPS; i++) await helper.ask(`get rt${i}@example${i % 97}.com\n`, '\n');
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(child.pid!) - cpu0 + cpuSeconds(daemon.pid!) - daemonCpu0;
-  client.end();
-  await new Promise((r) => child.once('close', r));
+  const cpu = cpuSeconds(helper.child.pid!) - cpu0 + cpuSeconds(daemon.pid!) - daemonCpu0;
+  await helper.close();
   return { rate: LOOKUPS / seconds, cpuUs: (cpu / LOOKUPS) * 1e6 };
 }
 

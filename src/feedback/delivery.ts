@@ -32,17 +32,6 @@ export function parseDelivery(message: string): Delivery | undefined {
 }
 
 /**
- * The service a syslog tag names under the convention postbal.pl's README
- * uses (`-o syslog_name=postfix-smtp1` → tag `postfix-smtp1/smtp`): `smtp1`.
- * @returns undefined for any other tag
- */
-export function serviceOfTag(tag: string, prefix = 'postfix-'): string | undefined {
-  if (!tag.startsWith(prefix) || !tag.endsWith('/smtp')) return undefined;
-  const service = tag.slice(prefix.length, -'/smtp'.length);
-  return /^[A-Za-z0-9_.-]{1,64}$/.test(service) ? service : undefined;
-}
-
-/**
  * The syslog tag of each service's deliveries → the service: `postfix-SERVICE/smtp`
  * unless an entry names its syslog_name. Pure.
  */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseLogLine, MAX_LOG_LINE } from '../../src/feedback/log-line.js';
-import { parseDelivery, serviceOfTag, tagsOfPool } from '../../src/feedback/delivery.js';
+import { parseDelivery, tagsOfPool } from '../../src/feedback/delivery.js';
 import { classifyDelivery, destinationOf } from '../../src/feedback/classify.js';
 import { isTrusted } from '../../src/feedback/trust.js';
 import { FeedbackEngine, describeEvent } from '../../src/feedback/engine.js';
@@ -22,6 +22,9 @@ import { probeSmtp } from '../../src/io/smtp-probe.js';
 import { createServer, type Socket } from 'node:net';
 import type { Delivery } from '../../src/feedback/types.js';
 import { ROOT } from '../helpers/postbal.js';
+
+/** The recorded lab's transports, found by their syslog tags as feedback finds them. */
+const RECORDED_TAGS = tagsOfPool(parseConfig('{3}smtp0:\n{2}smtp1:\n{1}smtp2:\n', 'lab.cf').pool.transports);
 
 const recorded = readFileSync(join(ROOT, 'test/fixtures/postfix-maillog.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
 
@@ -38,7 +41,7 @@ test('feedback: every recorded delivery line is found, with its transport and ve
       continue;
     }
     deliveries++;
-    const service = serviceOfTag(r.tag);
+    const service = RECORDED_TAGS.get(r.tag);
     assert.match(service ?? '', /^smtp[012]$/);
     const key = `${service} ${classifyDelivery(d)}`;
     verdicts.set(key, (verdicts.get(key) ?? 0) + 1);
@@ -128,8 +131,8 @@ test('feedback: no input can throw, and oversized lines are skipped (property)',
     parseLogLine(JSON.stringify(v));
   }), { numRuns: 200 });
   assert.equal(parseLogLine(`Nov 22 12:00:36 mx postfix-smtp1/smtp[1]: ${'x'.repeat(MAX_LOG_LINE)}`), undefined);
-  assert.equal(serviceOfTag('postfix/smtp'), undefined);
-  assert.equal(serviceOfTag('postfix-smtp1/smtpd'), undefined);
+  assert.equal(RECORDED_TAGS.get('postfix/smtp'), undefined);
+  assert.equal(RECORDED_TAGS.get('postfix-smtp1/smtpd'), undefined);
 });
 
 test('feedback engine: down after 3 consecutive connection failures, once; up at the next delivery that reaches the hop', () => {
