@@ -6,6 +6,7 @@ import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';
 import { runFeedback } from './commands/feedback.js';
 import { runPolicy } from './commands/policy.js';
+import { runPolicyCheck, runPolicyStatus } from './commands/policy-status.js';
 import { runClearSuspension, runMarkUp } from './commands/trouble.js';
 import { ALGORITHMS } from './config/parse.js';
 import type { Algorithm } from './config/types.js';
@@ -155,17 +156,26 @@ export async function main(argv: readonly string[]): Promise<number> {
   program
     .command('check')
     .description('validate the config, print the tiers, algorithm, fallback, match rules and the first picks; exit 0 or 78')
-    .action((_opts, cmd: Command) => {
+    .option('--policy <file>', 'validate a "postbal policy --config" file instead, and print its services by priority')
+    .action((opts: { policy?: string }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      code = runCheck(o.config, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      code = opts.policy !== undefined
+        ? runPolicyCheck(opts.policy, (s) => process.stdout.write(s), (s) => process.stderr.write(s))
+        : runCheck(o.config, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     });
 
   program
     .command('status')
     .description('show tiers, weights, drain marks and the picks of each transport since the last reset')
     .option('--json', 'print the same as JSON, for scripts')
-    .action((opts: { json?: boolean }, cmd: Command) => {
+    .option('--policy', `show the policy services "postbal policy" instances share instead: health, failures, latency, share (state file: --state, default ${DEFAULTS.policyState})`)
+    .action((opts: { json?: boolean; policy?: boolean }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
+      if (opts.policy) {
+        const path = cmd.parent?.getOptionValueSource('state') === 'default' ? DEFAULTS.policyState : o.state;
+        code = runPolicyStatus(path, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+        return;
+      }
       code = runStatus(o.config, o.state, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     });
 

@@ -4,6 +4,8 @@ export const DEFAULTS = {
   config: '/etc/postfix/postbal.cf',
   /** Not /tmp (postbal.pl's /tmp/postbal.dat): any local user can plant files there. */
   state: '/var/lib/postbal/postbal.state',
+  /** postbal policy's shared breakers and round robin (a file of its own: its layout is not the balancer's). */
+  policyState: '/var/lib/postbal/policy.state',
   /** `local` is /dev/log through logger(1). */
   syslog: 'local',
   /** Postfix's own daemons log as postfix/NAME. */

@@ -7,7 +7,10 @@ import { LocalSyslog } from '../log/local-syslog.js';
 import { POLICY_MAX_REQUEST_BYTES } from '../protocol/limits.js';
 import { PolicyFramer, encodePolicyAction } from '../protocol/policy.js';
 import type { BackendSpec } from '../policy/backend.js';
+import { PolicyBoard } from '../policy/board.js';
 import { PolicyRouter } from '../policy/router.js';
+import { checkServices, isPolicyAction, parseServiceSpec, POLICY_DEFAULTS, readPolicyFile } from '../policy/spec.js';
+import { ConfigError } from '../errors.js';
 import { guardProcess } from '../io/guard.js';
 
 /**
@@ -17,23 +20,6 @@ import { guardProcess } from '../io/guard.js';
  * administrator swaps the argv= and nothing else. Requests reach a service
  * byte for byte; replies come back verbatim and in request order.
  */
-
-/** How long a failed service is skipped before one request tries it again. */
-const BREAKER_MS = 10_000;
-
-const SPEC = /^([^=\s]+)=([^:\s]+|\[[^\]]+\]):(\d{1,5})(?::(\d{1,4})(?::(\d{1,6})(?::(\d{1,6}))?)?)?$/;
-
-/** Parses `name=host:port[:prio[:weight[:timeout]]]` (hapolicy's -s; timeout in seconds, default 30). */
-export function parseServiceSpec(text: string): BackendSpec {
-  const m = SPEC.exec(text);
-  const port = m ? Number(m[3]) : 0;
-  const weight = m?.[5] === undefined ? 1 : Number(m[5]);
-  const timeout = m?.[6] === undefined ? 30 : Number(m[6]);
-  if (!m || port < 1 || port > 65535 || weight < 1 || timeout < 1) {
-    throw new InvalidArgumentError(`expected NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] (port 1-65535, weight and timeout in seconds >= 1), got "${text}"`);
-  }
-  return { name: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port, priority: m[4] === undefined ? 0 : Number(m[4]), weight, timeoutMs: timeout * 1000 };
-}
 
 /** The value of `name=` in a request, for log lines. */
 function attribute(raw: Buffer, name: string): string {
@@ -52,8 +38,19 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   const cmd = new Command('postbal policy')
     .description('failover and balancing for Postfix policy services (hapolicy\'s command line): each request goes, byte for byte, to the best service that answers')
     .addOption(new Option('-s, --service <spec>', 'NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] (repeatable; lower PRIO first, WEIGHT shares within a PRIO, TIMEOUT seconds for a reply, default 30)')
-      .argParser((v: string) => { specs.push(parseServiceSpec(v)); return v; }))
-    .option('-d, --default <action>', 'the action when no service answers', 'dunno')
+      .argParser((v: string) => {
+        const spec = parseServiceSpec(v);
+        if ('problem' in spec) throw new InvalidArgumentError(`expected ${spec.problem}, got "${v}"`);
+        specs.push(spec);
+        return v;
+      }))
+    .option('-d, --default <action>', `the action when no service answers (default: ${POLICY_DEFAULTS.defaultAction})`)
+    .option('-c, --config <file>', 'read services (service = NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]]), default and breaker from a file; -s adds to its services, -d and --breaker override it')
+    .option('--state <file>', 'the state file every instance shares (breakers, round robin, counters), or "none"', DEFAULTS.policyState)
+    .addOption(new Option('--breaker <seconds>', `how long every instance skips a service that failed before one request tries it again (default: ${POLICY_DEFAULTS.breakerMs / 1000})`).argParser((v: string) => {
+      if (!/^\d{1,4}$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`expected whole seconds from 1 to 9999, got "${v}"`);
+      return Number(v) * 1000;
+    }))
     .option('-l, --log-requests', 'log each request (client, sender, recipient) and its answer')
     .option('-v, --verbose', 'log more (each service failure)')
     .option('-L, --log-stdout', 'log to stdout for debugging: never under Postfix, where stdout is the connection')
@@ -69,28 +66,44 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
     if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EX.OK : EX.USAGE;
     throw err;
   }
-  const o = cmd.opts<{ default: string; logRequests?: boolean; verbose?: boolean; logStdout?: boolean; syslog: string }>();
-  if (specs.length === 0) {
-    complain('postbal policy: expected at least one -s NAME=ADDRESS:PORT, got none');
+  const o = cmd.opts<{ default?: string; config?: string; state: string; breaker?: number; logRequests?: boolean; verbose?: boolean; logStdout?: boolean; syslog: string }>();
+  let fromFile = { services: [] as readonly BackendSpec[], defaultAction: POLICY_DEFAULTS.defaultAction as string, breakerMs: POLICY_DEFAULTS.breakerMs as number };
+  if (o.config !== undefined) {
+    try {
+      fromFile = readPolicyFile(o.config);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      complain(`postbal policy: ${err.message}`);
+      return EX.CONFIG;
+    }
+  }
+  const services = [...fromFile.services, ...specs];
+  const problems = checkServices(services, o.config ?? 'command line');
+  if (problems.length > 0) {
+    complain(`postbal policy: ${new ConfigError(problems).message}`);
+    return o.config === undefined ? EX.USAGE : EX.CONFIG;
+  }
+  const defaultAction = o.default ?? fromFile.defaultAction;
+  if (!isPolicyAction(defaultAction)) {
+    complain(`postbal policy: -d: expected a policy action (e.g. dunno, "defer_if_permit Service unavailable"), got ${JSON.stringify(defaultAction)}`);
     return EX.USAGE;
   }
-  if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(o.default)) {
-    complain(`postbal policy: -d: expected a policy action (e.g. dunno, "defer_if_permit Service unavailable"), got ${JSON.stringify(o.default)}`);
-    return EX.USAGE;
-  }
+  const breakerMs = o.breaker ?? fromFile.breakerMs;
   const logger: Logger = createLogger(o.logStdout && !io.spawned ? 'stderr' : o.syslog, 'postfix/postbal-policy', process.pid)!;
-  const router = new PolicyRouter(specs, {
-    defaultAction: o.default,
-    breakerMs: BREAKER_MS,
+  const board = new PolicyBoard(o.state === 'none' ? undefined : o.state, services, { warn: (m) => logger.log('warning', m) });
+  const router = new PolicyRouter(services, {
+    defaultAction,
+    breakerMs,
+    board,
     log: (level, message) => logger.log(level, message),
   });
   guardProcess(logger, (err) => logger.log('error', `policy: internal error (please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
-  logger.log('info', `policy: services ${specs.map((s) => `${s.name}=${s.host}:${s.port} prio ${s.priority} weight ${s.weight}`).join(', ')}; default action ${o.default}`);
+  logger.log('info', `policy: services ${services.map((s) => `${s.name}=${s.host}:${s.port} prio ${s.priority} weight ${s.weight}`).join(', ')}; default action ${defaultAction}; state in ${board.where}`);
   const framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
   let chain: Promise<void> = Promise.resolve();
   let oversized = 0;
   const answer = async (raw: Buffer | undefined): Promise<void> => {
-    const reply = raw ? await router.route(raw) : encodePolicyAction(o.default);
+    const reply = raw ? await router.route(raw) : encodePolicyAction(defaultAction);
     process.stdout.write(reply);
     if (o.logRequests && raw) {
       logger.log('info', `policy: client=${attribute(raw, 'client_address')} sender=<${attribute(raw, 'sender')}> recipient=<${attribute(raw, 'recipient')}> ${reply.toString('latin1').trim().replace(/\n/g, ' ')}`);
@@ -110,6 +123,7 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   });
   await chain;
   router.close();
+  board.close();
   if (oversized > 0) logger.log('warning', `policy: ${oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
   if (framer.pendingBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${framer.pendingBytes} bytes dropped)`);
   logger.close();

@@ -1,6 +1,8 @@
 import { pickSmoothWrr } from '../balance/algorithms/wrr.js';
 import { encodePolicyAction } from '../protocol/policy.js';
-import { PolicyBackend, type BackendSpec } from './backend.js';
+import { PolicyBackend, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
+import type { PolicyBoard } from './board.js';
+import { downUntilOf, readHeader, readRecord, writeAllDown, writeRecord } from './board-codec.js';
 
 /**
  * Which policy service answers a request: the best priority group with a
@@ -8,84 +10,184 @@ import { PolicyBackend, type BackendSpec } from './backend.js';
  * numbers: 5 before 10, unlike hapolicy's string sort), the next service and
  * then the next group on failure, the default action when none answers.
  *
- * A circuit breaker per service: one that failed is skipped for `breakerMs`
- * instead of costing its timeout on every request; after that one request
- * tries it again, and it is back when it answers.
+ * The circuit breaker and the round-robin scores live on the board shared by
+ * every instance (policy/board.ts): a service that failed is skipped by all
+ * of them for `breakerMs` instead of costing its timeout on each request;
+ * then exactly one request (whichever instance claims the trial first) tries
+ * it again, and it is back when it answers. Each change of state is logged
+ * once, by the instance that made it.
  */
 export interface RouterOptions {
   /** The action when no service answers (hapolicy's -d; default dunno). */
   readonly defaultAction: string;
   /** How long a failed service is skipped. */
   readonly breakerMs: number;
+  readonly board: PolicyBoard;
   readonly log: (level: 'info' | 'warning', message: string) => void;
+  /** Wall-clock ms (the board is shared between processes). @default Date.now */
   readonly nowMs?: () => number;
 }
+
+/** Counters are added to the board at most this often (and at close). */
+const FLUSH_MS = 1000;
 
 export class PolicyRouter {
   readonly #backends: PolicyBackend[];
   readonly #opts: RouterOptions;
-  readonly #current: number[];
-  readonly #trippedUntil: number[];
-  #allDown = false;
+  readonly #now: () => number;
   readonly #weights: readonly number[];
-  /** Distinct priorities, best first (as numbers). */
-  readonly #priorities: readonly number[];
+  /** Members of each priority, best priority first (priorities as numbers). */
+  readonly #groups: readonly (readonly number[])[];
+  /** Answers and latency not yet added to the board. */
+  readonly #answered: number[];
+  readonly #latencyMs: number[];
+  #flushedAt = 0;
 
   constructor(specs: readonly BackendSpec[], opts: RouterOptions) {
     this.#backends = specs.map((s) => new PolicyBackend(s));
     this.#opts = opts;
-    this.#current = specs.map(() => 0);
-    this.#trippedUntil = specs.map(() => 0);
+    this.#now = opts.nowMs ?? Date.now;
     this.#weights = specs.map((s) => s.weight);
-    this.#priorities = [...new Set(specs.map((s) => s.priority))].sort((a, b) => a - b);
+    this.#answered = specs.map(() => 0);
+    this.#latencyMs = specs.map(() => 0);
+    const priorities = [...new Set(specs.map((s) => s.priority))].sort((a, b) => a - b);
+    this.#groups = priorities.map((p) => specs.map((s, i) => (s.priority === p ? i : -1)).filter((i) => i >= 0));
+  }
+
+  /**
+   * Whether service `i` may be asked now. A deadline further ahead than any
+   * this program sets (a wall clock stepped back) counts as passed.
+   */
+  #usable(page: Buffer, i: number, now: number): boolean {
+    const until = downUntilOf(page, i);
+    if (until === 0) return true;
+    if (until > now && until - now <= this.#maxHold(i)) return false;
+    return this.#claimTrial(i, now);
+  }
+
+  #maxHold(i: number): number {
+    return this.#opts.breakerMs + this.#backends[i]!.spec.timeoutMs + CONNECT_TIMEOUT_MS;
+  }
+
+  /** The breaker's time is up: one request, this one if no other instance was first, tries the service. */
+  #claimTrial(i: number, now: number): boolean {
+    return this.#opts.board.update((page) => {
+      const r = readRecord(page, i);
+      if (r.downUntil === 0) return true;
+      if (r.downUntil > now && r.downUntil - now <= this.#maxHold(i)) return false;
+      // Held for the trial's longest possible duration; released by its outcome.
+      r.downUntil = now + this.#backends[i]!.spec.timeoutMs + CONNECT_TIMEOUT_MS;
+      writeRecord(page, i, r);
+      return true;
+    });
   }
 
   /** The services to try for one request, in order. */
-  #order(nowMs: number): number[] {
-    const weights = this.#weights;
+  #order(now: number): number[] {
+    const page = this.#opts.board.read();
     const order: number[] = [];
-    for (const p of this.#priorities) {
-      const usable = (i: number): boolean => this.#backends[i]!.spec.priority === p && this.#trippedUntil[i]! <= nowMs && !order.includes(i);
-      // The round robin's pick first, then the rest of the group by weight.
-      const first = pickSmoothWrr(weights, this.#current, usable);
-      if (first < 0) continue;
-      order.push(first);
-      const rest = this.#backends.map((_, i) => i).filter(usable).sort((a, b) => weights[b]! - weights[a]!);
-      order.push(...rest);
+    for (const group of this.#groups) {
+      const usable = group.filter((i) => this.#usable(page, i, now));
+      if (usable.length === 0) continue;
+      let first = usable[0]!;
+      if (usable.length > 1) {
+        const weights = this.#weights;
+        const ok = (i: number): boolean => usable.includes(i);
+        // The scores are shared, so the shares hold across instances.
+        first = this.#opts.board.update((p) => {
+          const current = this.#backends.map((_, i) => readRecord(p, i).current);
+          const pick = pickSmoothWrr(weights, current, ok);
+          for (const i of group) {
+            const r = readRecord(p, i);
+            r.current = current[i]!;
+            writeRecord(p, i, r);
+          }
+          return pick;
+        });
+      }
+      order.push(first, ...usable.filter((i) => i !== first).sort((a, b) => this.#weights[b]! - this.#weights[a]!));
     }
     return order;
   }
 
-  /** The reply for one request: a service's, verbatim, or the default action. */
-  async route(raw: Buffer): Promise<Buffer> {
-    const now = this.#opts.nowMs ?? Date.now;
-    for (const i of this.#order(now())) {
-      const b = this.#backends[i]!;
-      try {
-        const reply = await b.ask(raw);
-        if (this.#trippedUntil[i]! > 0) {
-          this.#trippedUntil[i] = 0;
-          this.#opts.log('info', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) answers again`);
+  #succeeded(i: number, latencyMs: number, now: number, page: Buffer): void {
+    this.#answered[i]!++;
+    this.#latencyMs[i]! += latencyMs;
+    const b = this.#backends[i]!;
+    if (downUntilOf(page, i) !== 0 || readHeader(page).allDown) {
+      this.#opts.board.update((p) => {
+        const r = readRecord(p, i);
+        if (r.downUntil !== 0) {
+          this.#opts.log('info', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) answers again after ${Math.round((now - r.downSince) / 1000)}s`);
+          r.downUntil = 0;
+          r.downSince = 0;
+          r.streak = 0;
+          writeRecord(p, i, r);
         }
-        if (this.#allDown) {
-          this.#allDown = false;
+        if (readHeader(p).allDown) {
+          writeAllDown(p, false);
           this.#opts.log('info', 'policy: a service answers again; default action no longer in use');
         }
+      });
+    }
+    if (now - this.#flushedAt >= FLUSH_MS) this.flush(now);
+  }
+
+  #failed(i: number, err: Error, now: number): void {
+    const b = this.#backends[i]!;
+    const reason = err.message;
+    this.#opts.board.update((p) => {
+      const r = readRecord(p, i);
+      const wasUp = r.downUntil === 0;
+      r.failures++;
+      r.streak++;
+      r.lastFailure = /^[A-Z]+$/.test(reason) ? reason : reason.startsWith('no reply') ? 'timeout' : reason.slice(0, 16);
+      if (wasUp) r.downSince = now;
+      r.downUntil = now + this.#opts.breakerMs;
+      writeRecord(p, i, r);
+      if (wasUp) this.#opts.log('warning', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) failed: ${reason}; every instance skips it for ${this.#opts.breakerMs / 1000}s at a time until it answers`);
+    });
+  }
+
+  /** The reply for one request: a service's, verbatim, or the default action. */
+  async route(raw: Buffer): Promise<Buffer> {
+    for (const i of this.#order(this.#now())) {
+      const started = performance.now();
+      try {
+        const reply = await this.#backends[i]!.ask(raw);
+        this.#succeeded(i, performance.now() - started, this.#now(), this.#opts.board.last);
         return reply;
       } catch (err) {
-        const first = this.#trippedUntil[i] === 0;
-        this.#trippedUntil[i] = now() + this.#opts.breakerMs;
-        if (first) this.#opts.log('warning', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) failed: ${(err as Error).message}; skipped for ${this.#opts.breakerMs / 1000}s at a time until it answers`);
+        this.#failed(i, err as Error, this.#now());
       }
     }
-    if (!this.#allDown) {
-      this.#allDown = true;
+    this.#opts.board.update((p) => {
+      if (readHeader(p).allDown) return;
+      writeAllDown(p, true);
       this.#opts.log('warning', `policy: no service answers; answering "action=${this.#opts.defaultAction}" until one does`);
-    }
+    });
     return encodePolicyAction(this.#opts.defaultAction);
   }
 
+  /** Adds this instance's answer counts and latencies to the board. */
+  flush(now = this.#now()): void {
+    this.#flushedAt = now;
+    if (!this.#answered.some((n) => n > 0)) return;
+    this.#opts.board.update((p) => {
+      this.#backends.forEach((_, i) => {
+        if (this.#answered[i] === 0) return;
+        const r = readRecord(p, i);
+        r.answered += this.#answered[i]!;
+        r.latencySumMs += this.#latencyMs[i]!;
+        writeRecord(p, i, r);
+      });
+    });
+    this.#answered.fill(0);
+    this.#latencyMs.fill(0);
+  }
+
   close(): void {
+    this.flush();
     for (const b of this.#backends) b.close();
   }
 }

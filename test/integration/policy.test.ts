@@ -63,7 +63,7 @@ test('policy: requests reach the service byte for byte over one connection, repl
   const svc = await service((r) => `action=${r.includes('bad@') ? 'reject 5.7.1 no' : 'dunno'}\nextra=kept\n\n`);
   try {
     const input = request('ok@x', 'zzz=last-in-the-alphabet\naaa=\u00ff bytes\n') + request('bad@x') + request('ok2@x');
-    const r = await runPostbal(['policy', '-s', `one=127.0.0.1:${svc.port}`, '--syslog', 'none'], input);
+    const r = await runPostbal(['policy', '-s', `one=127.0.0.1:${svc.port}`, '--syslog', 'none', '--state', 'none'], input);
     assert.equal(r.code, 0);
     assert.equal(r.stderr, '');
     assert.equal(r.stdout, 'action=dunno\nextra=kept\n\naction=reject 5.7.1 no\nextra=kept\n\naction=dunno\nextra=kept\n\n');
@@ -80,12 +80,12 @@ test('policy: priorities are numbers (5 before 10); a dead service fails over; w
   const a = await service(() => 'action=a\n\n');
   const b = await service(() => 'action=b\n\n');
   try {
-    const r = await runPostbal(['policy', '-s', `ten=127.0.0.1:${ten.port}:10`, '-s', `five=127.0.0.1:${five.port}:5`, '--syslog', 'none'], request('x@y'));
+    const r = await runPostbal(['policy', '-s', `ten=127.0.0.1:${ten.port}:10`, '-s', `five=127.0.0.1:${five.port}:5`, '--syslog', 'none', '--state', 'none'], request('x@y'));
     assert.equal(r.stdout, 'action=from-five\n\n', 'hapolicy sorts priorities as strings: "10" before "5"');
     const dead = await closedPort();
-    const f = await runPostbal(['policy', '-s', `dead=127.0.0.1:${dead}:1`, '-s', `ten=127.0.0.1:${ten.port}:10`, '--syslog', 'none'], request('x@y').repeat(3));
+    const f = await runPostbal(['policy', '-s', `dead=127.0.0.1:${dead}:1`, '-s', `ten=127.0.0.1:${ten.port}:10`, '--syslog', 'none', '--state', 'none'], request('x@y').repeat(3));
     assert.equal(f.stdout, 'action=from-ten\n\n'.repeat(3));
-    const w = await runPostbal(['policy', '-s', `a=127.0.0.1:${a.port}:0:3`, '-s', `b=127.0.0.1:${b.port}:0:1`, '--syslog', 'none'], request('x@y').repeat(400));
+    const w = await runPostbal(['policy', '-s', `a=127.0.0.1:${a.port}:0:3`, '-s', `b=127.0.0.1:${b.port}:0:1`, '--syslog', 'none', '--state', 'none'], request('x@y').repeat(400));
     const counts = { a: w.stdout.split('action=a\n').length - 1, b: w.stdout.split('action=b\n').length - 1 };
     assert.deepEqual(counts, { a: 300, b: 100 });
   } finally {
@@ -98,14 +98,14 @@ test('policy: a hung service costs its timeout once, not on every request; with 
   const good = await service(() => 'action=good\n\n');
   try {
     const t0 = Date.now();
-    const r = await runPostbal(['policy', '-s', `hung=127.0.0.1:${hung.port}:0:1:1`, '-s', `good=127.0.0.1:${good.port}:1`, '--syslog', 'none'], request('x@y').repeat(50), { timeoutMs: 30_000 });
+    const r = await runPostbal(['policy', '-s', `hung=127.0.0.1:${hung.port}:0:1:1`, '-s', `good=127.0.0.1:${good.port}:1`, '--syslog', 'none', '--state', 'none'], request('x@y').repeat(50), { timeoutMs: 30_000 });
     const seconds = (Date.now() - t0) / 1000;
     assert.equal(r.stdout, 'action=good\n\n'.repeat(50));
     assert.ok(seconds < 5, `50 requests took ${seconds} s behind a hung service with a 1 s timeout (hapolicy: about 50 s)`);
     const dead = await closedPort();
-    const d = await runPostbal(['policy', '-s', `dead=127.0.0.1:${dead}`, '-d', 'defer_if_permit Service temporarily unavailable', '--syslog', 'none'], request('x@y').repeat(2));
+    const d = await runPostbal(['policy', '-s', `dead=127.0.0.1:${dead}`, '-d', 'defer_if_permit Service temporarily unavailable', '--syslog', 'none', '--state', 'none'], request('x@y').repeat(2));
     assert.equal(d.stdout, 'action=defer_if_permit Service temporarily unavailable\n\n'.repeat(2));
-    const dflt = await runPostbal(['policy', '-s', `dead=127.0.0.1:${dead}`, '--syslog', 'none'], request('x@y'));
+    const dflt = await runPostbal(['policy', '-s', `dead=127.0.0.1:${dead}`, '--syslog', 'none', '--state', 'none'], request('x@y'));
     assert.equal(dflt.stdout, 'action=dunno\n\n', 'hapolicy\'s default: dunno');
   } finally {
     await Promise.all([hung.close(), good.close()]);
@@ -117,7 +117,7 @@ test('policy: bad input is bounded and answered; a good request after it still g
   try {
     const huge = `junk=${'x'.repeat(300_000)}\n\n`;
     const input = Buffer.concat([Buffer.from(huge), Buffer.from('no equals sign here\n\u0000nul=1\n\n'), Buffer.from(request('after@x')), Buffer.from('request=smtpd_access_policy\nrecipient=cut')]);
-    const r = await runPostbal(['policy', '-s', `one=127.0.0.1:${svc.port}`, '--syslog', 'none'], input);
+    const r = await runPostbal(['policy', '-s', `one=127.0.0.1:${svc.port}`, '--syslog', 'none', '--state', 'none'], input);
     assert.equal(r.code, 0);
     assert.equal(r.stderr, '');
     // The oversized request: the default action, never forwarded; the others are the service's to judge.
@@ -127,11 +127,11 @@ test('policy: bad input is bounded and answered; a good request after it still g
     const cli = (...a: string[]) => spawnSync(process.execPath, [BIN, 'policy', ...a], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
     const usage = cli('--syslog', 'none');
     assert.equal(usage.status, 64);
-    assert.match(usage.stderr, /expected at least one -s NAME=ADDRESS:PORT/);
+    assert.match(usage.stderr, /expected at least one service \(-s NAME=ADDRESS:PORT/);
     const bad = cli('-s', 'one=127.0.0.1:99999', '--syslog', 'none');
     assert.equal(bad.status, 64);
     assert.match(bad.stderr, /expected NAME=ADDRESS:PORT\[:PRIO\[:WEIGHT\[:TIMEOUT\]\]\] .*got "one=127\.0\.0\.1:99999"/);
-    const underSpawn = await runPostbal(['policy', '--syslog', 'none'], '');
+    const underSpawn = await runPostbal(['policy', '--syslog', 'none', '--state', 'none'], '');
     assert.equal(underSpawn.code, 64);
     assert.equal(underSpawn.stderr, '', 'stdin a socket: nothing on stderr');
   } finally {

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import type { BackendSpec } from './backend.js';
+
+/**
+ * What `postbal policy` runs with: hapolicy's -s specs and options, from the
+ * command line or from a file of the same words (`service = …` lines). Pure
+ * but for reading the file.
+ */
+
+export interface PolicySettings {
+  readonly services: readonly BackendSpec[];
+  /** The action when no service answers (hapolicy's -d). */
+  readonly defaultAction: string;
+  /** How long a failed service is skipped by every instance before one request tries it again (ms). */
+  readonly breakerMs: number;
+}
+
+export const POLICY_DEFAULTS = {
+  defaultAction: 'dunno',
+  breakerMs: 10_000,
+  /** hapolicy's per-service default. */
+  timeoutSec: 30,
+} as const;
+
+const SPEC = /^([A-Za-z0-9_.-]{1,32})=([^:\s[\]]+|\[[^\]\s]+\]):(\d{1,5})(?::(\d{1,4})(?::(\d{1,6})(?::(\d{1,6}))?)?)?$/;
+
+/**
+ * Parses `name=host:port[:prio[:weight[:timeout]]]` (hapolicy's -s; timeout
+ * in seconds, default 30). Unlike hapolicy, `name=host:port` alone is taken.
+ * @returns the spec, or what was wrong with it
+ */
+export function parseServiceSpec(text: string): BackendSpec | { readonly problem: string } {
+  const m = SPEC.exec(text);
+  const port = m ? Number(m[3]) : 0;
+  const weight = m?.[5] === undefined ? 1 : Number(m[5]);
+  const timeout = m?.[6] === undefined ? POLICY_DEFAULTS.timeoutSec : Number(m[6]);
+  if (!m || port < 1 || port > 65535 || weight < 1 || timeout < 1) {
+    return { problem: 'NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] (NAME of letters, digits, ".", "_", "-", at most 32; port 1-65535; weight and timeout in seconds >= 1)' };
+  }
+  return { name: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port, priority: m[4] === undefined ? 0 : Number(m[4]), weight, timeoutMs: timeout * 1000 };
+}
+
+/** A policy action as Postfix takes it after `action=`: printable, one line. */
+export function isPolicyAction(text: string): boolean {
+  return /^[\x21-\x7e][\x20-\x7e]*$/.test(text) && text.length <= 500;
+}
+
+/** Problems common to every source: names must be unique, one service at least. */
+export function checkServices(services: readonly BackendSpec[], file: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (services.length === 0) problems.push({ file, line: 0, field: 'service', expected: 'at least one service (-s NAME=ADDRESS:PORT or a "service =" line)', received: 'none' });
+  const seen = new Set<string>();
+  for (const s of services) {
+    if (seen.has(s.name)) problems.push({ file, line: 0, field: 'service', expected: 'each NAME once', received: `"${s.name}" twice` });
+    seen.add(s.name);
+  }
+  if (services.length > MAX_SERVICES) problems.push({ file, line: 0, field: 'service', expected: `at most ${MAX_SERVICES} services`, received: String(services.length) });
+  return problems;
+}
+
+/** The shared state has a record per service in one page. */
+export const MAX_SERVICES = 24;
+
+const MAX_FILE_BYTES = 1 << 20;
+
+/**
+ * Reads a policy config file:
+ *   service = NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]]   (repeatable)
+ *   default = ACTION
+ *   breaker = SECONDS
+ * `#` comments and blank lines ignored.
+ * @throws ConfigError with every problem, each naming file, line, field, expected and received
+ */
+export function readPolicyFile(file: string): PolicySettings {
+  let text: string;
+  try {
+    const buf = readFileSync(file);
+    if (buf.length > MAX_FILE_BYTES) throw new ConfigError([{ file, line: 0, field: 'size', expected: `at most ${MAX_FILE_BYTES} bytes`, received: `${buf.length} bytes` }]);
+    text = buf.toString('latin1');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError([{ file, line: 0, field: 'file', expected: 'a readable policy config file', received: (err as NodeJS.ErrnoException).code ?? String(err) }]);
+  }
+  return parsePolicyText(text, file);
+}
+
+/** Parses the text of a policy config file (see readPolicyFile). @throws ConfigError */
+export function parsePolicyText(text: string, file: string): PolicySettings {
+  const problems: ConfigProblem[] = [];
+  const services: BackendSpec[] = [];
+  let defaultAction: string = POLICY_DEFAULTS.defaultAction;
+  let breakerMs: number = POLICY_DEFAULTS.breakerMs;
+  text.split('\n').forEach((rawLine, i) => {
+    const line = rawLine.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([a-z_]+)\s*=\s*(.*)$/.exec(line);
+    const where = { file, line: i + 1 };
+    if (!m) {
+      problems.push({ ...where, field: 'line', expected: '"service = …", "default = …" or "breaker = …"', received: JSON.stringify(line.slice(0, 80)) });
+      return;
+    }
+    const [, key, value] = m as unknown as [string, string, string];
+    if (key === 'service') {
+      const spec = parseServiceSpec(value);
+      if ('problem' in spec) problems.push({ ...where, field: 'service', expected: spec.problem, received: JSON.stringify(value.slice(0, 80)) });
+      else services.push(spec);
+    } else if (key === 'default') {
+      if (isPolicyAction(value)) defaultAction = value;
+      else problems.push({ ...where, field: 'default', expected: 'a policy action (e.g. dunno, "defer_if_permit Service unavailable")', received: JSON.stringify(value.slice(0, 80)) });
+    } else if (key === 'breaker') {
+      if (/^\d{1,4}$/.test(value) && Number(value) >= 1) breakerMs = Number(value) * 1000;
+      else problems.push({ ...where, field: 'breaker', expected: 'whole seconds from 1 to 9999', received: JSON.stringify(value.slice(0, 80)) });
+    } else {
+      problems.push({ ...where, field: key, expected: 'one of service, default, breaker', received: JSON.stringify(key) });
+    }
+  });
+  problems.push(...checkServices(services, file));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { services, defaultAction, breakerMs };
+}
