@@ -6,58 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { service, closedPort, request } from '../helpers/policy-service.js';
 import { spawnSync } from 'node:child_process';
 import { BIN, runPostbal } from '../helpers/postbal.js';
-
-interface Service {
-  readonly port: number;
-  /** Every byte each connection received, in order. */
-  readonly received: Buffer[];
-  readonly connections: () => number;
-  close(): Promise<void>;
-}
-
-/** A policy service answering each request with `reply(request)`; `hang`: accepts and never answers. */
-async function service(reply: (request: string) => string, hang = false): Promise<Service> {
-  const received: Buffer[] = [];
-  const sockets = new Set<Socket>();
-  let connections = 0;
-  const server: Server = createServer((sock) => {
-    connections++;
-    sockets.add(sock);
-    sock.on('error', () => undefined);
-    let buf = '';
-    sock.on('data', (d: Buffer) => {
-      received.push(d);
-      if (hang) return;
-      buf += d.toString('latin1');
-      let end: number;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const request = buf.slice(0, end + 2);
-        buf = buf.slice(end + 2);
-        sock.write(reply(request));
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as { port: number }).port,
-    received,
-    connections: () => connections,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
-  };
-}
-
-const request = (recipient: string, extra = ''): string => `request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@x.example\n${extra}recipient=${recipient}\nclient_address=192.0.2.1\n\n`;
-const closedPort = async (): Promise<number> => {
-  const s = await service(() => '');
-  await s.close();
-  return s.port;
-};
 
 test('policy: requests reach the service byte for byte over one connection, replies come back verbatim and in order', async () => {
   const svc = await service((r) => `action=${r.includes('bad@') ? 'reject 5.7.1 no' : 'dunno'}\nextra=kept\n\n`);
