@@ -4,12 +4,16 @@
  * policy services, in one run:
  *  1. requests/s over one connection, one request at a time as smtpd sends
  *     them (alternated rounds, medians); goal >= 2x hapolicy;
+ *     postbal with its shared state file (as deployed) and with --state none;
  *  2. what a hung service (1 s timeout, a good one behind it) costs over 200
- *     requests: postbal in one instance and in 4 instances in a row; hapolicy
+ *     requests: postbal in one instance and in 4 instances in a row sharing
+ *     the state (the breaker is shared: one timeout in all); hapolicy
  *     measured over 5 requests and multiplied (it pays the timeout on each).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BIN, median, spawnOnSocket } from './common.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -47,29 +51,39 @@ if (!existsSync(HAPOLICY) && process.getuid?.() === 0) {
 }
 const haveHapolicy = existsSync(HAPOLICY);
 if (!haveHapolicy) console.log('hapolicy not installed (apt-get install hapolicy): its columns are SKIPPED');
+const dir = mkdtempSync(join(tmpdir(), 'postbal-bench-policy-'));
+chmodSync(dir, 0o700);
 const good = await startService(false);
 const hung = await startService(true);
 try {
   const hap = (...s: string[]): [string, string[]] => ['/usr/bin/perl', ['-T', HAPOLICY, ...s.flatMap((x) => ['-s', x])]];
-  const pb = (...s: string[]): [string, string[]] => [process.execPath, [BIN, 'policy', '--syslog', 'none', ...s.flatMap((x) => ['-s', x])]];
-  const rates: Record<string, number[]> = { postbal: [], hapolicy: [] };
+  let stateNo = 0;
+  const pbState = (state: string, ...s: string[]): [string, string[]] => [process.execPath, [BIN, 'policy', '--syslog', 'none', '--state', state, ...s.flatMap((x) => ['-s', x])]];
+  const pb = (...s: string[]): [string, string[]] => pbState(join(dir, `policy${stateNo++}.state`), ...s);
+  const rates: Record<string, number[]> = { postbal: [], 'postbal --state none': [], hapolicy: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const name of r % 2 ? ['hapolicy', 'postbal'] : ['postbal', 'hapolicy']) {
+    const names = ['postbal', 'postbal --state none', 'hapolicy'];
+    for (const name of r % 2 ? names.reverse() : names) {
       if (name === 'hapolicy' && !haveHapolicy) continue;
       // hapolicy needs the priority field (its spec regex wants three colons).
       const spec = `one=127.0.0.1:${good.port}:10:1:30`;
-      const [cmd, args] = name === 'postbal' ? pb(spec) : hap(spec);
+      const [cmd, args] = name === 'postbal' ? pb(spec) : name === 'hapolicy' ? hap(spec) : pbState('none', spec);
       rates[name]!.push(REQUESTS / (await drive(cmd, args, REQUESTS)));
     }
   }
   const p = median(rates.postbal!);
-  console.log(`requests/s over one connection, ${REQUESTS} per round, ${ROUNDS} rounds: postbal ${Math.round(p)}${haveHapolicy ? `, hapolicy ${Math.round(median(rates.hapolicy!))} (postbal ${(p / median(rates.hapolicy!)).toFixed(2)}x; goal >= 2x)` : ''}`);
+  const pn = median(rates['postbal --state none']!);
+  const h = haveHapolicy ? median(rates.hapolicy!) : 0;
+  console.log(`requests/s over one connection, ${REQUESTS} per round, ${ROUNDS} alternated rounds (medians): postbal ${Math.round(p)} with its state file, ${Math.round(pn)} with --state none${haveHapolicy ? `; hapolicy ${Math.round(h)} (postbal ${(p / h).toFixed(2)}x, ${(pn / h).toFixed(2)}x; goal >= 2x)` : ''}`);
   const hungSpec = `hung=127.0.0.1:${hung.port}:1:1:1`;
   const goodSpec = `good=127.0.0.1:${good.port}:2:1:30`;
   const one = await drive(...pb(hungSpec, goodSpec), 200, true);
+  const shared = join(dir, 'shared.state');
   let four = 0;
-  for (let k = 0; k < 4; k++) four += await drive(...pb(hungSpec, goodSpec), 50, true);
-  console.log(`a hung service (1 s timeout) before a good one, 200 requests: postbal ${one.toFixed(2)} s in one instance; ${four.toFixed(2)} s over 4 instances in a row (each instance pays the timeout once: the failure is not shared yet)`);
+  for (let k = 0; k < 4; k++) four += await drive(...pbState(shared, hungSpec, goodSpec), 50, true);
+  let alone = 0;
+  for (let k = 0; k < 4; k++) alone += await drive(...pbState('none', hungSpec, goodSpec), 50, true);
+  console.log(`a hung service (1 s timeout) before a good one, 200 requests: postbal ${one.toFixed(2)} s in one instance; over 4 instances in a row ${four.toFixed(2)} s sharing the state file (one timeout in all), ${alone.toFixed(2)} s with --state none (one timeout each)`);
   if (haveHapolicy) {
     const five = await drive(...hap(hungSpec, goodSpec), 5, true);
     console.log(`  hapolicy: ${five.toFixed(2)} s for 5 requests, so about ${(five / 5 * 200).toFixed(0)} s for 200 (it pays the timeout on every request)`);
@@ -77,4 +91,5 @@ try {
 } finally {
   good.child.kill();
   hung.child.kill();
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -28,6 +28,15 @@ export interface RouterOptions {
   readonly nowMs?: () => number;
 }
 
+/** A failure in the 16 bytes the board keeps: the errno code, or a word for the backend's own reasons. */
+function failureCode(reason: string): string {
+  if (/^E[A-Z]+$/.test(reason)) return reason;
+  if (reason.startsWith('no reply')) return 'timeout';
+  if (reason.startsWith('connect timed out')) return 'connect timeout';
+  if (reason.startsWith('connection closed')) return 'closed';
+  return 'bad reply';
+}
+
 /** Counters are added to the board at most this often (and at close). */
 const FLUSH_MS = 1000;
 
@@ -42,6 +51,8 @@ export class PolicyRouter {
   readonly #answered: number[];
   readonly #latencyMs: number[];
   #flushedAt = 0;
+  /** Counters reach the board within FLUSH_MS even when requests stop (status reads them there). */
+  readonly #flushTimer: NodeJS.Timeout;
 
   constructor(specs: readonly BackendSpec[], opts: RouterOptions) {
     this.#backends = specs.map((s) => new PolicyBackend(s));
@@ -52,6 +63,8 @@ export class PolicyRouter {
     this.#latencyMs = specs.map(() => 0);
     const priorities = [...new Set(specs.map((s) => s.priority))].sort((a, b) => a - b);
     this.#groups = priorities.map((p) => specs.map((s, i) => (s.priority === p ? i : -1)).filter((i) => i >= 0));
+    this.#flushTimer = setInterval(() => this.flush(), FLUSH_MS);
+    this.#flushTimer.unref();
   }
 
   /**
@@ -141,7 +154,7 @@ export class PolicyRouter {
       const wasUp = r.downUntil === 0;
       r.failures++;
       r.streak++;
-      r.lastFailure = /^[A-Z]+$/.test(reason) ? reason : reason.startsWith('no reply') ? 'timeout' : reason.slice(0, 16);
+      r.lastFailure = failureCode(reason);
       if (wasUp) r.downSince = now;
       r.downUntil = now + this.#opts.breakerMs;
       writeRecord(p, i, r);
@@ -187,6 +200,7 @@ export class PolicyRouter {
   }
 
   close(): void {
+    clearInterval(this.#flushTimer);
     this.flush();
     for (const b of this.#backends) b.close();
   }

@@ -49,6 +49,33 @@ export function ensurePostfix(): string | undefined {
   return still.length ? `still missing after install: ${still.join(', ')}` : undefined;
 }
 
+/**
+ * Makes sure a Debian package that provides `binary` is installed; installs
+ * it when running as root. @returns undefined when ready, or why not
+ */
+export function ensureDebianPackage(pkg: string, binary: string): string | undefined {
+  if (existsSync(binary)) return undefined;
+  if (process.getuid?.() !== 0) return `${binary} missing (package ${pkg}) and not root, so cannot install it`;
+  const env = { PATH, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { encoding: 'utf8', env });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-qq'], { env });
+    r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { encoding: 'utf8', env });
+  }
+  return existsSync(binary) ? undefined : `could not install ${pkg}: ${r.stderr || r.stdout}`;
+}
+
+/** For a test: true when `pkg` cannot be had here, after saying so loudly (under CI a failure). */
+export function packageUnavailable(t: TestContext, pkg: string, binary: string): boolean {
+  const why = ensureDebianPackage(pkg, binary);
+  if (why === undefined) return false;
+  const msg = `TEST SKIPPED: ${why}`;
+  process.stderr.write(`\n${'!'.repeat(msg.length)}\n${msg}\n${'!'.repeat(msg.length)}\n`);
+  if (process.env.CI) assert.fail(`${msg} (CI must run it)`);
+  t.skip(msg);
+  return true;
+}
+
 let readiness: string | undefined | null = null;
 
 /**
@@ -109,7 +136,7 @@ export interface LabOptions {
    * its source text; run as `perl FILE` (use SINKPORT for the sink's port).
    */
   readonly perlHelper?: string;
-  /** Spawn `postbal policy ARGS` on the helper port instead of the lookup helper (use POLICYPORTn for ports). */
+  /** Spawn `postbal policy ARGS` on the helper port instead of the lookup helper (STATEDIR: the state directory, owned by the user postbal runs as). */
   readonly policyArgs?: readonly string[];
 }
 
@@ -173,7 +200,7 @@ export class PostfixLab {
     chmodSync(join(dir, 'state'), 0o700);
     const postfixUid = Number(run('id', ['-u', 'postfix']).trim());
     chownSync(join(dir, 'data'), postfixUid, 0);
-    const sub = (s: string): string => s.replaceAll('PBPORT', String(this.postbalPort)).replaceAll('SINKPORT', String(this.sinkPort));
+    const sub = (s: string): string => s.replaceAll('PBPORT', String(this.postbalPort)).replaceAll('SINKPORT', String(this.sinkPort)).replaceAll('STATEDIR', join(dir, 'state'));
     writeFileSync(join(dir, 'etc/postbal.cf'), sub(opts.pool));
     chmodSync(join(dir, 'etc/postbal.cf'), 0o644);
     const helper = join(dir, 'etc/helper.pl');

@@ -1,75 +1,83 @@
 /**
  * postbal policy under a real Postfix: smtpd's check_policy_service goes
- * through a spawned `postbal policy` to two policy services (small servers
- * in this test that reject some recipients, each saying who it is). Verdicts
- * are the services'; when the preferred one dies mid-run the other decides,
- * and nothing gets Postfix's 451 while one lives. Skipped loudly (and failed
- * under CI) where Postfix cannot run.
+ * through a spawned `postbal policy` (its state shared by every smtpd's
+ * instance) to three policy services: Debian's postfwd and a small test
+ * server sharing priority 5 by round robin, another test server at priority
+ * 10. All three reject recipients starting with "blocked" and say who they
+ * are. Mid-run the test server hangs (accepts, never answers), then postfwd
+ * is killed: mail keeps flowing with the same verdicts, nothing is accepted
+ * that the policy rejects, no temporary failure while one service lives,
+ * every accepted message is delivered. Skipped loudly (and failed under CI)
+ * where Postfix or postfwd cannot run.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
-import { PostfixLab, postfixUnavailable, waitFor } from './lab.js';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { service } from '../helpers/policy-service.js';
+import { PostfixLab, packageUnavailable, postfixUnavailable, waitFor } from './lab.js';
+import { POSTFWD, startPostfwd, type Postfwd } from './postfwd.js';
 
-/** A policy service that rejects recipients starting with "blocked". */
-async function policyService(name: string): Promise<{ port: number; close: () => Promise<void>; asked: () => number }> {
-  const sockets = new Set<Socket>();
-  let asked = 0;
-  const server: Server = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('error', () => undefined);
-    let buf = '';
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      let end: number;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const req = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        asked++;
-        const rcpt = /(?:^|\n)recipient=([^\n]*)/.exec(req)?.[1] ?? '';
-        sock.write(rcpt.startsWith('blocked') ? `action=REJECT 5.7.1 blocked by policy ${name}\n\n` : 'action=DUNNO\n\n');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as { port: number }).port,
-    asked: () => asked,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
-  };
-}
+const verdict = (name: string) => (request: string): string => {
+  const rcpt = /(?:^|\n)recipient=([^\n]*)/.exec(request)?.[1] ?? '';
+  return rcpt.startsWith('blocked') ? `action=REJECT 5.7.1 blocked by policy ${name}\n\n` : 'action=DUNNO\n\n';
+};
 
-test('postbal policy behind smtpd: the services\' verdicts; the preferred one killed mid-run, the other decides, no 451', { timeout: 300_000 }, async (t) => {
+test('postbal policy behind smtpd, in front of postfwd and two test services: verdicts hold while one hangs and postfwd is killed; no 4xx, all accepted mail delivered', { timeout: 300_000 }, async (t) => {
   if (postfixUnavailable(t)) return;
-  const a = await policyService('A');
-  const b = await policyService('B');
-  const lab = await PostfixLab.start({
-    mapLines: [
-      'transport_maps = inline:{ remote.example=smtp0:[127.0.0.1]:SINKPORT }',
-      'smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:PBPORT, permit_mynetworks, reject',
-    ],
-    pool: '{1}smtp0:[127.0.0.1]:SINKPORT\n',
-    policyArgs: ['-s', `a=127.0.0.1:${a.port}:5`, '-s', `b=127.0.0.1:${b.port}:10`, '-d', 'DUNNO'],
-  });
+  if (packageUnavailable(t, 'postfwd', POSTFWD)) return;
+  const b = await service(verdict('B'));
+  const c = await service(verdict('C'));
+  let fwd: Postfwd | undefined;
+  let lab: PostfixLab | undefined;
   try {
-    const batch = (tag: string): { from: string; to: string }[] => Array.from({ length: 20 }, (_, i) => ({ from: 'bulk@lab.test', to: `${i % 4 === 0 ? 'blocked' : 'ok'}-${tag}${i}@remote.example` }));
-    const first = await lab.sendMail(batch('a'), { rcptMayFail: true });
-    assert.deepEqual(first.filter((r) => r.startsWith('250')).length, 15);
-    assert.ok(first.filter((r) => !r.startsWith('250')).every((r) => /^554 5\.7\.1 .*blocked by policy A/.test(r)), first.join('\n'));
-    assert.ok(a.asked() >= 20 && b.asked() === 0, `A was asked ${a.asked()}, B ${b.asked()}: the preferred one (priority 5 before 10) decides`);
-    await a.close();
-    const second = await lab.sendMail(batch('b'), { rcptMayFail: true });
-    t.diagnostic(`after A died: ${second.filter((r) => r.startsWith('250')).length} accepted, ${second.filter((r) => r.startsWith('554')).length} rejected by B, ${second.filter((r) => r.startsWith('4')).length} temporary failures`);
-    assert.equal(second.filter((r) => r.startsWith('4')).length, 0, 'no 451 while one service lives');
-    assert.equal(second.filter((r) => r.startsWith('250')).length, 15);
-    assert.ok(second.filter((r) => !r.startsWith('250')).every((r) => /blocked by policy B/.test(r)), second.join('\n'));
-    const d = await waitFor(() => lab.delivered(), (x) => x.sentTotal >= 30, 60_000);
-    assert.equal(d.sentTotal, 30, 'every accepted message delivered');
+    fwd = await startPostfwd('/tmp', `id=BLOCKED; recipient=~/^blocked/; action=REJECT 5.7.1 blocked by postfwd\n`);
+    lab = await PostfixLab.start({
+      mapLines: [
+        'transport_maps = inline:{ remote.example=smtp0:[127.0.0.1]:SINKPORT }',
+        'smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:PBPORT, permit_mynetworks, reject',
+      ],
+      pool: '{1}smtp0:[127.0.0.1]:SINKPORT\n',
+      policyArgs: ['-s', `fwd=127.0.0.1:${fwd.port}:5:1:5`, '-s', `b=127.0.0.1:${b.port}:5:1:2`, '-s', `c=127.0.0.1:${c.port}:10`,
+        '-d', 'DUNNO', '--state', 'STATEDIR/policy.state'],
+    });
+    const l = lab;
+    const batch = (tag: string): { from: string; to: string }[] => Array.from({ length: 20 }, (_, i) => ({ from: 'bulk@lab.test', to: `${i % 5 === 0 ? 'blocked' : 'ok'}-${tag}${i}@remote.example` }));
+    const check = (replies: string[], by: RegExp, phase: string): void => {
+      t.diagnostic(`${phase}: ${replies.filter((r) => r.startsWith('250')).length} accepted, ${replies.filter((r) => r.startsWith('5')).length} rejected, ${replies.filter((r) => r.startsWith('4')).length} temporary failures`);
+      assert.equal(replies.filter((r) => r.startsWith('4')).length, 0, `${phase}: no temporary failure while one service lives\n${replies.join('\n')}`);
+      assert.equal(replies.filter((r) => r.startsWith('250')).length, 16, `${phase}: the ok- recipients accepted`);
+      const rejected = replies.filter((r) => !r.startsWith('250'));
+      assert.equal(rejected.length, 4, `${phase}: every blocked- recipient rejected (the default action DUNNO would have let them in)`);
+      assert.ok(rejected.every((r) => /^554 5\.7\.1 /.test(r) && by.test(r)), `${phase}:\n${rejected.join('\n')}`);
+    };
+    const first = await l.sendMail(batch('a'), { rcptMayFail: true });
+    check(first, /blocked by (postfwd|policy B)/, 'postfwd and B sharing priority 5');
+    assert.ok(first.some((r) => /blocked by postfwd/.test(r)) && first.some((r) => /blocked by policy B/.test(r)), 'both services of priority 5 decide, in turn');
+    assert.equal(c.answered(), 0, 'priority 10 unused while priority 5 answers');
+    b.setHang(true);
+    const second = await l.sendMail(batch('b'), { rcptMayFail: true });
+    check(second, /blocked by postfwd/, 'B hung');
+    fwd.kill();
+    const third = await l.sendMail(batch('c'), { rcptMayFail: true });
+    check(third, /blocked by policy C/, 'B hung and postfwd killed');
+    type Report = { services: { service: string; health: string; answered: number; lastFailure: string | null }[] };
+    const status = (): Report => {
+      const r = spawnSync(process.execPath, [l.postbalBin, 'status', '--policy', '--json', '--state', join(l.dir, 'state', 'policy.state')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as Report;
+    };
+    // Each instance adds its counters to the shared state within a second.
+    const report = await waitFor(status, (x) => x.services[2]!.answered >= 20, 10_000);
+    t.diagnostic(report.services.map((s) => `${s.service}: ${s.health}, ${s.answered} answered, last failure ${s.lastFailure ?? '-'}`).join('; '));
+    assert.notEqual(report.services[0]!.health, 'up', 'postfwd, killed, is not up');
+    assert.equal(report.services[1]!.lastFailure, 'timeout', 'B hung: its failure was a timeout');
+    assert.ok(report.services[2]!.answered >= 20, 'C answered the last batch');
+    const d = await waitFor(() => l.delivered(), (x) => x.sentTotal >= 48, 60_000);
+    assert.equal(d.sentTotal, 48, 'every accepted message delivered');
   } finally {
-    lab.stop();
-    await b.close();
+    lab?.stop();
+    fwd?.kill();
+    await Promise.all([b.close(), c.close()]);
   }
 });

@@ -1,0 +1,53 @@
+/**
+ * Debian's postfwd (postfwd2) as a real policy service for tests: a private
+ * instance on a free loopback port with a rule file, killed with its whole
+ * process group (it forks a cache and policy children).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'node:net';
+import { freePort } from './lab.js';
+
+export const POSTFWD = '/usr/sbin/postfwd2';
+
+export interface Postfwd {
+  readonly port: number;
+  /** SIGKILL to postfwd and every child it forked. */
+  kill(): void;
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function startPostfwd(dir: string, rules: string): Promise<Postfwd> {
+  const port = await freePort();
+  const file = join(dir, 'postfwd.rules');
+  const pidfile = join(dir, 'postfwd.pid');
+  writeFileSync(file, rules);
+  // No -L: postfwd would write its log lines into the policy connection.
+  const r = spawnSync(POSTFWD, ['-f', file, '--interface', '127.0.0.1', '--port', String(port), '--user', 'nobody', '--group', 'nogroup',
+    '--pidfile', pidfile, '--nodns', '--cache', '0', '-l', 'postfwd-lab'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`postfwd did not start: ${r.stderr}`);
+  for (let i = 0; i < 100 && !(existsSync(pidfile) && (await listening(port))); i++) await sleep(100);
+  const pgid = Number(readFileSync(pidfile, 'utf8').trim());
+  return {
+    port,
+    kill: () => {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    },
+  };
+}
