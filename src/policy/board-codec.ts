@@ -147,8 +147,7 @@ export function initBoard(page: Buffer, services: readonly BackendSpec[], nowMs:
   }));
 }
 
-/** True when `page` holds the board of exactly these services. */
-export function boardMatches(page: Buffer, services: readonly BackendSpec[]): boolean {
-  const h = readHeader(page);
-  return h.magic === BOARD_MAGIC && h.count === services.length && h.fingerprint === fingerprintServices(services);
+/** The bytes of a page that hold the header and `count` records. */
+export function boardBytes(count: number): number {
+  return RECORDS_AT + count * RECORD_BYTES;
 }

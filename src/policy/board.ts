@@ -6,7 +6,7 @@ import { checkStateDirectory, forbiddenPathProblem, stateErrorOf } from '../stat
 import { closeStateFile, createStateFile, openStateFile } from '../state/state-file.js';
 import type { OpenFile } from '../state/memo-io.js';
 import type { BackendSpec } from './backend.js';
-import { BOARD_MAGIC, BOARD_PAGE_BYTES, boardMatches, initBoard, readHeader } from './board-codec.js';
+import { BOARD_MAGIC, BOARD_PAGE_BYTES, boardBytes, fingerprintServices, initBoard, readHeader } from './board-codec.js';
 
 /**
  * The board every `postbal policy` instance shares: one page in a state file
@@ -34,6 +34,10 @@ export class PolicyBoard {
   readonly #warn: (message: string) => void;
   readonly #now: () => number;
   readonly #page = Buffer.alloc(BOARD_PAGE_BYTES);
+  /** What a page of exactly these services holds in its header (computed once, compared per request). */
+  readonly #fingerprint: number;
+  /** The bytes of the page that hold anything (the header and these services' records). */
+  readonly #used: number;
   #opened: Opened | undefined;
   #checkedAt = 0;
   /** Why the file is not in use (logged once), or undefined. */
@@ -44,6 +48,8 @@ export class PolicyBoard {
     this.#services = services;
     this.#warn = opts.warn;
     this.#now = opts.nowMs ?? Date.now;
+    this.#fingerprint = fingerprintServices(services);
+    this.#used = boardBytes(services.length);
     initBoard(this.#page, services, this.#now());
     if (path !== undefined) this.#open(path);
   }
@@ -110,6 +116,11 @@ export class PolicyBoard {
     }
   }
 
+  #matches(): boolean {
+    const h = readHeader(this.#page);
+    return h.magic === BOARD_MAGIC && h.count === this.#services.length && h.fingerprint === this.#fingerprint;
+  }
+
   #close(): void {
     const o = this.#opened;
     this.#opened = undefined;
@@ -148,8 +159,8 @@ export class PolicyBoard {
     const o = this.#opened;
     if (!o) return this.#page;
     try {
-      readSync(o.file.fd, this.#page, 0, BOARD_PAGE_BYTES, 0);
-      if (!boardMatches(this.#page, this.#services)) initBoard(this.#page, this.#services, this.#now());
+      readSync(o.file.fd, this.#page, 0, this.#used, 0);
+      if (!this.#matches()) initBoard(this.#page, this.#services, this.#now());
     } catch (err) {
       this.#giveUp(stateErrorOf(this.path!, 'cannot read it', err).message);
     }
@@ -169,10 +180,10 @@ export class PolicyBoard {
     const got = o.lock.acquire();
     if (!got.ok) return change(this.#page);
     try {
-      readSync(o.file.fd, this.#page, 0, BOARD_PAGE_BYTES, 0);
-      if (!boardMatches(this.#page, this.#services)) initBoard(this.#page, this.#services, this.#now());
+      readSync(o.file.fd, this.#page, 0, this.#used, 0);
+      if (!this.#matches()) initBoard(this.#page, this.#services, this.#now());
       const result = change(this.#page);
-      writeSync(o.file.fd, this.#page, 0, BOARD_PAGE_BYTES, 0);
+      writeSync(o.file.fd, this.#page, 0, this.#used, 0);
       return result;
     } catch (err) {
       this.#giveUp(stateErrorOf(this.path!, 'cannot update it', err).message);
