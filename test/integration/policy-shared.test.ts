@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
 import { closedPort, request, service } from '../helpers/policy-service.js';
-import { BIN, runPostbal } from '../helpers/postbal.js';
+import { BIN, ROOT, runPostbal } from '../helpers/postbal.js';
 import { datagramSink, sinkReady } from '../helpers/syslog-sink.js';
 import { existsSync, readFileSync } from 'node:fs';
 
@@ -159,6 +159,26 @@ test('policy state: a file others can write, or the balancer\'s state file, is r
     assert.equal(proc.stdout, 'action=ok\n\n', 'a path under /proc never hangs a request');
   } finally {
     await one.close();
+    s.done();
+  }
+});
+
+test('examples/postbal-policy.cf passes check --policy and serves: its services by priority, its default action when none answers', async () => {
+  const file = join(ROOT, 'examples/postbal-policy.cf');
+  const ok = cli('check', '--policy', file);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /OK, 3 services in 2 priorities; default action defer_if_permit Policy service unavailable, try again later; breaker 10s/);
+  assert.match(ok.stdout, /prio\s+5\s+fwd-a=127\.0\.0\.1:10040\s+weight 2 \(66\.7%\)\s+timeout 10s/);
+  // The example's placeholder ports moved to ones where nothing listens (Debian's postgrey and
+  // postfwd default to 10023 and 10040): every service refuses, the default action answers.
+  const s = await stateDir();
+  try {
+    const dead = await closedPort();
+    const copy = join(s.dir, 'postbal-policy.cf');
+    writeFileSync(copy, readFileSync(file, 'utf8').replace(/:100(23|40|41):/g, `:${dead}:`));
+    const r = await runPostbal(['policy', '-c', copy, '--syslog', 'none', '--state', 'none'], request('x@y'));
+    assert.equal(r.stdout, 'action=defer_if_permit Policy service unavailable, try again later\n\n');
+  } finally {
     s.done();
   }
 });
