@@ -45,6 +45,11 @@ Examples:
   postbal reset-stats       start the pick counters from zero
   printf '21:postbal a@example.com,' | postbal -c examples/postbal.cf --state none --syslog none
       the same lookup in socketmap(5) form: the first byte tells the protocol
+  postbal policy -s grey=127.0.0.1:10023:5 -s fwd=127.0.0.1:10040:10 -d dunno
+      failover for policy services, hapolicy's command line ("postbal policy --help")
+  postbal check --policy examples/postbal-policy.cf
+      validate a policy services file (for "postbal policy -c FILE")
+  postbal status --policy   health, failures, latency and share of each policy service
 
 postbal.cf beyond postbal.pl's format (see examples/postbal-tiers.cf):
   {3}smtp0:                       weight 3, priority 0 (the default, preferred)
