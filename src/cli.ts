@@ -8,6 +8,7 @@ import { runFeedback } from './commands/feedback.js';
 import { runPolicy } from './commands/policy.js';
 import { runPolicyCheck, runPolicyStatus } from './commands/policy-status.js';
 import { runClearSuspension, runMarkUp } from './commands/trouble.js';
+import { runWarmupStage } from './commands/warmup.js';
 import { ALGORITHMS } from './config/parse.js';
 import type { Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
@@ -43,6 +44,7 @@ Examples:
   postbal drain smtp1       take smtp1 out of rotation in every running instance
   postbal undrain smtp1     and put it back (both persist in the state file)
   postbal reset-stats       start the pick counters from zero
+  postbal warmup-stage smtp3 2   set a warming transport's stage (1: start again; "warmed": no cap)
   printf '21:postbal a@example.com,' | postbal -c examples/postbal.cf --state none --syslog none
       the same lookup in socketmap(5) form: the first byte tells the protocol
   postbal policy -s grey=127.0.0.1:10023:5 -s fwd=127.0.0.1:10040:10 -d dunno
@@ -55,6 +57,9 @@ postbal.cf beyond postbal.pl's format (see examples/postbal-tiers.cf):
   {3}smtp0:                       weight 3, priority 0 (the default, preferred)
   {1}smtp9:[backup.example] priority=1
                                   used only while every priority-0 entry is drained
+  {1}smtp3: warmup=200,500,1000,2000,5000
+                                  new IP: at most 200 new answers a day in stage 1,
+                                  500 in stage 2, ...; the others take the rest
   algorithm = wrr | random | sticky
   fallback = retry:4.3.2 no source IP available
                                   answered when every transport is drained
@@ -238,6 +243,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         configFile: io.o.config, statePath: io.o.state, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
         logger: io.logger, out: io.out, err: io.err,
       }, process.stdin);
+      io.logger.close();
+    });
+
+  program
+    .command('warmup-stage <transport> <stage>')
+    .description('set the warm-up stage of a transport with a warmup= schedule: 1 starts it again, the number of stages + 1 (or "warmed") ends it; every instance follows from its next new answer')
+    .action((transport: string, stage: string, _opts, cmd: Command) => {
+      const io = control(cmd);
+      code = runWarmupStage(io.o.config, io.o.state, transport, stage, io);
       io.logger.close();
     });
 

@@ -3,6 +3,7 @@ import { inScope } from './config/scope.js';
 import type { Algorithm as AlgorithmName, PoolConfig } from './config/types.js';
 import { ALGORITHM_IMPLS } from './balance/algorithms/index.js';
 import { EligibilityView } from './balance/eligibility/view.js';
+import { WarmupCaps, warmupRule } from './balance/eligibility/warmup.js';
 import { hashKey } from './balance/hash.js';
 import type { PickInput } from './balance/types.js';
 import { LookupLog } from './lookup-log.js';
@@ -62,7 +63,7 @@ export class LookupHandler {
   /**
    * This pool's eligibility view (#viewFor).
    */
-  #view: { pool: PoolConfig; view: EligibilityView } | undefined;
+  #view: { pool: PoolConfig; view: EligibilityView; caps: WarmupCaps } | undefined;
   readonly #random: () => number;
   readonly #log: LookupLog;
   #repeats: { pool: PoolConfig; counts: number[] } | undefined;
@@ -128,12 +129,13 @@ export class LookupHandler {
     return this.#found;
   }
 
-  /** The eligibility view of this pool (balance/eligibility/view.ts); its log lines wait for the replies. */
-  #viewFor(pool: PoolConfig): EligibilityView {
+  /** The eligibility view and warm-up caps of this pool (balance/eligibility/); their log lines wait for the replies. */
+  #viewFor(pool: PoolConfig): { view: EligibilityView; caps: WarmupCaps } {
     if (this.#view?.pool !== pool) {
-      this.#view = { pool, view: new EligibilityView(pool, (level, line) => this.#deferred.push(() => this.#opts.logger.log(level, line))) };
+      const log = (level: 'info' | 'warning', line: string): void => { this.#deferred.push(() => this.#opts.logger.log(level, line)); };
+      this.#view = { pool, view: new EligibilityView(pool, log), caps: new WarmupCaps(pool, log) };
     }
-    return this.#view.view;
+    return this.#view;
   }
 
   /**
@@ -172,14 +174,19 @@ export class LookupHandler {
       fresh.push(i);
       pendingRepeat.set(hash, i);
     }
-    const view = this.#viewFor(pool);
+    const { view, caps } = this.#viewFor(pool);
     const nowMs = this.#now();
     // A remembered answer stands only while its transport may answer that key
     // now: a drain, a transport down or suspended for the key's destination
-    // (or a better tier coming back) applies from the next lookup.
+    // (or a better tier coming back) applies from the next lookup. A warm-up
+    // cap does not: the recipient was counted at its first lookup.
     const stale = (): number[] => (remembered.length === 0
       ? remembered
-      : remembered.filter((i) => !view.forKey(keys[i]!, nowMs).members[decisions[i]!.index]));
+      : remembered.filter((i) => {
+        const e = view.forKey(keys[i]!, nowMs);
+        const index = decisions[i]!.index;
+        return !e.members[index] && e.excludedBy[index] !== warmupRule.name;
+      }));
     let needTransaction = fresh.length > 0;
     if (!needTransaction && remembered.length > 0) {
       const peek = store.peekFlags(pool);
@@ -194,7 +201,9 @@ export class LookupHandler {
       // Hashed before the lock is taken: other instances wait while it is held.
       const keyHashes = keys.map((k) => algorithm.keyHash(k));
       store.transact(pool, (state, trouble) => {
-        view.update((t) => state.transports[t]!.flags, state.troubleGen, trouble.current, nowMs);
+        caps.begin(state, nowMs);
+        const flags = (t: number): number => state.transports[t]!.flags;
+        view.update(flags, state.troubleGen, trouble.current, nowMs);
         const restale = stale();
         if (restale.length > 0) fresh = [...fresh, ...restale].sort((a, b) => a - b);
         const input: { -readonly [K in keyof PickInput]: PickInput[K] } = {
@@ -210,6 +219,8 @@ export class LookupHandler {
           if (index >= 0) {
             state.transports[index]!.picks++;
             picked++;
+            // At its cap from this answer on: the next keys of the burst go elsewhere.
+            if (caps.picked(state, index)) view.update(flags, state.troubleGen, undefined, nowMs);
           }
           decisions[i] = { index, repeat: false };
         }

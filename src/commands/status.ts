@@ -12,6 +12,8 @@ import { RULES } from '../balance/eligibility/index.js';
 import { hashLo } from '../balance/hash.js';
 import type { TransportHealth } from '../state/types.js';
 import { carryOver, type DecodedHeader } from '../state/codec.js';
+import { CAPPED } from '../balance/eligibility/warmup.js';
+import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
 
 /**
  * `postbal status`: the pool by tier, drain marks, and how many picks each
@@ -35,6 +37,8 @@ export interface StatusReport {
     readonly weight: number;
     readonly priority: number;
     readonly drained: boolean;
+    /** A warming transport at its cap for now (the others take its mail). */
+    readonly capped: boolean;
     readonly active: boolean;
     /** Share of its tier's weight, as configured. */
     readonly targetShare: number;
@@ -46,6 +50,8 @@ export interface StatusReport {
     /** From postbal feedback: `up`, `down until …`, `trial` (past its retry time), `ramping (40%)`. */
     readonly health: string;
   }[];
+  /** Warming transports (warmup=): stage, today's count and cap. */
+  readonly warmup: readonly WarmupStatus[];
   /** Suspensions in force, from postbal feedback. */
   readonly suspensions: readonly { readonly transport: string; readonly destination: string; readonly until: string; readonly reason: string }[];
 }
@@ -87,8 +93,12 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   // Counters belong to this pool when the fingerprint matches; drain marks
   // are found by each transport's value, as a serving instance finds them.
   const samePool = pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint;
-  const flags = pool && decoded ? carryOver(decoded, pool, 0).transports.map((t) => t.flags) : (pool?.transports.map(() => 0) ?? []);
+  const carried = pool && decoded ? carryOver(decoded, pool, 0) : undefined;
   const nowMs = Date.now();
+  const warm = pool ? warmupStatus(pool, carried?.warmup ?? [], nowMs) : [];
+  // Caps as of now (the stored flag is as of the last new answer; hours and days have moved on since).
+  const cappedNow = (i: number): boolean => warm.some((w) => w.transport === pool!.transports[i]!.value && w.allowedNow !== null && w.today >= w.allowedNow);
+  const flags = (carried ? carried.transports.map((t) => t.flags) : (pool?.transports.map(() => 0) ?? [])).map((f, i) => (cappedNow(i) ? f | CAPPED : f & ~CAPPED));
   const trouble = decoded && path !== null && decoded.state.troubleGen > 0 ? inspectTrouble(path, decoded.memoSlots) : undefined;
   const healthOf = (i: number): TransportHealth | undefined => trouble?.health.find((h) => h.id === hashLo(pool!.memberHashes[i]!));
   const eligible = pool
@@ -112,6 +122,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
     },
     activePriority: eligible?.priority ?? null,
+    warmup: warm,
     suspensions: pool && trouble
       ? trouble.suspensions.filter((x) => x.untilMs > nowMs).flatMap((x) => pool.transports.filter((_, i) => hashLo(pool.memberHashes[i]!) === x.id).map((t) => ({
         transport: t.value, destination: x.destination, until: new Date(x.untilMs).toISOString(), reason: x.reason,
@@ -122,6 +133,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       weight: t.weight,
       priority: t.priority,
       drained: isDrained(flags[i]!),
+      capped: (flags[i]! & CAPPED) !== 0,
       active: eligible?.members[i] === true,
       targetShare: t.weight / tierWeight(t.priority),
       effectiveShare: eligible?.members[i] ? eligible.weights[i]! / eligibleWeight : 0,
@@ -154,9 +166,10 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
   const width = Math.max(9, ...report.transports.map((t) => t.transport.length));
   out(`\n  ${'transport'.padEnd(width)}  prio  weight  target     now  state       picks  actual   repeats\n`);
   for (const t of [...report.transports].sort((a, b) => a.priority - b.priority)) {
-    const mark = t.drained ? 'DRAINED' : t.health.startsWith('down') ? 'DOWN' : t.health === 'trial' ? 'TRIAL' : t.health.startsWith('ramping') ? 'RAMP' : t.active ? 'active' : 'standby';
+    const mark = t.drained ? 'DRAINED' : t.capped ? 'CAPPED' : t.health.startsWith('down') ? 'DOWN' : t.health === 'trial' ? 'TRIAL' : t.health.startsWith('ramping') ? 'RAMP' : t.active ? 'active' : 'standby';
     out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${pct(t.effectiveShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
   }
+  if (report.warmup.length > 0) out(`\nwarm-up (postbal warmup-stage sets a stage):\n${report.warmup.map((w) => `  ${w.transport}  ${describeWarmup(w)}\n`).join('')}`);
   const notes = report.transports.filter((t) => t.health !== 'up');
   if (notes.length > 0) out(`\nhealth (postbal feedback):\n${notes.map((t) => `  ${t.transport}  ${t.health}\n`).join('')}`);
   if (report.suspensions.length > 0) {

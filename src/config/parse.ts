@@ -1,3 +1,4 @@
+import { MAX_STAGES, MAX_WARMING } from '../balance/warmup.js';
 import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { tcpTableReplyBytes } from '../protocol/tcp-table.js';
@@ -159,6 +160,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       continue;
     }
     let priority = 0;
+    let warmup: number[] | undefined;
     let source: string | undefined;
     let syslogName: string | undefined;
     let badAttribute = false;
@@ -166,6 +168,15 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       const p = /^priority=(\d{1,4})$/.exec(attr);
       if (p) {
         priority = Number(p[1]);
+      } else if (attr.startsWith('warmup=')) {
+        const text = attr.slice('warmup='.length);
+        const caps = text.split(',').map((x) => (/^\d{1,9}$/.test(x) ? Number(x) : NaN));
+        if (caps.length > MAX_STAGES || caps.some((c) => !(c >= 1))) {
+          badAttribute = true;
+          problems.push({ file, line: lineNo, field: 'warmup', expected: `day caps of stage 1, 2, … as whole numbers from 1 to 999999999, comma-separated, at most ${MAX_STAGES} (e.g. warmup=200,500,1000,2000)`, received: describe(text) });
+        } else {
+          warmup = caps;
+        }
       } else if (attr.startsWith('syslog_name=')) {
         syslogName = attr.slice('syslog_name='.length);
         if (!/^[A-Za-z0-9._/-]{1,64}$/.test(syslogName)) {
@@ -182,7 +193,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
         badAttribute = true;
         problems.push({
           file, line: lineNo, field: attr.startsWith('priority=') ? 'priority' : 'attribute',
-          expected: `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}, "source=ADDRESS" or "syslog_name=NAME"`,
+          expected: `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}, "warmup=CAP,CAP,…", "source=ADDRESS" or "syslog_name=NAME"`,
           received: describe(attr),
         });
       }
@@ -199,18 +210,31 @@ export function parseConfig(text: string, file: string): ParsedConfig {
         });
         continue;
       }
-      entries[seen] = { ...prev, weight: Math.min(MAX_WEIGHT, prev.weight + weight) };
+      if (warmup !== undefined && prev.warmup !== undefined && warmup.join() !== prev.warmup.join()) {
+        problems.push({ file, line: lineNo, field: 'warmup', expected: `the warm-up schedule of line ${prev.line}, where ${value} is listed already (${prev.warmup.join(',')})`, received: warmup.join(',') });
+        continue;
+      }
+      entries[seen] = { ...prev, weight: Math.min(MAX_WEIGHT, prev.weight + weight), ...(warmup === undefined && prev.warmup === undefined ? {} : { warmup: Object.freeze(warmup ?? prev.warmup!) }) };
       warnings.push({ line: lineNo, message: `duplicate of line ${prev.line} (${value}): weights added` });
       continue;
     }
     byValue.set(value, entries.length);
-    entries.push({ value, weight, priority, line: lineNo, ...(source === undefined ? {} : { source }), ...(syslogName === undefined ? {} : { syslogName }) });
+    entries.push({
+      value, weight, priority, line: lineNo,
+      ...(warmup === undefined ? {} : { warmup: Object.freeze(warmup) }),
+      ...(source === undefined ? {} : { source }),
+      ...(syslogName === undefined ? {} : { syslogName }),
+    });
   }
   if (problems.length === 0 && entries.length === 0) {
     problems.push({ file, line: 0, field: 'pool', expected: 'at least one "{weight}transport:nexthop" line', received: 'none' });
   }
   if (entries.length > MAX_TRANSPORTS) {
     problems.push({ file, line: 0, field: 'pool', expected: `at most ${MAX_TRANSPORTS} transports`, received: String(entries.length) });
+  }
+  const warming = entries.filter((e) => e.warmup !== undefined);
+  if (warming.length > MAX_WARMING) {
+    problems.push({ file, line: warming[MAX_WARMING]!.line, field: 'warmup', expected: `at most ${MAX_WARMING} transports warming at once`, received: String(warming.length) });
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const transports = Object.freeze(entries.map((e) => Object.freeze(e)));

@@ -8,6 +8,8 @@ export interface TransportEntry {
   readonly weight: number;
   /** Tier: lower is preferred; picks come from the best tier with an available member. */
   readonly priority: number;
+  /** `warmup=CAP,CAP,…`: the day caps of warm-up stage 1, 2, … (balance/warmup.ts); none: never capped. */
+  readonly warmup?: readonly number[];
   /** Line of the config file it came from (for messages). */
   readonly line: number;
   /** `source=ADDRESS`: the local address its probes connect from (its smtp_bind_address). */

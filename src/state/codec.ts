@@ -1,7 +1,9 @@
 import { crc32 } from './crc32.js';
 import {
-  HEADER_FIXED_BYTES, MAGIC, TRANSPORT_ID_BYTES, TRANSPORT_RECORD_BYTES, VERSION, headerBytes,
+  HEADER_BLOCK_BYTES, HEADER_FIXED_BYTES, MAGIC, TRANSPORT_ID_BYTES, TRANSPORT_RECORD_BYTES, VERSION, WARMUP_HEAD_BYTES, WARMUP_MAGIC,
+  WARMUP_RECORD_BYTES, headerBytes,
 } from './layout.js';
+import type { WarmupRecord } from '../balance/warmup.js';
 import { hashLo } from '../balance/hash.js';
 import type { BalanceState } from './types.js';
 
@@ -33,6 +35,7 @@ export function freshState(count: number, nowMs: number): BalanceState {
     statsSince: nowMs,
     transports: Array.from({ length: count }, () => ({ current: 0, picks: 0, repeats: 0, flags: 0 })),
     troubleGen: 0,
+    warmup: [],
   };
 }
 
@@ -40,7 +43,8 @@ export function freshState(count: number, nowMs: number): BalanceState {
 export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots: number): Buffer {
   const n = state.transports.length;
   const { fingerprint } = pool;
-  const b = Buffer.alloc(headerBytes(n));
+  const warm = state.warmup.length === 0 ? 0 : WARMUP_HEAD_BYTES + WARMUP_RECORD_BYTES * state.warmup.length;
+  const b = Buffer.alloc(headerBytes(n) + warm);
   b.writeUInt32LE(MAGIC, 0);
   b.writeUInt32LE(VERSION, 8);
   b.writeUInt32LE(n, 12);
@@ -58,8 +62,44 @@ export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots:
     b.writeUInt32LE(t.flags >>> 0, off + 20);
     b.writeUInt32LE(hashLo(pool.memberHashes[i] ?? 0), idOffset(n, i));
   }
-  b.writeUInt32LE(crc32(b.subarray(8)), 4);
+  b.writeUInt32LE(crc32(b.subarray(8, headerBytes(n))), 4);
+  if (warm > 0) encodeWarmup(b, headerBytes(n), state.warmup);
   return b;
+}
+
+/** How many warm-up records fit in the header page after `n` transports. */
+export function warmupRoom(n: number): number {
+  return Math.floor((HEADER_BLOCK_BYTES - headerBytes(n) - WARMUP_HEAD_BYTES) / WARMUP_RECORD_BYTES);
+}
+
+function encodeWarmup(b: Buffer, at: number, records: readonly WarmupRecord[]): void {
+  b.writeUInt32LE(WARMUP_MAGIC, at);
+  b.writeUInt32LE(records.length, at + 4);
+  records.forEach((r, k) => {
+    const o = at + WARMUP_HEAD_BYTES + k * WARMUP_RECORD_BYTES;
+    b.writeUInt32LE(r.id >>> 0, o);
+    b.writeUInt32LE(r.stage >>> 0, o + 4);
+    b.writeInt32LE(r.day | 0, o + 8);
+    b.writeUInt32LE(Math.min(r.count, 0xffffffff) >>> 0, o + 12);
+    b.writeDoubleLE(r.sinceMs, o + 16);
+  });
+  b.writeUInt32LE(crc32(b.subarray(at + WARMUP_HEAD_BYTES, at + WARMUP_HEAD_BYTES + records.length * WARMUP_RECORD_BYTES)), at + 8);
+}
+
+/** The warm-up table after the header, or [] when absent, torn or corrupt (every stage then starts again at 1: logged by the caller as a fresh start). */
+function decodeWarmup(bytes: Buffer, at: number, n: number): WarmupRecord[] {
+  if (bytes.length < at + WARMUP_HEAD_BYTES || bytes.readUInt32LE(at) !== WARMUP_MAGIC) return [];
+  const w = bytes.readUInt32LE(at + 4);
+  const end = at + WARMUP_HEAD_BYTES + w * WARMUP_RECORD_BYTES;
+  if (w > warmupRoom(n) || bytes.length < end) return [];
+  if (crc32(bytes.subarray(at + WARMUP_HEAD_BYTES, end)) !== bytes.readUInt32LE(at + 8)) return [];
+  const out: WarmupRecord[] = [];
+  for (let k = 0; k < w; k++) {
+    const o = at + WARMUP_HEAD_BYTES + k * WARMUP_RECORD_BYTES;
+    const sinceMs = bytes.readDoubleLE(o + 16);
+    out.push({ id: bytes.readUInt32LE(o), stage: bytes.readUInt32LE(o + 4), day: bytes.readInt32LE(o + 8), count: bytes.readUInt32LE(o + 12), sinceMs: Number.isFinite(sinceMs) ? sinceMs : 0 });
+  }
+  return out;
 }
 
 /**
@@ -94,7 +134,8 @@ export function decodeHeader(bytes: Buffer, expectFingerprint?: number): Decoded
   if (!Number.isFinite(seq) || !Number.isFinite(statsSince) || transports.some((t) => !Number.isFinite(t.current) || !Number.isFinite(t.picks))) {
     return 'corrupt';
   }
-  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports, troubleGen: bytes.readUInt32LE(40) }, ids };
+  const warmup = decodeWarmup(bytes, size, n);
+  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports, troubleGen: bytes.readUInt32LE(40), warmup }, ids };
 }
 
 function idOffset(n: number, i: number): number {
@@ -113,6 +154,9 @@ export function carryOver(old: DecodedHeader, pool: PoolIdentity, nowMs: number)
   state.seq = old.state.seq;
   // The trouble region is kept: its entries name transports by value, as drain marks do.
   state.troubleGen = old.state.troubleGen;
+  // A transport keeps its warm-up stage and today's count while it stays listed.
+  const ids = new Set(pool.memberHashes.map(hashLo));
+  state.warmup = old.state.warmup.filter((r) => ids.has(r.id));
   pool.memberHashes.forEach((h, i) => {
     state.transports[i]!.flags = flagsById.get(hashLo(h)) ?? 0;
   });

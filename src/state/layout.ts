@@ -15,6 +15,11 @@
  *             repeats u32, flags u32 (bit 0: drained)
  *         64 + 24n  per transport, u32: low 32 bits of the hash of its
  *             value, so drain marks can follow it into a changed pool
+ *         64 + 28n  warm-up table, present when a transport warms (outside
+ *             the header's CRC, so older builds read such files unchanged):
+ *             magic "PBW1", record count w u32, crc32 of the records, 0;
+ *             then w x 24 bytes: id u32, stage u32, day i32, count u32,
+ *             sinceMs f64 (balance/warmup.ts)
  *   4096   lock table: 256 x 16-byte slots (see state/bakery-lock.ts):
  *          pid u32, choosing u32, number u32, reserved u32
  *   8192   memo: slot count x 16-byte slots (see balance/memo.ts)
@@ -41,6 +46,9 @@ export const MEMO_OFFSET = LOCK_TABLE_OFFSET + LOCK_SLOTS * LOCK_SLOT_BYTES;
 export const MEMO_SLOT_BYTES = 16;
 
 export const TRANSPORT_ID_BYTES = 4;
+export const WARMUP_MAGIC = 0x31574250; // "PBW1" read as little-endian u32
+export const WARMUP_HEAD_BYTES = 16;
+export const WARMUP_RECORD_BYTES = 24;
 
 export function headerBytes(transportCount: number): number {
   return HEADER_FIXED_BYTES + (TRANSPORT_RECORD_BYTES + TRANSPORT_ID_BYTES) * transportCount;

@@ -1,5 +1,6 @@
 /** The shared balancing state and the store interface (types only). */
 import type { PoolConfig } from '../config/types.js';
+import type { WarmupRecord } from '../balance/warmup.js';
 
 /** Per-transport counters kept in the state. */
 export interface TransportCounters {
@@ -21,6 +22,8 @@ export interface BalanceState {
   transports: TransportCounters[];
   /** Bumped by every change of the trouble region; 0 while there is none. */
   troubleGen: number;
+  /** Warming transports' stages and day counts (balance/warmup.ts), by transport id; [] when none warms. */
+  warmup: WarmupRecord[];
 }
 
 /** What postbal feedback (or an administrator) found about one transport. */

@@ -2,6 +2,7 @@ import type { Eligible, EligibilityRule, MemberFacts } from '../types.js';
 import { drainRule } from './drain.js';
 import { healthRule } from './health.js';
 import { suspensionRule } from './suspension.js';
+import { warmupRule } from './warmup.js';
 
 /**
  * "May member T answer now, and at which weight": the rules in force, then
@@ -13,8 +14,12 @@ import { suspensionRule } from './suspension.js';
  * back moves it back, with no other configuration.
  */
 
-/** Every reason a member may be skipped, in the order they are asked. */
-export const RULES: readonly EligibilityRule[] = [drainRule, healthRule, suspensionRule];
+/**
+ * Every reason a member may be skipped, in the order they are asked. The
+ * warm-up cap comes last: a member it alone excludes is named by it, so a
+ * remembered answer (the same recipient's second lookup) can still stand.
+ */
+export const RULES: readonly EligibilityRule[] = [drainRule, healthRule, suspensionRule, warmupRule];
 /** The rules an administrator set; what is left when the automatic ones would leave nothing. */
 export const MANUAL_RULES: readonly EligibilityRule[] = RULES.filter((r) => !r.automatic);
 
