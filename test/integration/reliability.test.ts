@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AsNobody, BIN, Interactive, POOL_321, runPostbal, tempDir } from '../helpers/postbal.js';
 import { datagramSink, sinkReady } from '../helpers/syslog-sink.js';
+import { FAKETIME, faketimeUnavailable } from '../helpers/faketime.js';
 
 const ROUNDS = Number(process.env.FAULT_ROUNDS ?? 40);
 const WEIGHTS = [['200 smtp0:', 3], ['200 smtp1:', 2], ['200 smtp2:', 1]] as const;
@@ -74,29 +75,8 @@ test(`SIGKILL at random instants while 4 instances serve, ${ROUNDS} rounds: stat
   }
 });
 
-const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
-
-function ensureFaketime(): string | undefined {
-  if (existsSync(FAKETIME)) return undefined;
-  if (process.getuid?.() !== 0) return 'libfaketime missing and not root to install it';
-  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-qq', 'faketime'], { env, encoding: 'utf8' });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-qq'], { env });
-    r = spawnSync('apt-get', ['install', '-y', '-qq', 'faketime'], { env, encoding: 'utf8' });
-  }
-  return existsSync(FAKETIME) ? undefined : `could not install faketime: ${r.stderr}`;
-}
-
 test('the wall clock jumping 2 h backwards and forwards while serving: replies stay exact, the repeat memo recovers', async (t) => {
-  const missing = ensureFaketime();
-  if (missing) {
-    const msg = `CLOCK JUMP TEST SKIPPED: ${missing}`;
-    process.stderr.write(`\n${'!'.repeat(msg.length)}\n${msg}\n${'!'.repeat(msg.length)}\n`);
-    if (process.env.CI) assert.fail(msg);
-    t.skip(msg);
-    return;
-  }
+  if (faketimeUnavailable(t, 'CLOCK JUMP TEST')) return;
   const d = tempDir();
   const offset = d.file('offset', '+0\n');
   // Only the wall clock moves, as when NTP steps it; the monotonic clock runs on.
