@@ -126,3 +126,22 @@ test('warm-up: 4 instances at once never pass a cap; a restart and a SIGKILL mid
     d.cleanup();
   }
 });
+
+test('warm-up: a key\'s second lookup keeps its answer while the transport is capped (it was counted once), and repeats do not count', async (t) => {
+  if (faketimeUnavailable(t, 'WARM-UP REPEAT TEST')) return;
+  const d = tempDir();
+  try {
+    const cfg = d.file('p.cf', '{1}smtp0:\n{1}smtp3: warmup=3\n');
+    const args = ['-c', cfg, '-s', join(d.dir, 'state'), '--syslog', 'none'];
+    const env = at('2026-06-01 23:00:00', TZ);
+    const input = Array.from({ length: 12 }, (_, i) => `get same${i}@example.com\n`).join('');
+    const first = await runPostbal(args, input, { env });
+    assert.equal(count(first.stdout, 'smtp3:'), 3, 'the cap');
+    const second = await runPostbal(args, input, { env });
+    assert.equal(second.stdout, first.stdout, 'qmgr\'s lookup gets smtpd\'s answer, capped or not');
+    const st = statusJson(cfg, join(d.dir, 'state'), env);
+    assert.equal(st.warmup[0]!.today, 3, 'repeats are not counted');
+  } finally {
+    d.cleanup();
+  }
+});
