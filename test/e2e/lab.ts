@@ -131,6 +131,8 @@ export interface LabOptions {
   readonly pool: string;
   /** Extra postbal arguments. */
   readonly postbalArgs?: readonly string[];
+  /** Words before postbal's argv (e.g. /usr/bin/env VAR=value to run it under libfaketime; use STATEDIR, no spaces). */
+  readonly argvPrefix?: readonly string[];
   /**
    * A tcp_table helper program to spawn instead of postbal (a baseline), as
    * its source text; run as `perl FILE` (use SINKPORT for the sink's port).
@@ -272,7 +274,7 @@ export class PostfixLab {
         ? `/usr/bin/perl ${helper}`
         : opts.policyArgs !== undefined
         ? `${process.execPath} ${this.postbalBin} policy --syslog none ${opts.policyArgs.map(sub).join(' ')}`
-        : `${process.execPath} ${this.postbalBin} --config ${dir}/etc/postbal.cf --state ${this.statePath} ${(opts.postbalArgs ?? []).join(' ')}`}`,
+        : `${(opts.argvPrefix ?? []).map(sub).join(' ')} ${process.execPath} ${this.postbalBin} --config ${dir}/etc/postbal.cf --state ${this.statePath} ${(opts.postbalArgs ?? []).join(' ')}`}`,
       '',
     ].join('\n'));
     run('postfix', ['-c', this.etc, 'set-permissions'], { allowFail: true });
