@@ -49,6 +49,18 @@ export function localTime(ms: number): LocalTime {
   return { day: Math.floor(local / 86_400_000), hour: d.getHours() };
 }
 
+/** Local hours and days change only at quarter hours of UTC (every zone's offset is a multiple of 15 minutes). */
+const QUARTER_MS = 900_000;
+let cached: { from: number; to: number; value: LocalTime } | undefined;
+
+/** localTime, computed once per quarter hour: it runs in every transaction that warms. */
+export function localTimeCached(ms: number): LocalTime {
+  if (cached && ms >= cached.from && ms < cached.to) return cached.value;
+  const from = Math.floor(ms / QUARTER_MS) * QUARTER_MS;
+  cached = { from, to: from + QUARTER_MS, value: localTime(ms) };
+  return cached.value;
+}
+
 /** The day cap of a stage, or undefined when it is past the schedule (warmed). */
 export function stageCap(schedule: readonly number[], stage: number): number | undefined {
   return stage < schedule.length ? schedule[stage] : undefined;
@@ -90,15 +102,13 @@ export function mayAnswer(rec: WarmupRecord, schedule: readonly number[], now: L
   return used < pacedAllowance(cap, hour);
 }
 
-/** Counts one new answer given at `now` (after rollDay). */
+/** Counts one new answer given at `now` (after rollDay), in place. @returns `rec` */
 export function countAnswer(rec: WarmupRecord, now: LocalTime, nowMs: number): WarmupRecord {
   const day = Math.max(rec.day, now.day);
-  return {
-    ...rec,
-    day,
-    count: (day === rec.day ? rec.count : 0) + 1,
-    sinceMs: rec.sinceMs > 0 ? rec.sinceMs : nowMs,
-  };
+  rec.count = (day === rec.day ? rec.count : 0) + 1;
+  rec.day = day;
+  if (rec.sinceMs <= 0) rec.sinceMs = nowMs;
+  return rec;
 }
 
 /** A transport that has not warmed at all yet. */

@@ -2,7 +2,7 @@ import type { PoolConfig } from '../../config/types.js';
 import type { BalanceState } from '../../state/types.js';
 import { hashLo } from '../hash.js';
 import type { EligibilityRule } from '../types.js';
-import { countAnswer, localTime, mayAnswer, newRecord, rollDay, stageCap, type LocalTime, type WarmupRecord } from '../warmup.js';
+import { countAnswer, localTimeCached, mayAnswer, newRecord, rollDay, stageCap, type LocalTime, type WarmupRecord } from '../warmup.js';
 
 /**
  * Warm-up caps as an eligibility reason: a warming transport that has given
@@ -42,6 +42,8 @@ export class WarmupCaps {
   readonly #log: WarmupLog;
   /** Per member: its record's index in state.warmup during this transaction, or -1. */
   readonly #slot: number[];
+  /** Per member: its warm-up, or undefined. */
+  readonly #byMember: (Warming | undefined)[];
   #now: LocalTime = { day: 0, hour: 0 };
   #nowMs = 0;
 
@@ -50,6 +52,7 @@ export class WarmupCaps {
     this.#log = log;
     this.#warming = pool.transports.flatMap((t, member) => (t.warmup ? [{ member, id: hashLo(pool.memberHashes[member]!), schedule: t.warmup }] : []));
     this.#slot = pool.transports.map(() => -1);
+    this.#byMember = pool.transports.map((_, i) => this.#warming.find((w) => w.member === i));
   }
 
   get active(): boolean {
@@ -68,11 +71,10 @@ export class WarmupCaps {
       return;
     }
     this.#nowMs = nowMs;
-    this.#now = localTime(nowMs);
-    const byId = new Map(state.warmup.map((r) => [r.id, r]));
+    this.#now = localTimeCached(nowMs);
     const records: WarmupRecord[] = [];
     for (const w of this.#warming) {
-      const rolled = rollDay(byId.get(w.id) ?? newRecord(w.id), w.schedule, this.#now);
+      const rolled = rollDay(state.warmup.find((r) => r.id === w.id) ?? newRecord(w.id), w.schedule, this.#now);
       if (rolled.advanced) this.#logStage(w, rolled.advanced);
       this.#slot[w.member] = records.length;
       records.push(rolled.record);
@@ -86,12 +88,12 @@ export class WarmupCaps {
    * just set (the caller brings its eligibility up to date)
    */
   picked(state: BalanceState, member: number): boolean {
-    const k = this.#slot[member]!;
-    if (!this.active || k < 0) return false;
-    const w = this.#warming.find((x) => x.member === member)!;
-    const rec = countAnswer(state.warmup[k]!, this.#now, this.#nowMs);
-    state.warmup[k] = rec;
-    if (rec.count === 1 && rec.stage === 0 && rec.sinceMs === this.#nowMs) {
+    const w = this.#byMember[member];
+    if (w === undefined) return false;
+    const rec = state.warmup[this.#slot[member]!]!;
+    const first = rec.sinceMs <= 0;
+    countAnswer(rec, this.#now, this.#nowMs);
+    if (first) {
       this.#log('info', `warm-up: ${this.#pool.transports[member]!.value} starts warming: stage 1 of ${w.schedule.length}, ${w.schedule[0]} a day`);
     }
     return this.#setCapped(state, w, rec);
