@@ -45,6 +45,9 @@ export function runCheck(file: string, out: (s: string) => void, err: (s: string
   const f = pool.feedback;
   const dur = (ms: number): string => (ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`);
   out(`  feedback   down after ${f.downAfter} connection failures, hold ${dur(f.holdMs)} (up to ${dur(f.maxHoldMs)}), ramp ${dur(f.rampMs)}; suspend after ${f.suspendAfter} throttling replies in ${dur(f.suspendWindowMs)}, for ${dur(f.suspendTtlMs)}; ${f.rules.length} extra rule${f.rules.length === 1 ? '' : 's'}\n`);
+  for (const t of transports) {
+    if (t.warmup) out(`  warm-up    ${t.value} day caps ${t.warmup.join(', ')} (stage 1 to ${t.warmup.length}; a day at >= 90% of its cap advances a stage; paced over the day, all open from 19:00)\n`);
+  }
   for (const w of parsed.warnings) out(`  warning: line ${w.line}: ${w.message}\n`);
   const width = Math.max(...transports.map((t) => t.value.length), 9);
   out(`\n  ${'transport'.padEnd(width)}  prio  weight   share  line\n`);

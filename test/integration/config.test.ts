@@ -57,6 +57,8 @@ test('check: prints the pool and the first cycle; 78 with every error', () => {
   assert.match(tiers, /answers +every key; except relay\.example\.com, \*\.internal\.example\.com, "<>" \(the null sender\)/);
   assert.match(tiers, /fallback +retry:4\.3\.2 /);
   assert.match(tiers, /feedback +down after 3 connection failures, hold 30s \(up to 5m\), ramp 1m; suspend after 3 throttling replies in 10m, for 1h; 1 extra rule/);
+  const warm = execFileSync(process.execPath, [BIN, 'check', '-c', join(ROOT, 'examples/postbal-warmup.cf')], { encoding: 'utf8' });
+  assert.match(warm, /warm-up +smtp3: day caps 200, 500, 1000, 2000, 5000, 10000, 20000, 40000 \(stage 1 to 8;/);
   const t = tempDir();
   try {
     // Each algorithm is described by its own module, and only wrr shows a cycle.
@@ -127,7 +129,7 @@ test('every command and flag of --help is in the README and the man page; the ma
   const help = execFileSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const manSource = readFileSync(join(ROOT, 'docs/postbal.8'), 'utf8').replaceAll('\\-', '-');
-  const commands = ['serve', 'check', 'status', 'drain', 'undrain', 'reset-stats', 'mark-up', 'clear-suspension', 'feedback', 'policy'];
+  const commands = ['serve', 'check', 'status', 'drain', 'undrain', 'reset-stats', 'mark-up', 'clear-suspension', 'feedback', 'policy', 'warmup-stage'];
   const subHelp = commands.map((c) => execFileSync(process.execPath, [BIN, c, '--help'], { encoding: 'utf8' })).join('\n');
   const flags = [...new Set(`${help}\n${subHelp}`.match(/--[a-z][a-z-]+/g) ?? [])];
   for (const c of commands) assert.match(help, new RegExp(`\\n  ${c}\\b`), `--help lists ${c}`);

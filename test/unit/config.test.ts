@@ -99,3 +99,26 @@ test('config: bad directives, attributes and patterns name line, field, expected
     assert.match(err.message, /^p\.cf:7: priority: expected "priority=N" with N from 0 .* got "priority=high"$/m);
   }
 });
+
+test('config: warmup=CAP,CAP,… per entry; bad schedules and too many warming transports named by line, field, expected, received', () => {
+  const { pool } = parseConfig('{1}smtp0:\n{2}smtp3: warmup=200,500,1000 priority=1\n', 'w.cf');
+  assert.deepEqual(pool.transports.map((t) => t.warmup), [undefined, [200, 500, 1000]]);
+  assert.equal(pool.transports[1]!.priority, 1);
+  const same = parseConfig('{1}smtp0:\n{1}smtp0:\n', 'w.cf').pool;
+  assert.equal(same.fingerprint, parseConfig('{1}smtp0:\n{1}smtp0: warmup=5\n', 'w.cf').pool.fingerprint, 'adding a schedule keeps the pool (and its state)');
+  const bad = (text: string): string => {
+    try {
+      parseConfig(text, 'w.cf');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.message;
+    }
+    return assert.fail('accepted');
+  };
+  assert.match(bad('{1}smtp3: warmup=0,10\n'), /^w\.cf:1: warmup: expected day caps of stage 1, 2, … as whole numbers from 1 to 999999999, .*got "0,10"/);
+  assert.match(bad('{1}smtp3: warmup=\n'), /w\.cf:1: warmup: expected day caps/);
+  assert.match(bad('{1}smtp3: warmup=1,,2\n'), /w\.cf:1: warmup: expected day caps/);
+  assert.match(bad('{1}smtp3: warmup=10\n{1}smtp3: warmup=20\n'), /w\.cf:2: warmup: expected the warm-up schedule of line 1, .*got 20/);
+  const many = Array.from({ length: 17 }, (_, i) => `{1}smtp${i}: warmup=10`).join('\n');
+  assert.match(bad(many), /w\.cf:17: warmup: expected at most 16 transports warming at once, got 17/);
+});
