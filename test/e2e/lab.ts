@@ -17,7 +17,7 @@ import { installPostbalCopy } from '../helpers/postbal.js';
 
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
-function run(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
+export function run(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: { PATH, DEBIAN_FRONTEND: 'noninteractive' }, input: opts.input ?? '' });
   if (r.status !== 0 && !opts.allowFail) {
     throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
@@ -122,6 +122,67 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
     });
   });
+}
+
+/**
+ * One SMTP session to 127.0.0.1:`port` (from `localAddress` when given, e.g.
+ * 127.0.0.9, so a server sees several clients): each message's MAIL, RCPT
+ * and, when the RCPT is accepted, DATA. @returns each RCPT reply
+ * @throws when the server refuses something other than a RCPT that may fail, or goes away
+ */
+export async function smtpSession(port: number, messages: readonly { from: string; to: string }[], opts: { rcptMayFail?: boolean; localAddress?: string } = {}): Promise<string[]> {
+  const rcptReplies: string[] = [];
+  const sock = connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+  sock.setEncoding('latin1');
+  let buf = '';
+  const waiters: { resolve: (reply: string) => void; reject: (err: Error) => void }[] = [];
+  sock.on('data', (d: string) => {
+    buf += d;
+    for (;;) {
+      // A reply ends with a line whose 4th character is a space.
+      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(buf);
+      if (!m) break;
+      buf = buf.slice(m[0].length);
+      waiters.shift()?.resolve(m[0]);
+    }
+  });
+  const gone = (err: Error): void => {
+    for (const w of waiters.splice(0)) w.reject(err);
+  };
+  sock.on('close', () => gone(new Error('connection closed')));
+  sock.on('error', (err) => gone(err));
+  const reply = (): Promise<string> => new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+  const cmd = async (line: string, expect: string, mayFail = false): Promise<string> => {
+    const p = reply();
+    sock.write(`${line}\r\n`);
+    const got = await p;
+    if (!got.startsWith(expect) && !mayFail) throw new Error(`SMTP ${line}: ${got.trim()}`);
+    return got.trim();
+  };
+  try {
+    const greeting = reply();
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', () => resolve());
+      sock.once('error', reject);
+    });
+    if (!(await greeting).startsWith('220')) throw new Error('no SMTP greeting');
+    await cmd('EHLO lab.test', '250');
+    for (const m of messages) {
+      await cmd(`MAIL FROM:<${m.from}>`, '250');
+      const rcpt = await cmd(`RCPT TO:<${m.to}>`, '250', opts.rcptMayFail);
+      rcptReplies.push(rcpt);
+      if (!rcpt.startsWith('250')) {
+        await cmd('RSET', '250');
+        continue;
+      }
+      await cmd('DATA', '354');
+      await cmd(`Subject: postbal lab\r\n\r\ntest\r\n.`, '250');
+    }
+    await cmd('QUIT', '221');
+    return rcptReplies;
+  } finally {
+    sock.destroy();
+  }
 }
 
 export interface LabOptions {
@@ -357,50 +418,8 @@ export class PostfixLab {
    * Sends messages over one SMTP session, one at a time: for envelopes
    * smtp-source cannot make (many domains, the null sender).
    */
-  async sendMail(messages: readonly { from: string; to: string }[], opts: { rcptMayFail?: boolean } = {}): Promise<string[]> {
-    const rcptReplies: string[] = [];
-    const sock = connect(this.smtpPort, '127.0.0.1');
-    sock.setEncoding('latin1');
-    let buf = '';
-    const waiters: ((reply: string) => void)[] = [];
-    sock.on('data', (d: string) => {
-      buf += d;
-      for (;;) {
-        // A reply ends with a line whose 4th character is a space.
-        const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(buf);
-        if (!m) break;
-        buf = buf.slice(m[0].length);
-        waiters.shift()?.(m[0]);
-      }
-    });
-    const reply = (): Promise<string> => new Promise((r) => waiters.push(r));
-    const cmd = async (line: string, expect: string, mayFail = false): Promise<string> => {
-      const p = reply();
-      sock.write(`${line}\r\n`);
-      const got = await p;
-      if (!got.startsWith(expect) && !mayFail) throw new Error(`SMTP ${line}: ${got.trim()}`);
-      return got.trim();
-    };
-    await new Promise<void>((resolve, reject) => {
-      sock.once('connect', () => resolve());
-      sock.once('error', reject);
-    });
-    if (!(await reply()).startsWith('220')) throw new Error('no SMTP greeting');
-    await cmd('EHLO lab.test', '250');
-    for (const m of messages) {
-      await cmd(`MAIL FROM:<${m.from}>`, '250');
-      const rcpt = await cmd(`RCPT TO:<${m.to}>`, '250', opts.rcptMayFail);
-      rcptReplies.push(rcpt);
-      if (!rcpt.startsWith('250')) {
-        await cmd('RSET', '250');
-        continue;
-      }
-      await cmd('DATA', '354');
-      await cmd(`Subject: postbal lab\r\n\r\ntest\r\n.`, '250');
-    }
-    await cmd('QUIT', '221');
-    sock.destroy();
-    return rcptReplies;
+  sendMail(messages: readonly { from: string; to: string }[], opts: { rcptMayFail?: boolean } = {}): Promise<string[]> {
+    return smtpSession(this.smtpPort, messages, opts);
   }
 
   /** PIDs of postbal processes spawned for this lab. */
