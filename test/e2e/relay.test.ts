@@ -122,7 +122,7 @@ describe('the relay: HAProxy (PROXY protocol) -> postscreen -> postbal policy ->
     }
   });
 
-  test('throughput: smtp-source through HAProxy and postscreen beside smtp-source straight to smtpd, in the same run', async (t) => {
+  test('throughput: smtp-source through HAProxy and postscreen beside smtp-source straight to smtpd, in the same run', (t) => {
     if (skip(t) || !lab) return;
     const n = 500;
     const viaHaproxy = lab.smtpSource(lab.smtpPort, n, 10, 'tput-h');
