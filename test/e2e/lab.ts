@@ -102,7 +102,8 @@ export async function waitFor<T>(probe: () => T, done: (v: T) => boolean, timeou
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(port, '127.0.0.1');
     sock.once('connect', () => {

@@ -7,8 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect } from 'node:net';
-import { freePort } from './lab.js';
+import { canConnect, freePort } from './lab.js';
 
 export const POSTFWD = '/usr/sbin/postfwd2';
 
@@ -18,16 +17,6 @@ export interface Postfwd {
   kill(): void;
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 export async function startPostfwd(dir: string, rules: string): Promise<Postfwd> {
   const port = await freePort();
@@ -38,7 +27,7 @@ export async function startPostfwd(dir: string, rules: string): Promise<Postfwd>
   const r = spawnSync(POSTFWD, ['-f', file, '--interface', '127.0.0.1', '--port', String(port), '--user', 'nobody', '--group', 'nogroup',
     '--pidfile', pidfile, '--nodns', '--cache', '0', '-l', 'postfwd-lab'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`postfwd did not start: ${r.stderr}`);
-  for (let i = 0; i < 100 && !(existsSync(pidfile) && (await listening(port))); i++) await sleep(100);
+  for (let i = 0; i < 100 && !(existsSync(pidfile) && (await canConnect(port))); i++) await sleep(100);
   const pgid = Number(readFileSync(pidfile, 'utf8').trim());
   return {
     port,

@@ -12,9 +12,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect } from 'node:net';
 import { installPostbalCopy, ROOT } from '../helpers/postbal.js';
-import { ensureDebianPackage, ensurePostfix, freePort, run } from './lab.js';
+import { canConnect, ensureDebianPackage, ensurePostfix, freePort, run } from './lab.js';
 import { POSTFWD, startPostfwd, type Postfwd } from './postfwd.js';
 
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
@@ -38,16 +37,6 @@ interface Instance {
   readonly maillog: string;
 }
 
-async function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 export class RelayLab {
   readonly dir: string;
@@ -195,7 +184,7 @@ backend postfix_noproxy
     run(HAPROXY, ['-c', '-f', file]);
     const hap = spawn('sh', ['-c', `exec ${HAPROXY} -db -f ${file} >> ${this.#haproxyLog} 2>&1`], { stdio: 'ignore', env: { PATH } });
     this.#children.push(hap);
-    for (let k = 0; k < 50 && !(await listening(this.smtpPort)); k++) await sleep(100);
+    for (let k = 0; k < 50 && !(await canConnect(this.smtpPort)); k++) await sleep(100);
   }
 
   /** HAProxy logs its servers' state changes; both up when the last word on each is UP (or none was DOWN). */
@@ -206,8 +195,8 @@ backend postfix_noproxy
 
   async #healthy(): Promise<boolean> {
     // Both instances answer an SMTP greeting through HAProxy's backends, and HAProxy reports nothing down.
-    const ok = await Promise.all(this.instances.map((i) => listening(i.postscreenPort)));
-    return ok.every(Boolean) && this.serverUp('mx1') && this.serverUp('mx2') && (await listening(this.smtpPort));
+    const ok = await Promise.all(this.instances.map((i) => canConnect(i.postscreenPort)));
+    return ok.every(Boolean) && this.serverUp('mx1') && this.serverUp('mx2') && (await canConnect(this.smtpPort));
   }
 
   stopInstance(k: number): void {
