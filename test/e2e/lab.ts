@@ -336,7 +336,7 @@ export class PostfixLab {
         ? `/usr/bin/perl ${helper}`
         : opts.policyArgs !== undefined
         ? `${process.execPath} ${this.postbalBin} policy --syslog none ${opts.policyArgs.map(sub).join(' ')}`
-        : `${(opts.argvPrefix ?? []).map(sub).join(' ')} ${process.execPath} ${this.postbalBin} --config ${dir}/etc/postbal.cf --state ${this.statePath} ${(opts.postbalArgs ?? []).join(' ')}`}`,
+        : [...(opts.argvPrefix ?? []).map(sub), process.execPath, this.postbalBin, '--config', `${dir}/etc/postbal.cf`, '--state', this.statePath, ...(opts.postbalArgs ?? [])].join(' ')}`,
       '',
     ].join('\n'));
     run('postfix', ['-c', this.etc, 'set-permissions'], { allowFail: true });
