@@ -215,12 +215,14 @@ export class LookupHandler {
         let picked = 0;
         for (const i of fresh) {
           input.keyHash = keyHashes[i]!;
-          const index = algorithm.pick(view.forKey(keys[i]!, nowMs), input);
+          const group = caps.groupOf(keys[i]!);
+          const capped = caps.cappedFor(group);
+          const index = algorithm.pick(view.forKey(keys[i]!, nowMs, capped && { name: `${group}:${caps.version}`, members: capped }), input);
           if (index >= 0) {
             state.transports[index]!.picks++;
             picked++;
             // At its cap from this answer on: the next keys of the burst go elsewhere.
-            if (caps.picked(state, index)) view.update(flags, state.troubleGen, undefined, nowMs);
+            if (caps.picked(state, index, group) === 'flags') view.update(flags, state.troubleGen, undefined, nowMs);
           }
           decisions[i] = { index, repeat: false };
         }

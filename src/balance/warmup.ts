@@ -17,8 +17,8 @@
 
 export const ADVANCE_SHARE = 0.9;
 export const PACING_PARTS = 20;
-/** Warming transports a pool may have at once (their records share the state header's page). */
-export const MAX_WARMING = 16;
+/** Warm-up counts a pool may keep (one per warming transport and provider group; they share the state header's page). */
+export const MAX_WARMUP_RECORDS = 16;
 /** Stages a schedule may list. */
 export const MAX_STAGES = 64;
 

@@ -97,7 +97,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   const nowMs = Date.now();
   const warm = pool ? warmupStatus(pool, carried?.warmup ?? [], nowMs) : [];
   // Caps as of now (the stored flag is as of the last new answer; hours and days have moved on since).
-  const cappedNow = (i: number): boolean => warm.some((w) => w.transport === pool!.transports[i]!.value && w.allowedNow !== null && w.today >= w.allowedNow);
+  const cappedNow = (i: number): boolean => warm.some((w) => w.transport === pool!.transports[i]!.value && w.provider === null && w.allowedNow !== null && w.today >= w.allowedNow);
   const flags = (carried ? carried.transports.map((t) => t.flags) : (pool?.transports.map(() => 0) ?? [])).map((f, i) => (cappedNow(i) ? f | CAPPED : f & ~CAPPED));
   const trouble = decoded && path !== null && decoded.state.troubleGen > 0 ? inspectTrouble(path, decoded.memoSlots) : undefined;
   const healthOf = (i: number): TransportHealth | undefined => trouble?.health.find((h) => h.id === hashLo(pool!.memberHashes[i]!));
@@ -169,7 +169,7 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
     const mark = t.drained ? 'DRAINED' : t.capped ? 'CAPPED' : t.health.startsWith('down') ? 'DOWN' : t.health === 'trial' ? 'TRIAL' : t.health.startsWith('ramping') ? 'RAMP' : t.active ? 'active' : 'standby';
     out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${pct(t.effectiveShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
   }
-  if (report.warmup.length > 0) out(`\nwarm-up (postbal warmup-stage sets a stage):\n${report.warmup.map((w) => `  ${w.transport}  ${describeWarmup(w)}\n`).join('')}`);
+  if (report.warmup.length > 0) out(`\nwarm-up (postbal warmup-stage sets a stage):\n${report.warmup.map((w) => `  ${w.transport}  ${describeWarmup(w, report.warmup.some((x) => x.provider !== null))}\n`).join('')}`);
   const notes = report.transports.filter((t) => t.health !== 'up');
   if (notes.length > 0) out(`\nhealth (postbal feedback):\n${notes.map((t) => `  ${t.transport}  ${t.health}\n`).join('')}`);
   if (report.suspensions.length > 0) {

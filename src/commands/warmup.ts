@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { EX } from '../errors.js';
 import type { PoolConfig } from '../config/types.js';
-import { hashLo } from '../balance/hash.js';
+import { warmupRecordId } from '../balance/eligibility/warmup.js';
 import { localTime, newRecord, pacedAllowance, rollDay, stageCap, type WarmupRecord } from '../balance/warmup.js';
 import { changeState, poolAndMembers, type ControlIo } from './control.js';
 
@@ -12,6 +12,8 @@ import { changeState, poolAndMembers, type ControlIo } from './control.js';
 
 export interface WarmupStatus {
   readonly transport: string;
+  /** The provider group (its domains) these counts are for; null: every domain outside the groups (all, without groups). */
+  readonly provider: string | null;
   /** 1-based; stages + 1 once warmed. */
   readonly stage: number;
   readonly stages: number;
@@ -30,24 +32,33 @@ export interface WarmupStatus {
 export function warmupStatus(pool: PoolConfig, records: readonly WarmupRecord[], nowMs: number): WarmupStatus[] {
   const now = localTime(nowMs);
   return pool.transports.flatMap((t, i) => {
-    if (!t.warmup) return [];
-    const id = hashLo(pool.memberHashes[i]!);
-    const rec = rollDay(records.find((r) => r.id === id) ?? newRecord(id), t.warmup, now).record;
-    const cap = stageCap(t.warmup, rec.stage) ?? null;
-    return [{
-      transport: t.value,
-      stage: Math.min(rec.stage, t.warmup.length) + 1,
-      stages: t.warmup.length,
-      warmed: cap === null,
-      today: rec.day === now.day ? rec.count : 0,
-      cap,
-      allowedNow: cap === null ? null : pacedAllowance(cap, now.hour),
-      since: rec.sinceMs > 0 ? new Date(rec.sinceMs).toISOString() : null,
-    }];
+    const schedule = t.warmup;
+    if (!schedule) return [];
+    return Array.from({ length: pool.warmupProviders.length + 1 }, (_, g) => {
+      const id = warmupRecordId(pool, i, g);
+      const rec = rollDay(records.find((r) => r.id === id) ?? newRecord(id), schedule, now).record;
+      const cap = stageCap(schedule, rec.stage) ?? null;
+      return {
+        transport: t.value,
+        provider: g === 0 ? null : pool.warmupProviders[g - 1]!.join(' '),
+        stage: Math.min(rec.stage, schedule.length) + 1,
+        stages: schedule.length,
+        warmed: cap === null,
+        today: rec.day === now.day ? rec.count : 0,
+        cap,
+        allowedNow: cap === null ? null : pacedAllowance(cap, now.hour),
+        since: rec.sinceMs > 0 ? new Date(rec.sinceMs).toISOString() : null,
+      };
+    });
   });
 }
 
-export function describeWarmup(w: WarmupStatus): string {
+export function describeWarmup(w: WarmupStatus, grouped: boolean): string {
+  const to = grouped ? `to ${w.provider ?? 'other domains'}: ` : '';
+  return to + describeCounts(w);
+}
+
+function describeCounts(w: WarmupStatus): string {
   if (w.warmed) return `warmed (past stage ${w.stages}), ${w.today} today, no cap; warming since ${w.since ?? '-'}`;
   return `stage ${w.stage} of ${w.stages}: ${w.today} of ${w.cap} today (${w.allowedNow} open by this hour); warming since ${w.since ?? 'its first answer'}`;
 }
@@ -75,12 +86,15 @@ export function runWarmupStage(configFile: string, statePath: string, name: stri
   const now = Date.now();
   const code = changeState(pool, statePath, io, (state) => {
     for (const i of members) {
-      const id = hashLo(pool.memberHashes[i]!);
-      const k = state.warmup.findIndex((r) => r.id === id);
-      const rec = k >= 0 ? state.warmup[k]! : newRecord(id);
-      const next = { ...rec, stage: Math.min(stage - 1, pool.transports[i]!.warmup!.length), sinceMs: stage === 1 ? now : rec.sinceMs || now };
-      if (k >= 0) state.warmup[k] = next;
-      else state.warmup.push(next);
+      // Every provider group's count of the transport (and the one for other domains).
+      for (let g = 0; g <= pool.warmupProviders.length; g++) {
+        const id = warmupRecordId(pool, i, g);
+        const k = state.warmup.findIndex((r) => r.id === id);
+        const rec = k >= 0 ? state.warmup[k]! : newRecord(id);
+        const next = { ...rec, stage: Math.min(stage - 1, pool.transports[i]!.warmup!.length), sinceMs: stage === 1 ? now : rec.sinceMs || now };
+        if (k >= 0) state.warmup[k] = next;
+        else state.warmup.push(next);
+      }
     }
   });
   if (code !== EX.OK) return code;

@@ -1,4 +1,3 @@
-import { MAX_STAGES, MAX_WARMING } from '../balance/warmup.js';
 import { isIP } from 'node:net';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { tcpTableReplyBytes } from '../protocol/tcp-table.js';
@@ -7,6 +6,7 @@ import { MAX_TRANSPORTS } from '../state/layout.js';
 import { fingerprintPool, hashKey } from '../balance/hash.js';
 import { compileScopeRule, EVERY_KEY } from './scope.js';
 import { FEEDBACK_DIRECTIVES, FeedbackDirectives } from './feedback-directives.js';
+import { WarmupDirectives, parseWarmupAttribute } from './warmup-directives.js';
 import {
   type Algorithm, type ConfigWarning, type PoolConfig, type ScopeRule, type TransportEntry,
 } from './types.js';
@@ -32,7 +32,7 @@ export const MAX_PRIORITY = 9999;
 const ENTRY = /^\{\s*([^}]*?)\s*\}\s*(\S+)(?:\s+(.*))?$/;
 const DIRECTIVE = /^([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*)$/;
 const TRANSPORT = /^[A-Za-z0-9._-]+:/;
-const DIRECTIVES = ['algorithm', 'fallback', 'match'] as const;
+const DIRECTIVES = ['algorithm', 'fallback', 'match', 'warmup_provider'] as const;
 
 export interface ParsedConfig {
   readonly pool: PoolConfig;
@@ -57,6 +57,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   let algorithm: { value: Algorithm; line: number } | undefined;
   let fallback: { value: string | undefined; line: number } | undefined;
   const feedback = new FeedbackDirectives(file);
+  const warmupDirectives = new WarmupDirectives(file);
   const include: ScopeRule[] = [];
   const exclude: ScopeRule[] = [];
   const once = (lineNo: number, name: string, prev: { line: number } | undefined): boolean => {
@@ -104,6 +105,9 @@ export function parseConfig(text: string, file: string): ParsedConfig {
         }
         return;
       }
+      case 'warmup_provider':
+        problems.push(...warmupDirectives.provider(value, lineNo));
+        return;
       default: {
         if (name.startsWith('feedback_')) {
           const problem = feedback.set(name, value, lineNo);
@@ -170,12 +174,12 @@ export function parseConfig(text: string, file: string): ParsedConfig {
         priority = Number(p[1]);
       } else if (attr.startsWith('warmup=')) {
         const text = attr.slice('warmup='.length);
-        const caps = text.split(',').map((x) => (/^\d{1,9}$/.test(x) ? Number(x) : NaN));
-        if (caps.length > MAX_STAGES || caps.some((c) => !(c >= 1))) {
+        const caps = parseWarmupAttribute(text);
+        if ('expected' in caps) {
           badAttribute = true;
-          problems.push({ file, line: lineNo, field: 'warmup', expected: `day caps of stage 1, 2, … as whole numbers from 1 to 999999999, comma-separated, at most ${MAX_STAGES} (e.g. warmup=200,500,1000,2000)`, received: describe(text) });
+          problems.push({ file, line: lineNo, field: 'warmup', expected: caps.expected, received: describe(text) });
         } else {
-          warmup = caps;
+          warmup = [...caps];
         }
       } else if (attr.startsWith('syslog_name=')) {
         syslogName = attr.slice('syslog_name='.length);
@@ -232,10 +236,8 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   if (entries.length > MAX_TRANSPORTS) {
     problems.push({ file, line: 0, field: 'pool', expected: `at most ${MAX_TRANSPORTS} transports`, received: String(entries.length) });
   }
-  const warming = entries.filter((e) => e.warmup !== undefined);
-  if (warming.length > MAX_WARMING) {
-    problems.push({ file, line: warming[MAX_WARMING]!.line, field: 'warmup', expected: `at most ${MAX_WARMING} transports warming at once`, received: String(warming.length) });
-  }
+  const warmupConfig = warmupDirectives.result(entries);
+  problems.push(...warmupConfig.problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const transports = Object.freeze(entries.map((e) => Object.freeze(e)));
   return {
@@ -246,6 +248,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       fallback: fallback?.value,
       scope: include.length + exclude.length === 0 ? EVERY_KEY : Object.freeze({ include, exclude }),
       feedback: feedback.result(),
+      warmupProviders: warmupConfig.providers,
       memberHashes: Object.freeze(transports.map((t) => hashKey(t.value))),
       fingerprint: fingerprintPool(transports),
     }),

@@ -86,6 +86,8 @@ export interface PoolConfig {
   readonly scope: ScopeConfig;
   /** For postbal feedback: thresholds, durations, extra rules. */
   readonly feedback: FeedbackConfig;
+  /** `warmup_provider` lines: groups of domains whose mail a warming transport counts apart (balance/eligibility/warmup.ts). */
+  readonly warmupProviders: readonly (readonly string[])[];
   /**
    * hashKey() of each transport's value: its identity in the state file
    * (drain marks follow a transport across config changes) and its seed in

@@ -3,7 +3,7 @@ import {
   HEADER_BLOCK_BYTES, HEADER_FIXED_BYTES, MAGIC, TRANSPORT_ID_BYTES, TRANSPORT_RECORD_BYTES, VERSION, WARMUP_HEAD_BYTES, WARMUP_MAGIC,
   WARMUP_RECORD_BYTES, headerBytes,
 } from './layout.js';
-import type { WarmupRecord } from '../balance/warmup.js';
+import { MAX_WARMUP_RECORDS, type WarmupRecord } from '../balance/warmup.js';
 import { hashLo } from '../balance/hash.js';
 import type { BalanceState } from './types.js';
 
@@ -43,7 +43,9 @@ export function freshState(count: number, nowMs: number): BalanceState {
 export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots: number): Buffer {
   const n = state.transports.length;
   const { fingerprint } = pool;
-  const warm = state.warmup.length === 0 ? 0 : WARMUP_HEAD_BYTES + WARMUP_RECORD_BYTES * state.warmup.length;
+  // The table must stay within the header's page (one pwrite): records past the room are dropped.
+  const records = state.warmup.slice(0, Math.max(0, warmupRoom(n)));
+  const warm = records.length === 0 ? 0 : WARMUP_HEAD_BYTES + WARMUP_RECORD_BYTES * records.length;
   const b = Buffer.alloc(headerBytes(n) + warm);
   b.writeUInt32LE(MAGIC, 0);
   b.writeUInt32LE(VERSION, 8);
@@ -63,7 +65,7 @@ export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots:
     b.writeUInt32LE(hashLo(pool.memberHashes[i] ?? 0), idOffset(n, i));
   }
   b.writeUInt32LE(crc32(b.subarray(8, headerBytes(n))), 4);
-  if (warm > 0) encodeWarmup(b, headerBytes(n), state.warmup);
+  if (warm > 0) encodeWarmup(b, headerBytes(n), records);
   return b;
 }
 
@@ -154,9 +156,10 @@ export function carryOver(old: DecodedHeader, pool: PoolIdentity, nowMs: number)
   state.seq = old.state.seq;
   // The trouble region is kept: its entries name transports by value, as drain marks do.
   state.troubleGen = old.state.troubleGen;
-  // A transport keeps its warm-up stage and today's count while it stays listed.
-  const ids = new Set(pool.memberHashes.map(hashLo));
-  state.warmup = old.state.warmup.filter((r) => ids.has(r.id));
+  // A transport keeps its warm-up stages and today's counts while it stays
+  // listed (records are pruned by the first serving transaction, which knows
+  // which transports and providers warm; commands keep them as they are).
+  state.warmup = old.state.warmup.slice(0, MAX_WARMUP_RECORDS);
   pool.memberHashes.forEach((h, i) => {
     state.transports[i]!.flags = flagsById.get(hashLo(h)) ?? 0;
   });

@@ -145,3 +145,28 @@ test('warm-up: a key\'s second lookup keeps its answer while the transport is ca
     d.cleanup();
   }
 });
+
+test('warm-up per provider: gmail.com and googlemail.com share one count, other domains another; each advances on its own', async (t) => {
+  if (faketimeUnavailable(t, 'WARM-UP PROVIDER TEST')) return;
+  const d = tempDir();
+  try {
+    const cfg = d.file('p.cf', '{1}smtp0:\n{1}smtp3: warmup=10,20\nwarmup_provider = gmail.com googlemail.com\n');
+    const state = join(d.dir, 'state');
+    const args = ['-c', cfg, '-s', state, '--syslog', 'none'];
+    const env = at('2026-07-01 23:00:00', TZ);
+    const to = (domain: string, n: number): string => Array.from({ length: n }, () => `get p${serial++}@${domain}\n`).join('');
+    const google = await runPostbal(args, to('gmail.com', 30) + to('GoogleMail.com', 30), { env });
+    assert.equal(count(google.stdout, 'smtp3:'), 10, 'one cap for the provider\'s domains together');
+    const other = await runPostbal(args, to('other.example', 6) + to('mx.other.example', 2), { env });
+    assert.equal(count(other.stdout, 'smtp3:'), 4, 'other domains are counted apart (a short day: 4 of 10)');
+    const sub = await runPostbal(args, to('mail.gmail.com', 4), { env });
+    assert.equal(count(sub.stdout, 'smtp3:'), 0, 'a subdomain belongs to its provider, capped');
+    const next = at('2026-07-02 23:00:00', TZ);
+    const st = statusJson(cfg, state, next) as unknown as { warmup: { provider: string | null; stage: number; cap: number }[] };
+    assert.deepEqual(st.warmup.map((w) => [w.provider, w.stage, w.cap]), [[null, 1, 10], ['gmail.com googlemail.com', 2, 20]]);
+    const day2 = await runPostbal(args, to('gmail.com', 60) + to('other.example', 60), { env: next });
+    assert.equal(count(day2.stdout, 'smtp3:'), 30, 'stage 2 for the provider (20), stage 1 again for the rest (10)');
+  } finally {
+    d.cleanup();
+  }
+});

@@ -120,5 +120,11 @@ test('config: warmup=CAP,CAP,… per entry; bad schedules and too many warming t
   assert.match(bad('{1}smtp3: warmup=1,,2\n'), /w\.cf:1: warmup: expected day caps/);
   assert.match(bad('{1}smtp3: warmup=10\n{1}smtp3: warmup=20\n'), /w\.cf:2: warmup: expected the warm-up schedule of line 1, .*got 20/);
   const many = Array.from({ length: 17 }, (_, i) => `{1}smtp${i}: warmup=10`).join('\n');
-  assert.match(bad(many), /w\.cf:17: warmup: expected at most 16 transports warming at once, got 17/);
+  assert.match(bad(many), /w\.cf:1: warmup: expected at most 16 warm-up counts: warming transports x \(warmup_provider lines \+ 1\), got 17 x 1 = 17/);
+  const providers = parseConfig('{1}smtp0:\n{1}smtp3: warmup=10\nwarmup_provider = gmail.com googlemail.com\nwarmup_provider = Outlook.com, hotmail.com live.com.\n', 'w.cf').pool;
+  assert.deepEqual(providers.warmupProviders, [['gmail.com', 'googlemail.com'], ['outlook.com', 'hotmail.com', 'live.com']]);
+  assert.match(bad('{1}smtp3: warmup=10\nwarmup_provider = gmail.com\nwarmup_provider = x.example gmail.com\n'), /w\.cf:3: warmup_provider: expected each domain in one provider \(line 2 lists gmail\.com already\), got "gmail\.com"/);
+  assert.match(bad('warmup_provider = not_a_domain\n{1}smtp3:\n'), /w\.cf:1: warmup_provider: expected a domain name such as gmail\.com, got "not_a_domain"/);
+  const five = Array.from({ length: 4 }, (_, i) => `{1}smtp${i}: warmup=10`).join('\n');
+  assert.match(bad(`${five}\nwarmup_provider = a.example\nwarmup_provider = b.example\nwarmup_provider = c.example\nwarmup_provider = d.example\n`), /got 4 x 5 = 20/);
 });

@@ -4,6 +4,7 @@ import { hashLo } from '../hash.js';
 import type { Eligible, MemberFacts } from '../types.js';
 import { describeEligible, describeExcluded } from './describe.js';
 import { MANUAL_RULES, RULES, eligibleMembers } from './index.js';
+import { CAPPED } from './warmup.js';
 
 /**
  * The members eligible now, as one instance sees the shared state: computed
@@ -80,8 +81,13 @@ export class EligibilityView {
     return base;
   }
 
-  /** The members eligible for lookup key `key` (call update first). */
-  forKey(key: string, nowMs: number): Eligible {
+  /**
+   * The members eligible for lookup key `key` (call update first). `capped`:
+   * the warm-up caps of the key's provider group when they differ from the
+   * CAPPED flags (eligibility/warmup.ts), with a name for the cache.
+   */
+  forKey(key: string, nowMs: number, capped?: { readonly name: string; readonly members: readonly boolean[] }): Eligible {
+    if (capped) return this.#forKeyCapped(key, nowMs, capped);
     let eligible = this.#base!;
     if (this.#suspended) {
       const destination = suspendedDestination(this.#suspended, key);
@@ -96,11 +102,37 @@ export class EligibilityView {
         eligible = e;
       }
     }
+    return this.#noneLeft(eligible, this.#facts, nowMs);
+  }
+
+  /** As forKey, with the warm-up caps of a provider group in place of the CAPPED flags. */
+  #forKeyCapped(key: string, nowMs: number, capped: { readonly name: string; readonly members: readonly boolean[] }): Eligible {
+    const destination = this.#suspended ? suspendedDestination(this.#suspended, key) : undefined;
+    const cacheKey = `${destination ?? ''}\u0000${capped.name}`;
+    let e = this.#perDestination.get(cacheKey);
+    if (!e) {
+      const ids = new Set(destination === undefined ? [] : this.#suspended!.get(destination));
+      const facts = this.#facts.map((f, i) => {
+        const flags = capped.members[i] ? f.flags | CAPPED : f.flags & ~CAPPED;
+        return ids.has(this.#ids[i]!) ? { ...f, flags, suspended: true } : { ...f, flags };
+      });
+      e = this.#noneLeft(eligibleMembers(this.#weights, this.#priorities, facts, RULES, nowMs), facts, nowMs);
+      if (this.#perDestination.size >= MAX_CAPPED_CACHE) this.#perDestination.clear();
+      this.#perDestination.set(cacheKey, e);
+    }
+    return e;
+  }
+
+  /** Automatic rules that leave no member and no fallback: the members as if they did not apply. */
+  #noneLeft(eligible: Eligible, facts: readonly MemberFacts[], nowMs: number): Eligible {
     if (eligible.priority !== undefined || this.#pool.fallback !== undefined) return eligible;
     if (!eligible.excludedBy.some((r) => r !== undefined && !MANUAL_NAMES.has(r))) return eligible;
-    return eligibleMembers(this.#weights, this.#priorities, this.#facts, MANUAL_RULES, nowMs);
+    return eligibleMembers(this.#weights, this.#priorities, facts, MANUAL_RULES, nowMs);
   }
 }
+
+/** Per-provider eligibilities kept at most (a cache: cleared when full). */
+const MAX_CAPPED_CACHE = 64;
 
 /**
  * The suspended destination a key falls under: its domain (after the last

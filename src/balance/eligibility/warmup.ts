@@ -1,19 +1,22 @@
 import type { PoolConfig } from '../../config/types.js';
 import type { BalanceState } from '../../state/types.js';
-import { hashLo } from '../hash.js';
+import { hashKey, hashLo } from '../hash.js';
 import type { EligibilityRule } from '../types.js';
 import { countAnswer, localTimeCached, mayAnswer, newRecord, rollDay, stageCap, type LocalTime, type WarmupRecord } from '../warmup.js';
 
 /**
  * Warm-up caps as an eligibility reason: a warming transport that has given
  * today's (paced) cap of new answers is skipped; the others take the mail at
- * their weights, then the next tier, then `fallback`, as for drains. It is a
- * flag bit in the shared header, recomputed under the lock by every
- * transaction from the warm-up records (balance/warmup.ts), so that every
- * instance sees the same caps and a cap is exact across all of them.
+ * their weights, then the next tier, then `fallback`, as for drains. For
+ * mail to other domains it is a flag bit in the shared header, recomputed
+ * under the lock by every transaction from the warm-up records
+ * (balance/warmup.ts), so every instance sees the same caps and a cap is
+ * exact across all of them. With `warmup_provider` groups, a transport warms
+ * for each provider apart (a provider judges an IP on all its domains): a
+ * key of a provider's domain is judged by that provider's count.
  */
 
-/** Flag bit in the state: a warming transport at its cap for now (derived, rewritten by each transaction). */
+/** Flag bit in the state: a warming transport at its cap for now, for domains outside every provider group (derived, rewritten by each transaction). */
 export const CAPPED = 2;
 
 export const warmupRule: EligibilityRule = {
@@ -25,33 +28,61 @@ export const warmupRule: EligibilityRule = {
 
 interface Warming {
   readonly member: number;
-  readonly id: number;
+  /** Record id per group: [0] other domains, [g] provider group g. */
+  readonly ids: readonly number[];
   readonly schedule: readonly number[];
 }
 
 /** Stage changes and the like, for the log (after the replies). */
 export type WarmupLog = (level: 'info' | 'warning', line: string) => void;
 
+/** The id of a transport's record for provider group `group` (0: other domains; the id drain marks use). */
+export function warmupRecordId(pool: PoolConfig, member: number, group: number): number {
+  return group === 0 ? hashLo(pool.memberHashes[member]!) : hashLo(hashKey(`${pool.transports[member]!.value}\u0000${pool.warmupProviders[group - 1]![0]}`));
+}
+
+/** The provider group of a lookup key (by its domain or a parent of it), 0 when none. */
+export function providerGroup(pool: PoolConfig, key: string): number {
+  if (pool.warmupProviders.length === 0) return 0;
+  let domain = key.slice(key.lastIndexOf('@') + 1).toLowerCase();
+  if (domain.endsWith('.')) domain = domain.slice(0, -1);
+  for (;;) {
+    const g = pool.warmupProviders.findIndex((domains) => domains.includes(domain));
+    if (g >= 0) return g + 1;
+    const dot = domain.indexOf('.');
+    if (dot < 0) return 0;
+    domain = domain.slice(dot + 1);
+  }
+}
+
 /**
  * The warm-up bookkeeping of one pool inside transactions. Lock needs: every
- * method runs inside a transaction on its `state`.
+ * method but groupOf runs inside a transaction on its `state`.
  */
 export class WarmupCaps {
   readonly #pool: PoolConfig;
   readonly #warming: readonly Warming[];
   readonly #log: WarmupLog;
-  /** Per member: its record's index in state.warmup during this transaction, or -1. */
-  readonly #slot: number[];
-  /** Per member: its warm-up, or undefined. */
+  readonly #groups: number;
+  /** Per member, per group: its record's index in state.warmup during this transaction, or -1. */
+  readonly #slot: number[][];
+  /** Per group, per member: at its cap (group 0 is also the CAPPED flag). */
+  readonly #capped: boolean[][];
   readonly #byMember: (Warming | undefined)[];
   #now: LocalTime = { day: 0, hour: 0 };
   #nowMs = 0;
+  /** Bumped whenever a provider group's caps change (a cache key for eligibility). */
+  version = 0;
 
   constructor(pool: PoolConfig, log: WarmupLog) {
     this.#pool = pool;
     this.#log = log;
-    this.#warming = pool.transports.flatMap((t, member) => (t.warmup ? [{ member, id: hashLo(pool.memberHashes[member]!), schedule: t.warmup }] : []));
-    this.#slot = pool.transports.map(() => -1);
+    this.#groups = pool.warmupProviders.length + 1;
+    this.#warming = pool.transports.flatMap((t, member) => (t.warmup
+      ? [{ member, schedule: t.warmup, ids: Array.from({ length: this.#groups }, (_, g) => warmupRecordId(pool, member, g)) }]
+      : []));
+    this.#slot = pool.transports.map(() => new Array<number>(this.#groups).fill(-1));
+    this.#capped = Array.from({ length: this.#groups }, () => pool.transports.map(() => false));
     this.#byMember = pool.transports.map((_, i) => this.#warming.find((w) => w.member === i));
   }
 
@@ -59,10 +90,15 @@ export class WarmupCaps {
     return this.#warming.length > 0;
   }
 
+  /** The provider group of `key` when this pool warms per provider, else 0. Lock needs: none. */
+  groupOf(key: string): number {
+    return this.#groups === 1 || !this.active ? 0 : providerGroup(this.#pool, key);
+  }
+
   /**
    * At the start of a transaction: keeps only the records of transports that
    * warm now, turns each to today (advancing or repeating its stage) and sets
-   * or clears its CAPPED flag. Without warming transports, clears stray flags.
+   * or clears the caps. Without warming transports, clears stray flags.
    */
   begin(state: BalanceState, nowMs: number): void {
     if (!this.active) {
@@ -74,43 +110,67 @@ export class WarmupCaps {
     this.#now = localTimeCached(nowMs);
     const records: WarmupRecord[] = [];
     for (const w of this.#warming) {
-      const rolled = rollDay(state.warmup.find((r) => r.id === w.id) ?? newRecord(w.id), w.schedule, this.#now);
-      if (rolled.advanced) this.#logStage(w, rolled.advanced);
-      this.#slot[w.member] = records.length;
-      records.push(rolled.record);
-      this.#setCapped(state, w, rolled.record);
+      for (let g = 0; g < this.#groups; g++) {
+        const id = w.ids[g]!;
+        const rolled = rollDay(state.warmup.find((r) => r.id === id) ?? newRecord(id), w.schedule, this.#now);
+        if (rolled.advanced) this.#logStage(w, g, rolled.advanced);
+        this.#slot[w.member]![g] = records.length;
+        records.push(rolled.record);
+        this.#setCapped(state, w, g, rolled.record);
+      }
     }
     state.warmup = records;
   }
 
-  /**
-   * Counts a new answer by `member`. @returns true when its CAPPED flag was
-   * just set (the caller brings its eligibility up to date)
-   */
-  picked(state: BalanceState, member: number): boolean {
-    const w = this.#byMember[member];
-    if (w === undefined) return false;
-    const rec = state.warmup[this.#slot[member]!]!;
-    const first = rec.sinceMs <= 0;
-    countAnswer(rec, this.#now, this.#nowMs);
-    if (first) {
-      this.#log('info', `warm-up: ${this.#pool.transports[member]!.value} starts warming: stage 1 of ${w.schedule.length}, ${w.schedule[0]} a day`);
-    }
-    return this.#setCapped(state, w, rec);
+  /** The members capped for provider group `group` when they differ from other domains' (the CAPPED flags), else undefined. */
+  cappedFor(group: number): readonly boolean[] | undefined {
+    if (group === 0) return undefined;
+    const mine = this.#capped[group]!;
+    const base = this.#capped[0]!;
+    return mine.some((c, i) => c !== base[i]) ? mine : undefined;
   }
 
-  #setCapped(state: BalanceState, w: Warming, rec: WarmupRecord): boolean {
-    const t = state.transports[w.member]!;
+  /**
+   * Counts a new answer by `member` for a key of provider group `group`.
+   * @returns 'flags' when its CAPPED flag was just set (the caller brings its
+   * view up to date), 'group' when a provider's cap was, else false
+   */
+  picked(state: BalanceState, member: number, group: number): 'flags' | 'group' | false {
+    const w = this.#byMember[member];
+    if (w === undefined) return false;
+    const rec = state.warmup[this.#slot[member]![group]!]!;
+    const first = rec.sinceMs <= 0 && rec.stage === 0;
+    countAnswer(rec, this.#now, this.#nowMs);
+    if (first) this.#log('info', `warm-up: ${this.#pool.transports[member]!.value} starts warming${this.#for(group)}: stage 1 of ${w.schedule.length}, ${w.schedule[0]} a day`);
+    if (!this.#setCapped(state, w, group, rec)) return false;
+    if (group === 0) return 'flags';
+    // Caps for other domains are logged by the view, as every exclusion is; a provider's here.
+    this.#log('info', `warm-up: ${this.#pool.transports[member]!.value} at its cap${this.#for(group)} (${rec.count} today); the other transports take that mail`);
+    return 'group';
+  }
+
+  #for(group: number): string {
+    return group === 0 ? (this.#groups > 1 ? ' for other domains' : '') : ` for ${this.#pool.warmupProviders[group - 1]!.join(' ')}`;
+  }
+
+  /** @returns true when the member just became capped for the group */
+  #setCapped(state: BalanceState, w: Warming, group: number, rec: WarmupRecord): boolean {
     const capped = !mayAnswer(rec, w.schedule, this.#now);
-    const was = (t.flags & CAPPED) !== 0;
-    if (capped) t.flags |= CAPPED;
-    else t.flags &= ~CAPPED;
+    const was = this.#capped[group]![w.member]!;
+    this.#capped[group]![w.member] = capped;
+    if (group === 0) {
+      const t = state.transports[w.member]!;
+      if (capped) t.flags |= CAPPED;
+      else t.flags &= ~CAPPED;
+    } else if (capped !== was) {
+      this.version++;
+    }
     return capped && !was;
   }
 
-  #logStage(w: Warming, a: { from: number; to: number; count: number; cap: number }): void {
+  #logStage(w: Warming, group: number, a: { from: number; to: number; count: number; cap: number }): void {
     const value = this.#pool.transports[w.member]!.value;
     const next = stageCap(w.schedule, a.to);
-    this.#log('info', `warm-up: ${value} sent ${a.count} of ${a.cap} on its last day: stage ${a.from + 1} -> ${next === undefined ? 'warmed (no cap from now on)' : `${a.to + 1} of ${w.schedule.length}, ${next} a day`}`);
+    this.#log('info', `warm-up: ${value}${this.#for(group)} sent ${a.count} of ${a.cap} on its last day: stage ${a.from + 1} -> ${next === undefined ? 'warmed (no cap from now on)' : `${a.to + 1} of ${w.schedule.length}, ${next} a day`}`);
   }
 }
