@@ -60,6 +60,9 @@ postbal.cf beyond postbal.pl's format (see examples/postbal-tiers.cf):
   {1}smtp3: warmup=200,500,1000,2000,5000
                                   new IP: at most 200 new answers a day in stage 1,
                                   500 in stage 2, ...; the others take the rest
+  warmup_provider = gmail.com googlemail.com
+                                  a provider's domains: warming transports count their
+                                  mail apart (a stage and cap per provider)
   algorithm = wrr | random | sticky
   fallback = retry:4.3.2 no source IP available
                                   answered when every transport is drained

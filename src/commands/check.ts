@@ -48,6 +48,7 @@ export function runCheck(file: string, out: (s: string) => void, err: (s: string
   for (const t of transports) {
     if (t.warmup) out(`  warm-up    ${t.value} day caps ${t.warmup.join(', ')} (stage 1 to ${t.warmup.length}; a day at >= 90% of its cap advances a stage; paced over the day, all open from 19:00)\n`);
   }
+  if (pool.warmupProviders.length > 0 && transports.some((t) => t.warmup)) out(`  warm-up    counted per provider: ${pool.warmupProviders.map((d) => d.join(' ')).join(' | ')}; and other domains\n`);
   for (const w of parsed.warnings) out(`  warning: line ${w.line}: ${w.message}\n`);
   const width = Math.max(...transports.map((t) => t.value.length), 9);
   out(`\n  ${'transport'.padEnd(width)}  prio  weight   share  line\n`);

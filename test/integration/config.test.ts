@@ -59,6 +59,7 @@ test('check: prints the pool and the first cycle; 78 with every error', () => {
   assert.match(tiers, /feedback +down after 3 connection failures, hold 30s \(up to 5m\), ramp 1m; suspend after 3 throttling replies in 10m, for 1h; 1 extra rule/);
   const warm = execFileSync(process.execPath, [BIN, 'check', '-c', join(ROOT, 'examples/postbal-warmup.cf')], { encoding: 'utf8' });
   assert.match(warm, /warm-up +smtp3: day caps 200, 500, 1000, 2000, 5000, 10000, 20000, 40000 \(stage 1 to 8;/);
+  assert.match(warm, /warm-up +counted per provider: gmail\.com googlemail\.com \| outlook\.com hotmail\.com live\.com msn\.com \| yahoo\.com aol\.com ymail\.com; and other domains/);
   const t = tempDir();
   try {
     // Each algorithm is described by its own module, and only wrr shows a cycle.
