@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PostfixLab, postfixUnavailable } from './lab.js';
 import { FAKETIME, faketimeUnavailable } from '../helpers/faketime.js';
@@ -16,16 +16,19 @@ const MESSAGES = 2000;
 test('warm-up through Postfix: 2,000 messages, smtp2 at stage 1 (cap 100) delivers at most 100, smtp0 and smtp1 the rest, nothing deferred', { timeout: 300_000 }, async (t) => {
   if (postfixUnavailable(t)) return;
   if (faketimeUnavailable(t, 'WARM-UP POSTFIX TEST')) return;
+  // The clock file is there before Postfix starts a postbal (a value with a space cannot go in master.cf).
+  const clockDir = mkdtempSync('/tmp/postbal-clock-');
+  chmodSync(clockDir, 0o755);
+  const stamp = join(clockDir, 'faketime');
+  writeFileSync(stamp, '@2026-06-01 23:00:00\n');
+  chmodSync(stamp, 0o644);
   const lab = await PostfixLab.start({
     mapLines: ['transport_maps = tcp:127.0.0.1:PBPORT'],
     pool: '{1}smtp0:[127.0.0.1]:SINKPORT\n{1}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT warmup=100,200,400\n',
-    // spawn(8) passes no environment through; env(1) sets it for postbal alone.
-    argvPrefix: ['/usr/bin/env', 'TZ=UTC', `LD_PRELOAD=${FAKETIME}`, 'FAKETIME_TIMESTAMP_FILE=STATEDIR/../etc/faketime'],
+    // spawn(8) passes no environment through; env(1) sets it for postbal alone (the wall clock only: helpers/faketime.ts).
+    argvPrefix: ['/usr/bin/env', 'TZ=UTC', `LD_PRELOAD=${FAKETIME}`, `FAKETIME_TIMESTAMP_FILE=${stamp}`, 'FAKETIME_DONT_FAKE_MONOTONIC=1'],
   });
   try {
-    const stamp = join(lab.etc, 'faketime');
-    writeFileSync(stamp, '@2026-06-01 23:00:00\n');
-    chmodSync(stamp, 0o644);
     lab.inject(MESSAGES);
     const d = await lab.waitDelivered(MESSAGES);
     const by = (n: string): number => d.sent.get(n) ?? 0;
@@ -45,5 +48,6 @@ test('warm-up through Postfix: 2,000 messages, smtp2 at stage 1 (cap 100) delive
     assert.equal(report.warmup[0]!.cap, 200);
   } finally {
     lab.stop();
+    rmSync(clockDir, { recursive: true, force: true });
   }
 });

@@ -29,7 +29,13 @@ export function faketimeUnavailable(t: TestContext, what: string): boolean {
   return true;
 }
 
-/** The environment that starts a process's wall clock at `local` ("YYYY-MM-DD HH:MM:SS" in `tz`). */
+/**
+ * The environment that starts a process's wall clock at `local` ("YYYY-MM-DD
+ * HH:MM:SS" in `tz`). Only the wall clock: with a faked monotonic clock,
+ * libfaketime also shifts timed waits (the locks' sleeps), which then return
+ * at once or after months, and a lock times out or hangs; a real clock's
+ * monotonic time never jumps either.
+ */
 export function at(local: string, tz: string): NodeJS.ProcessEnv {
-  return { PATH: '/usr/bin:/bin', TZ: tz, LD_PRELOAD: FAKETIME, FAKETIME: `@${local}` };
+  return { PATH: '/usr/bin:/bin', TZ: tz, LD_PRELOAD: FAKETIME, FAKETIME: `@${local}`, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
 }
