@@ -127,6 +127,13 @@ test('policy config file: services, default and breaker from -c; check --policy 
     assert.match(bad.stderr, /service: expected each NAME once, got "a" twice/);
     const serve = cli('policy', '-c', file, '--syslog', 'none');
     assert.equal(serve.status, 78, 'a bad file: exit 78, nothing served');
+    writeFileSync(file, `service = one=127.0.0.1:${one.port}\n`);
+    chmodSync(file, 0o666);
+    const open = cli('check', '--policy', file);
+    assert.equal(open.status, 78, 'a file anyone can write is refused');
+    assert.match(open.stderr, /owner and mode: expected a regular file owned by root.*writable by no one else .*got a file owned by uid \d+, mode 666/);
+    chmodSync(file, 0o644);
+    assert.equal(cli('check', '--policy', file).status, 0);
     assert.equal(cli('check', '--policy', join(s.dir, 'missing.cf')).status, 78);
   } finally {
     await one.close();
