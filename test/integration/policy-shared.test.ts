@@ -78,7 +78,7 @@ test('policy state: a hung service costs one timeout for every instance in a row
   const good = await service(() => 'action=good\n\n');
   const s = await stateDir();
   try {
-    const args = ['policy', '-s', `hung=127.0.0.1:${hung.port}:0:1:1`, '-s', `good=127.0.0.1:${good.port}:1`, '--breaker', '2', '--syslog', s.syslog, '--state', s.state];
+    const args = ['policy', '-s', `hung=127.0.0.1:${hung.port}:0:1:1`, '-s', `good=127.0.0.1:${good.port}:1`, '--breaker', '5', '--syslog', s.syslog, '--state', s.state];
     const runs = [];
     for (let k = 0; k < 4; k++) runs.push(await runPostbal(args, request('x@y').repeat(10)));
     assert.ok(runs.every((r) => r.stdout === 'action=good\n\n'.repeat(10)));
@@ -89,11 +89,14 @@ test('policy state: a hung service costs one timeout for every instance in a row
     assert.match(down.services[0]!.health, /^skipped until /);
     assert.equal(down.services[0]!.lastFailure, 'timeout');
     hung.setHang(false);
-    await sleep(2200);
+    await sleep(5200);
+    // Three at once: one claims the trial; the others skip the service while that trial runs
+    // (and answer from the good one) or find it back already.
     const back = await Promise.all([0, 1, 2].map(() => runPostbal(args, request('x@y'))));
     const replies = back.map((r) => r.stdout).join('');
-    assert.equal(count(replies, 'was-hung'), 3, replies);
+    assert.ok(count(replies, 'was-hung') >= 1 && count(replies, 'was-hung') + count(replies, 'good') === 3, replies);
     assert.equal((await s.logs()).split('answers again').length - 1, 1, 'coming back is logged once');
+    assert.equal((await runPostbal(args, request('x@y'))).stdout, 'action=was-hung\n\n', 'back for every instance');
     const up = JSON.parse(cli('status', '--policy', '--state', s.state, '--json').stdout) as { services: { health: string }[] };
     assert.equal(up.services[0]!.health, 'up');
   } finally {
