@@ -99,6 +99,20 @@ export function downUntilOf(page: Buffer, i: number): number {
   return finite(page.readDoubleLE(RECORDS_AT + i * RECORD_BYTES + 56));
 }
 
+/** The smooth WRR score of service `i`, in place (the pick among services of one priority). */
+export function currentOf(page: Buffer, i: number): number {
+  return finite(page.readDoubleLE(RECORDS_AT + i * RECORD_BYTES + 48), 1e12);
+}
+
+export function setCurrent(page: Buffer, i: number, current: number): void {
+  page.writeDoubleLE(current, RECORDS_AT + i * RECORD_BYTES + 48);
+}
+
+/** Whether the default action is in use, in place. */
+export function allDownOf(page: Buffer): boolean {
+  return page.readUInt32LE(16) !== 0;
+}
+
 export function readRecord(page: Buffer, i: number): ServiceRecord {
   const o = RECORDS_AT + i * RECORD_BYTES;
   return {

@@ -205,8 +205,7 @@ export class PolicyBoard {
  * @throws StateError when it must not or cannot be read
  */
 export function readBoardFile(path: string): Buffer | undefined {
-  const euid = process.geteuid?.() ?? -1;
-  const opened = openStateFile(path, euid === 0 ? 0 : euid);
+  const opened = openStateFile(path, process.geteuid?.() ?? -1);
   if (!opened) return undefined;
   try {
     const page = Buffer.alloc(BOARD_PAGE_BYTES);

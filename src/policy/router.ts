@@ -2,7 +2,7 @@ import { pickSmoothWrr } from '../balance/algorithms/wrr.js';
 import { encodePolicyAction } from '../protocol/policy.js';
 import { PolicyBackend, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
 import type { PolicyBoard } from './board.js';
-import { downUntilOf, readHeader, readRecord, writeAllDown, writeRecord } from './board-codec.js';
+import { allDownOf, currentOf, downUntilOf, readRecord, setCurrent, writeAllDown, writeRecord } from './board-codec.js';
 
 /**
  * Which policy service answers a request: the best priority group with a
@@ -74,12 +74,13 @@ export class PolicyRouter {
   #usable(page: Buffer, i: number, now: number): boolean {
     const until = downUntilOf(page, i);
     if (until === 0) return true;
-    if (until > now && until - now <= this.#maxHold(i)) return false;
+    if (this.#held(until, now, i)) return false;
     return this.#claimTrial(i, now);
   }
 
-  #maxHold(i: number): number {
-    return this.#opts.breakerMs + this.#backends[i]!.spec.timeoutMs + CONNECT_TIMEOUT_MS;
+  /** The breaker (or a trial under way) holds service `i`: a deadline no longer than this program ever sets. */
+  #held(until: number, now: number, i: number): boolean {
+    return until > now && until - now <= this.#opts.breakerMs + this.#backends[i]!.spec.timeoutMs + CONNECT_TIMEOUT_MS;
   }
 
   /** The breaker's time is up: one request, this one if no other instance was first, tries the service. */
@@ -87,7 +88,7 @@ export class PolicyRouter {
     return this.#opts.board.update((page) => {
       const r = readRecord(page, i);
       if (r.downUntil === 0) return true;
-      if (r.downUntil > now && r.downUntil - now <= this.#maxHold(i)) return false;
+      if (this.#held(r.downUntil, now, i)) return false;
       // Held for the trial's longest possible duration; released by its outcome.
       r.downUntil = now + this.#backends[i]!.spec.timeoutMs + CONNECT_TIMEOUT_MS;
       writeRecord(page, i, r);
@@ -108,13 +109,9 @@ export class PolicyRouter {
         const ok = (i: number): boolean => usable.includes(i);
         // The scores are shared, so the shares hold across instances.
         first = this.#opts.board.update((p) => {
-          const current = this.#backends.map((_, i) => readRecord(p, i).current);
+          const current = this.#backends.map((_, i) => currentOf(p, i));
           const pick = pickSmoothWrr(weights, current, ok);
-          for (const i of group) {
-            const r = readRecord(p, i);
-            r.current = current[i]!;
-            writeRecord(p, i, r);
-          }
+          for (const i of group) setCurrent(p, i, current[i]!);
           return pick;
         });
       }
@@ -127,7 +124,7 @@ export class PolicyRouter {
     this.#answered[i]!++;
     this.#latencyMs[i]! += latencyMs;
     const b = this.#backends[i]!;
-    if (downUntilOf(page, i) !== 0 || readHeader(page).allDown) {
+    if (downUntilOf(page, i) !== 0 || allDownOf(page)) {
       this.#opts.board.update((p) => {
         const r = readRecord(p, i);
         if (r.downUntil !== 0) {
@@ -137,7 +134,7 @@ export class PolicyRouter {
           r.streak = 0;
           writeRecord(p, i, r);
         }
-        if (readHeader(p).allDown) {
+        if (allDownOf(p)) {
           writeAllDown(p, false);
           this.#opts.log('info', 'policy: a service answers again; default action no longer in use');
         }
@@ -175,7 +172,7 @@ export class PolicyRouter {
       }
     }
     this.#opts.board.update((p) => {
-      if (readHeader(p).allDown) return;
+      if (allDownOf(p)) return;
       writeAllDown(p, true);
       this.#opts.log('warning', `policy: no service answers; answering "action=${this.#opts.defaultAction}" until one does`);
     });

@@ -88,7 +88,7 @@ function encodeWarmup(b: Buffer, at: number, records: readonly WarmupRecord[]): 
   b.writeUInt32LE(crc32(b.subarray(at + WARMUP_HEAD_BYTES, at + WARMUP_HEAD_BYTES + records.length * WARMUP_RECORD_BYTES)), at + 8);
 }
 
-/** The warm-up table after the header, or [] when absent, torn or corrupt (every stage then starts again at 1: logged by the caller as a fresh start). */
+/** The warm-up table after the header, or [] when absent, torn or corrupt (every stage then starts again at 1). */
 function decodeWarmup(bytes: Buffer, at: number, n: number): WarmupRecord[] {
   if (bytes.length < at + WARMUP_HEAD_BYTES || bytes.readUInt32LE(at) !== WARMUP_MAGIC) return [];
   const w = bytes.readUInt32LE(at + 4);

@@ -9,7 +9,7 @@ import { ALGORITHM_IMPLS } from '../../src/balance/algorithms/index.js';
 import { pickWeightedRandom } from '../../src/balance/algorithms/random.js';
 import { pickRendezvous } from '../../src/balance/algorithms/sticky.js';
 import type { EligibilityRule } from '../../src/balance/types.js';
-import { suspendedDestination } from '../../src/balance/eligibility/view.js';
+import { destinationOf } from '../../src/balance/eligibility/suspension.js';
 import { suspensionApplies } from '../../src/balance/eligibility/suspension.js';
 import { hashKey } from '../../src/balance/hash.js';
 
@@ -150,7 +150,7 @@ test('suspensions: the in-place match of a key against suspended destinations ag
       const map = new Map(dests.map((d) => [d.toLowerCase(), true]));
       const expected = [...map.keys()].some((d) => suspensionApplies({ id: 0, destination: d, untilMs: 2, reason: '' }, stickyKeyOf(key), 1));
       if (stickyKeyOf(key) === '<>') return;
-      assert.equal(suspendedDestination(map, key) !== undefined, expected, `${key} vs ${[...map.keys()].join(' ')}`);
+      assert.equal(destinationOf(map, key) !== undefined, expected, `${key} vs ${[...map.keys()].join(' ')}`);
     },
   ), { numRuns: Number(process.env.FUZZ_RUNS ?? 500) });
 });

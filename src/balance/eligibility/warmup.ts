@@ -2,6 +2,7 @@ import type { PoolConfig } from '../../config/types.js';
 import type { BalanceState } from '../../state/types.js';
 import { hashKey, hashLo } from '../hash.js';
 import type { EligibilityRule } from '../types.js';
+import { destinationOf } from './suspension.js';
 import { countAnswer, localTimeCached, mayAnswer, newRecord, rollDay, stageCap, type LocalTime, type WarmupRecord } from '../warmup.js';
 
 /**
@@ -41,20 +42,6 @@ export function warmupRecordId(pool: PoolConfig, member: number, group: number):
   return group === 0 ? hashLo(pool.memberHashes[member]!) : hashLo(hashKey(`${pool.transports[member]!.value}\u0000${pool.warmupProviders[group - 1]![0]}`));
 }
 
-/** The provider group of a lookup key (by its domain or a parent of it), 0 when none. */
-export function providerGroup(pool: PoolConfig, key: string): number {
-  if (pool.warmupProviders.length === 0) return 0;
-  let domain = key.slice(key.lastIndexOf('@') + 1).toLowerCase();
-  if (domain.endsWith('.')) domain = domain.slice(0, -1);
-  for (;;) {
-    const g = pool.warmupProviders.findIndex((domains) => domains.includes(domain));
-    if (g >= 0) return g + 1;
-    const dot = domain.indexOf('.');
-    if (dot < 0) return 0;
-    domain = domain.slice(dot + 1);
-  }
-}
-
 /**
  * The warm-up bookkeeping of one pool inside transactions. Lock needs: every
  * method but groupOf runs inside a transaction on its `state`.
@@ -69,6 +56,8 @@ export class WarmupCaps {
   /** Per group, per member: at its cap (group 0 is also the CAPPED flag). */
   readonly #capped: boolean[][];
   readonly #byMember: (Warming | undefined)[];
+  /** Each provider domain and its group (1, 2, …). */
+  readonly #providerOf: ReadonlyMap<string, number>;
   #now: LocalTime = { day: 0, hour: 0 };
   #nowMs = 0;
   /** Bumped whenever a provider group's caps change (a cache key for eligibility). */
@@ -84,15 +73,18 @@ export class WarmupCaps {
     this.#slot = pool.transports.map(() => new Array<number>(this.#groups).fill(-1));
     this.#capped = Array.from({ length: this.#groups }, () => pool.transports.map(() => false));
     this.#byMember = pool.transports.map((_, i) => this.#warming.find((w) => w.member === i));
+    this.#providerOf = new Map(pool.warmupProviders.flatMap((domains, g) => domains.map((d) => [d, g + 1] as const)));
   }
 
   get active(): boolean {
     return this.#warming.length > 0;
   }
 
-  /** The provider group of `key` when this pool warms per provider, else 0. Lock needs: none. */
+  /** The provider group of `key` (by its domain or a parent of it) when this pool warms per provider, else 0. Lock needs: none. */
   groupOf(key: string): number {
-    return this.#groups === 1 || !this.active ? 0 : providerGroup(this.#pool, key);
+    if (this.#groups === 1 || !this.active) return 0;
+    const domain = destinationOf(this.#providerOf, key);
+    return domain === undefined ? 0 : this.#providerOf.get(domain)!;
   }
 
   /**
