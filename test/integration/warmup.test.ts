@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { BIN, Interactive, runPostbal, tempDir } from '../helpers/postbal.js';
@@ -32,6 +32,17 @@ function statusJson(cfg: string, state: string, env: NodeJS.ProcessEnv): { warmu
   const r = spawnSync(process.execPath, [BIN, 'status', '--json', '-c', cfg, '-s', state], { encoding: 'utf8', env });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as ReturnType<typeof statusJson>;
+}
+
+/** A pool file and a state path in a temporary directory, and the arguments that serve them. */
+function setup(pool: string): { cfg: string; state: string; args: string[]; stage: (transport: string, stage: string, env: NodeJS.ProcessEnv) => SpawnSyncReturns<string>; cleanup: () => void } {
+  const d = tempDir();
+  const cfg = d.file('p.cf', pool);
+  const state = join(d.dir, 'state');
+  return {
+    cfg, state, args: ['-c', cfg, '-s', state, '--syslog', 'none'], cleanup: d.cleanup,
+    stage: (transport, stage, env) => spawnSync(process.execPath, [BIN, 'warmup-stage', '-c', cfg, '-s', state, '--syslog', 'none', transport, stage], { encoding: 'utf8', env }),
+  };
 }
 
 test('warm-up over a simulated month: caps held each day, >= 90% under steady traffic; stages advance, repeat after a short day, ignore a day without traffic', { timeout: 300_000 }, async (t) => {
@@ -87,11 +98,8 @@ test('warm-up over a simulated month: caps held each day, >= 90% under steady tr
 
 test('warm-up: 4 instances at once never pass a cap; a restart and a SIGKILL mid-day keep the count; the clock stepped back frees nothing; warmup-stage', { timeout: 120_000 }, async (t) => {
   if (faketimeUnavailable(t, 'WARM-UP CONCURRENCY TEST')) return;
-  const d = tempDir();
+  const { cfg, state, args, stage, cleanup } = setup('{1}smtp0:\n{1}smtp3: warmup=100,200\n');
   try {
-    const cfg = d.file('p.cf', '{1}smtp0:\n{1}smtp3: warmup=100,200\n');
-    const state = join(d.dir, 'state');
-    const args = ['-c', cfg, '-s', state, '--syslog', 'none'];
     // 23:00: the whole cap is open; 4 instances ask 400 keys at once, 200 of them would go to smtp3.
     const four = await Promise.all([0, 1, 2, 3].map(() => runPostbal(args, keys(100), { env: at('2026-05-04 23:00:00', TZ) })));
     assert.equal(four.reduce((n, r) => n + count(r.stdout, 'smtp3:'), 0), 100, `exactly the cap across 4 instances: ${four.map((r) => `${count(r.stdout, 'smtp3:')} ${r.stderr}`).join(' / ')}`);
@@ -110,49 +118,44 @@ test('warm-up: 4 instances at once never pass a cap; a restart and a SIGKILL mid
     const st = statusJson(cfg, state, env);
     assert.equal(st.transports[1]!.capped, true);
     // warmup-stage: back to stage 1 (whose cap today's count already passes), then warmed.
-    const set = spawnSync(process.execPath, [BIN, 'warmup-stage', '-c', cfg, '-s', state, '--syslog', 'none', 'smtp3', '1'], { encoding: 'utf8', env });
+    const set = stage('smtp3', '1', env);
     assert.equal(set.status, 0, set.stderr);
     assert.match(set.stdout, /warm-up stage of smtp3: set to 1/);
     assert.equal(count((await runPostbal(args, keys(20), { env })).stdout, 'smtp3:'), 0, 'stage 1 cap already used today');
-    assert.equal(spawnSync(process.execPath, [BIN, 'warmup-stage', '-c', cfg, '-s', state, '--syslog', 'none', 'smtp3', 'warmed'], { env }).status, 0);
+    assert.equal(stage('smtp3', 'warmed', env).status, 0);
     assert.equal(count((await runPostbal(args, keys(20), { env })).stdout, 'smtp3:'), 10, 'warmed: no cap, 1:1');
-    const bad = spawnSync(process.execPath, [BIN, 'warmup-stage', '-c', cfg, '-s', state, 'smtp0', '2'], { encoding: 'utf8', env });
+    const bad = stage('smtp0', '2', env);
     assert.equal(bad.status, 64);
     assert.match(bad.stderr, /"smtp0" has no warmup= schedule; warming transports: smtp3:/);
-    const range = spawnSync(process.execPath, [BIN, 'warmup-stage', '-c', cfg, '-s', state, 'smtp3', '9'], { encoding: 'utf8', env });
+    const range = stage('smtp3', '9', env);
     assert.equal(range.status, 64);
     assert.match(range.stderr, /STAGE: expected 1 to 3 .*got "9"/);
   } finally {
-    d.cleanup();
+    cleanup();
   }
 });
 
 test('warm-up: a key\'s second lookup keeps its answer while the transport is capped (it was counted once), and repeats do not count', async (t) => {
   if (faketimeUnavailable(t, 'WARM-UP REPEAT TEST')) return;
-  const d = tempDir();
+  const { cfg, state, args, cleanup } = setup('{1}smtp0:\n{1}smtp3: warmup=3\n');
   try {
-    const cfg = d.file('p.cf', '{1}smtp0:\n{1}smtp3: warmup=3\n');
-    const args = ['-c', cfg, '-s', join(d.dir, 'state'), '--syslog', 'none'];
     const env = at('2026-06-01 23:00:00', TZ);
     const input = Array.from({ length: 12 }, (_, i) => `get same${i}@example.com\n`).join('');
     const first = await runPostbal(args, input, { env });
     assert.equal(count(first.stdout, 'smtp3:'), 3, 'the cap');
     const second = await runPostbal(args, input, { env });
     assert.equal(second.stdout, first.stdout, 'qmgr\'s lookup gets smtpd\'s answer, capped or not');
-    const st = statusJson(cfg, join(d.dir, 'state'), env);
+    const st = statusJson(cfg, state, env);
     assert.equal(st.warmup[0]!.today, 3, 'repeats are not counted');
   } finally {
-    d.cleanup();
+    cleanup();
   }
 });
 
 test('warm-up per provider: gmail.com and googlemail.com share one count, other domains another; each advances on its own', async (t) => {
   if (faketimeUnavailable(t, 'WARM-UP PROVIDER TEST')) return;
-  const d = tempDir();
+  const { cfg, state, args, cleanup } = setup('{1}smtp0:\n{1}smtp3: warmup=10,20\nwarmup_provider = gmail.com googlemail.com\n');
   try {
-    const cfg = d.file('p.cf', '{1}smtp0:\n{1}smtp3: warmup=10,20\nwarmup_provider = gmail.com googlemail.com\n');
-    const state = join(d.dir, 'state');
-    const args = ['-c', cfg, '-s', state, '--syslog', 'none'];
     const env = at('2026-07-01 23:00:00', TZ);
     const to = (domain: string, n: number): string => Array.from({ length: n }, () => `get p${serial++}@${domain}\n`).join('');
     const google = await runPostbal(args, to('gmail.com', 30) + to('GoogleMail.com', 30), { env });
@@ -167,6 +170,6 @@ test('warm-up per provider: gmail.com and googlemail.com share one count, other 
     const day2 = await runPostbal(args, to('gmail.com', 60) + to('other.example', 60), { env: next });
     assert.equal(count(day2.stdout, 'smtp3:'), 30, 'stage 2 for the provider (20), stage 1 again for the rest (10)');
   } finally {
-    d.cleanup();
+    cleanup();
   }
 });
