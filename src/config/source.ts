@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { parseConfig, type ParsedConfig } from './parse.js';
+import { untrustedConfigProblem } from './trust.js';
 import type { PoolConfig } from './types.js';
 
 /** A config file larger than this is refused (nobody balances over a megabyte of transports). */
@@ -24,6 +25,8 @@ export function readConfigFile(file: string): ParsedConfig {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ConfigError([{ file, line: 0, field: 'file', expected: 'a regular file', received: 'a directory, FIFO or device' }]);
+    const untrusted = untrustedConfigProblem(st, file, 'another local user could send mail through any transport');
+    if (untrusted) throw new ConfigError([untrusted]);
     if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([{ file, line: 0, field: 'file', expected: `at most ${MAX_CONFIG_BYTES} bytes`, received: `${st.size} bytes` }]);
     const buf = Buffer.alloc(st.size);
     let off = 0;

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { BackendSpec } from './backend.js';
+import { untrustedConfigProblem } from '../config/trust.js';
 
 /**
  * What `postbal policy` runs with: hapolicy's -s specs and options, from the
@@ -78,15 +79,8 @@ export function readPolicyFile(file: string): PolicySettings {
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
     const st = fstatSync(fd);
-    const euid = process.geteuid?.() ?? 0;
-    // It says where requests (senders, recipients, clients) go and whose verdicts count.
-    if (!st.isFile() || (st.mode & 0o022) !== 0 || (st.uid !== 0 && st.uid !== euid)) {
-      throw new ConfigError([{
-        file, line: 0, field: 'owner and mode',
-        expected: `a regular file owned by root${euid === 0 ? '' : ` or uid ${euid}`}, writable by no one else (another local user could send the policy requests elsewhere)`,
-        received: `${st.isFile() ? 'a file' : 'not a regular file'} owned by uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}`,
-      }]);
-    }
+    const untrusted = untrustedConfigProblem(st, file, 'another local user could send the policy requests elsewhere');
+    if (untrusted) throw new ConfigError([untrusted]);
     const buf = readFileSync(fd);
     if (buf.length > MAX_FILE_BYTES) throw new ConfigError([{ file, line: 0, field: 'size', expected: `at most ${MAX_FILE_BYTES} bytes`, received: `${buf.length} bytes` }]);
     text = buf.toString('latin1');

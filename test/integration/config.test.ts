@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -76,6 +76,33 @@ test('check: prints the pool and the first cycle; 78 with every error', () => {
     assert.match(missing.stderr, /nope\.cf: file: expected a readable config file, got no such file/);
   } finally {
     t.cleanup();
+  }
+});
+
+test('a config another local user could have written or could change is refused: check exits 78 naming owner and mode; a serving instance answers 400 error:config until it is fixed', async (t) => {
+  const d = tempDir();
+  try {
+    const cfg = d.file('p.cf', POOL_321);
+    chmodSync(cfg, 0o664);
+    const open = spawnSync(process.execPath, [BIN, 'check', '-c', cfg], { encoding: 'utf8' });
+    assert.equal(open.status, 78);
+    assert.match(open.stderr, /p\.cf: owner and mode: expected a regular file owned by root.*writable by no one else \(another local user could send mail through any transport\), got a file owned by uid \d+, mode 664/);
+    const p = new Interactive(['-c', cfg, '-s', 'none', '--syslog', 'none']);
+    assert.equal(await p.ask('get a@x'), '400 error:config');
+    chmodSync(cfg, 0o644);
+    await sleep(1000);
+    assert.equal(await p.ask('get b@x'), '200 smtp0:');
+    assert.equal(await p.end(), 0);
+    if (process.getuid?.() !== 0) {
+      t.diagnostic('skipped the other-owner case: it needs root to chown');
+      return;
+    }
+    chownSync(cfg, 12345, 12345);
+    const theirs = spawnSync(process.execPath, [BIN, 'check', '-c', cfg], { encoding: 'utf8' });
+    assert.equal(theirs.status, 78);
+    assert.match(theirs.stderr, /owner and mode: .*got a file owned by uid 12345, mode 644/);
+  } finally {
+    d.cleanup();
   }
 });
 
