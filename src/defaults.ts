@@ -23,8 +23,14 @@ export const DEFAULTS = {
    * memory, because Postfix waits for the answer and slowness is an outage.
    */
   lockTimeoutMs: 1000,
-  /** A lock held this long by a live process is taken to be stuck and broken (ms). */
-  lockStaleMs: 500,
+  /**
+   * A lock held this long by a live postbal is taken to be stuck (stopped,
+   * hung) and broken (ms). Long, because a holder only slow on a loaded
+   * machine must never be overruled (two writers lose a change, a drain
+   * among them); lookups meanwhile wait at most lockTimeoutMs. A holder that
+   * died, or whose PID now names another process, is overruled at once.
+   */
+  lockStaleMs: 10_000,
   /**
    * postbal feedback (the `feedback_*` directives of postbal.cf). Reacting fast
    * matters more than being clever: a stand-in that stopped answering a

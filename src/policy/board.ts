@@ -178,7 +178,14 @@ export class PolicyBoard {
     const o = this.#opened;
     if (!o) return change(this.#page);
     const got = o.lock.acquire();
-    if (!got.ok) return change(this.#page);
+    if (!got.ok) {
+      // A slot another process claimed meanwhile: a new one for the next request.
+      if (got.lost === true) {
+        this.#close();
+        this.#open(this.path!);
+      }
+      return change(this.#page);
+    }
     try {
       readSync(o.file.fd, this.#page, 0, this.#used, 0);
       if (!this.#matches()) initBoard(this.#page, this.#services, this.#now());

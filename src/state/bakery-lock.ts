@@ -1,6 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
 import { monotonicMs } from '../clock.js';
-import { pidAlive, sleepMs } from './peers.js';
+import { holderGone, ownStart, pidAlive, sleepMs } from './peers.js';
 import { LOCK_SLOTS, LOCK_SLOT_BYTES, LOCK_TABLE_OFFSET } from './layout.js';
 
 /**
@@ -18,17 +18,34 @@ import { LOCK_SLOTS, LOCK_SLOT_BYTES, LOCK_TABLE_OFFSET } from './layout.js';
  *
  * Every field is read in one pread of the table, in address order, so for
  * each slot `choosing` is read before `number`, as the algorithm requires.
- * A slot whose PID is gone (killed instance) is ignored; one that stays in
- * the way longer than `staleMs` (a stuck or PID-reused slot) is ignored from
- * then on while it stays unchanged.
+ * A slot whose holder is gone (a killed instance, its PID free or reused by a
+ * process started at another time) is ignored at once. A live holder is
+ * waited for: only one unchanged for `staleMs` (stopped or hung, not merely
+ * slow on a loaded machine) is ignored, from then on while it stays
+ * unchanged, because ignoring a holder that then goes on lets two processes
+ * change the header at once and one change is lost (a drain undone).
  */
 
 const PID = 0;
 const CHOOSING = 4;
 const NUMBER = 8;
+const START = 12;
+
+/** What this instance has seen in a slot in its way, kept across acquisitions so a stuck holder's time adds up. */
+interface Watched {
+  readonly seen: string;
+  readonly since: number;
+  readonly pid: number;
+  readonly start: number;
+  /** The PID names a process started at another time (read from /proc once per holder, not per ticket). */
+  readonly reused: boolean;
+}
 
 
-export type BakeryAcquire = { readonly ok: true } | { readonly ok: false; readonly detail: string };
+export type BakeryAcquire =
+  | { readonly ok: true }
+  /** `lost`: the slot now belongs to another process (claimed while a stuck sidecar holder was overruled); claim a new one. */
+  | { readonly ok: false; readonly detail: string; readonly lost?: true };
 
 export class BakeryLock {
   readonly #fd: number;
@@ -36,8 +53,9 @@ export class BakeryLock {
   readonly #opts: { timeoutMs: number; staleMs: number };
   readonly #table = Buffer.alloc(LOCK_SLOTS * LOCK_SLOT_BYTES);
   readonly #word = Buffer.alloc(4);
-  /** Slots found stuck, with the contents they were stuck with. */
-  readonly #ignored = new Map<number, string>();
+  readonly #watched = new Map<number, Watched>();
+  readonly #own = Buffer.alloc(LOCK_SLOT_BYTES);
+  #readOnce = false;
   #number = 0;
 
   private constructor(fd: number, slot: number, opts: { timeoutMs: number; staleMs: number }) {
@@ -57,7 +75,7 @@ export class BakeryLock {
     let free = -1;
     for (let i = 0; i < LOCK_SLOTS; i++) {
       const pid = table.readUInt32LE(i * LOCK_SLOT_BYTES + PID);
-      if (pid === process.pid || pid === 0 || !pidAlive(pid)) {
+      if (pid === process.pid || pid === 0 || holderGone(pid, table.readUInt32LE(i * LOCK_SLOT_BYTES + START))) {
         free = i;
         break;
       }
@@ -65,6 +83,7 @@ export class BakeryLock {
     if (free < 0) return undefined;
     const slot = Buffer.alloc(LOCK_SLOT_BYTES);
     slot.writeUInt32LE(process.pid, PID);
+    slot.writeUInt32LE(ownStart(), START);
     writeSync(fd, slot, 0, LOCK_SLOT_BYTES, LOCK_TABLE_OFFSET + free * LOCK_SLOT_BYTES);
     return new BakeryLock(fd, free, opts);
   }
@@ -75,6 +94,7 @@ export class BakeryLock {
   }
 
   #readTable(): Buffer {
+    this.#readOnce = true;
     readSync(this.#fd, this.#table, 0, this.#table.length, LOCK_TABLE_OFFSET);
     return this.#table;
   }
@@ -82,6 +102,14 @@ export class BakeryLock {
   /** Takes the lock, waiting at most `timeoutMs`. */
   acquire(): BakeryAcquire {
     const me = this.#slot;
+    // Never write into a slot that is no longer ours: its owner's number would be overwritten.
+    // A live owner's slot is never claimed, so only two claims at once (the sidecar lock of a
+    // stuck holder overruled) can lose it: the table as the last acquisition read it shows that.
+    if (!this.#readOnce) this.#readTable();
+    const owner = this.#table.readUInt32LE(me * LOCK_SLOT_BYTES + PID);
+    if (owner !== process.pid || this.#table.readUInt32LE(me * LOCK_SLOT_BYTES + START) !== ownStart()) {
+      return { ok: false, lost: true, detail: `lock table slot ${me} was claimed by pid ${owner}` };
+    }
     // Doorway: take a number larger than every number in the table.
     this.#writeField(CHOOSING, 1);
     let t = this.#readTable();
@@ -93,33 +121,9 @@ export class BakeryLock {
     this.#writeField(CHOOSING, 0);
     const start = monotonicMs();
     let backoff = 0.02;
-    const blockedSince = new Map<number, number>();
     for (;;) {
       t = this.#readTable();
-      let blocker = -1;
-      for (let j = 0; j < LOCK_SLOTS; j++) {
-        if (j === me) continue;
-        const off = j * LOCK_SLOT_BYTES;
-        const pid = t.readUInt32LE(off + PID);
-        if (pid === 0) continue;
-        const choosing = t.readUInt32LE(off + CHOOSING);
-        const number = t.readUInt32LE(off + NUMBER);
-        const waitsForJ = choosing !== 0 || (number !== 0 && (number < this.#number || (number === this.#number && j < me)));
-        if (!waitsForJ) continue;
-        const seen = `${pid}:${choosing}:${number}`;
-        if (this.#ignored.get(j) === seen) continue;
-        if (!pidAlive(pid)) continue;
-        blocker = j;
-        const now = monotonicMs();
-        const since = blockedSince.get(j);
-        if (since === undefined) blockedSince.set(j, now);
-        else if (now - since >= this.#opts.staleMs) {
-          this.#ignored.set(j, seen);
-          blocker = -1;
-          continue;
-        }
-        break;
-      }
+      const blocker = this.#blocker(t, me);
       if (blocker < 0) return { ok: true };
       if (monotonicMs() - start >= this.#opts.timeoutMs) {
         this.release();
@@ -130,15 +134,43 @@ export class BakeryLock {
     }
   }
 
+  /** The first slot this one must wait for, or -1. */
+  #blocker(t: Buffer, me: number): number {
+    for (let j = 0; j < LOCK_SLOTS; j++) {
+      if (j === me) continue;
+      const off = j * LOCK_SLOT_BYTES;
+      const pid = t.readUInt32LE(off + PID);
+      if (pid === 0) continue;
+      const choosing = t.readUInt32LE(off + CHOOSING);
+      const number = t.readUInt32LE(off + NUMBER);
+      const waitsForJ = choosing !== 0 || (number !== 0 && (number < this.#number || (number === this.#number && j < me)));
+      if (!waitsForJ) continue;
+      const holderStart = t.readUInt32LE(off + START);
+      const seen = `${pid}:${holderStart}:${choosing}:${number}`;
+      const now = monotonicMs();
+      let w = this.#watched.get(j);
+      if (w?.seen !== seen) {
+        const reused = w !== undefined && w.pid === pid && w.start === holderStart ? w.reused : pidAlive(pid) && holderGone(pid, holderStart);
+        w = { seen, since: now, pid, start: holderStart, reused };
+        this.#watched.set(j, w);
+      }
+      if (w.reused || !pidAlive(pid) || now - w.since >= this.#opts.staleMs) continue;
+      return j;
+    }
+    return -1;
+  }
+
   /** Releases the lock. Lock needs: held (or acquiring). */
   release(): void {
     this.#writeField(NUMBER, 0);
   }
 
-  /** Gives the slot back; at exit. */
+  /** Gives the slot back (unless it is no longer ours); at exit. */
   free(): void {
     const zero = Buffer.alloc(LOCK_SLOT_BYTES);
     try {
+      readSync(this.#fd, this.#own, 0, LOCK_SLOT_BYTES, LOCK_TABLE_OFFSET + this.#slot * LOCK_SLOT_BYTES);
+      if (this.#own.readUInt32LE(PID) !== process.pid) return;
       writeSync(this.#fd, zero, 0, LOCK_SLOT_BYTES, LOCK_TABLE_OFFSET + this.#slot * LOCK_SLOT_BYTES);
     } catch {
       // The file may be gone; nothing to give back then.

@@ -136,6 +136,10 @@ export class FileStateStore implements StateStore {
       for (let attempt = 1; ; attempt++) {
         const lock = this.#ready();
         const got = lock.acquire();
+        if (!got.ok && got.lost === true && attempt < ATTEMPTS) {
+          this.#bakery = undefined;
+          continue;
+        }
         if (!got.ok) throw new StateError('EUNAVAILABLE', this.path, `state lock: ${got.detail}`);
         try {
           const read = this.#readState(pool);

@@ -2,7 +2,7 @@ import {
   closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { monotonicMs } from '../clock.js';
-import { pidAlive, sleepMs } from './peers.js';
+import { holderGone, ownStart, pidAlive, sleepMs } from './peers.js';
 
 /**
  * The sidecar lock: a `<state>.lock` file created with O_EXCL. It guards the
@@ -11,9 +11,13 @@ import { pidAlive, sleepMs } from './peers.js';
  * lock-table lock (bakery-lock.ts), which needs no directory operation.
  *
  * Node has no flock(2) without a native addon, so the lock is a file whose
- * existence is the lock. It holds "PID NONCE" so that a lock left by a killed
- * process is recognised (its PID is gone) and broken at once, and one held by
- * a stuck process is broken after `staleMs`. Breaking goes through a second
+ * existence is the lock. It holds "PID START NONCE" (START: the holder's
+ * start time, peers.ts) so that a lock left by a killed process is recognised
+ * (its PID is gone, or reused by a process started at another time) and
+ * broken at once. One held by a live process is broken only after `staleMs`
+ * unchanged: a holder merely slow on a loaded machine must never be
+ * overruled, or two processes could claim one lock-table slot. The NONCE
+ * changes with every acquisition, so the same text means the same holding. Breaking goes through a second
  * O_EXCL file, `<state>.lock.break`, and re-reads the lock under it, so two
  * waiters can never both break it and one of them delete the other's fresh lock.
  *
@@ -29,7 +33,7 @@ export type AcquireResult =
 export interface LockOptions {
   /** Give up after this long (the caller then serves from memory). */
   readonly timeoutMs: number;
-  /** A lock held this long by a live process is considered stuck and broken. */
+  /** A lock held this long by a live process is considered stuck and broken (watched across acquisitions). */
   readonly staleMs: number;
 }
 
@@ -40,6 +44,8 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 interface LockContent {
   readonly text: string;
   readonly pid: number;
+  /** 0 when the file does not say (written by an older postbal). */
+  readonly start: number;
   readonly uid: number;
 }
 
@@ -58,8 +64,10 @@ function readLock(path: string): LockContent | 'gone' | 'unsafe' {
     const buf = Buffer.alloc(64);
     const n = readSync(fd, buf, 0, 64, 0);
     const text = buf.toString('latin1', 0, n);
-    const pid = Number.parseInt(text.split(' ')[0] ?? '', 10);
-    return { text, pid, uid: st.uid };
+    const words = text.trim().split(' ');
+    const pid = Number.parseInt(words[0] ?? '', 10);
+    const start = words.length >= 3 ? Number.parseInt(words[1]!, 10) || 0 : 0;
+    return { text, pid, start, uid: st.uid };
   } finally {
     closeSync(fd);
   }
@@ -77,17 +85,22 @@ export class FileLock {
   readonly path: string;
   readonly #breakPath: string;
   readonly #opts: LockOptions;
-  readonly #content: Buffer;
+  readonly #nonce: string;
   readonly #euid: number;
+  #acquisitions = 0;
+  #content = Buffer.alloc(0);
   #held = false;
+  /** The holder last seen in the way, and since when: a stuck holder's time adds up across acquisitions. */
+  #watched: string | undefined;
+  #watchedSince = 0;
+  #watchedGone = false;
 
   constructor(path: string, opts: LockOptions) {
     this.path = path;
     this.#breakPath = `${path}.break`;
     this.#opts = opts;
     this.#euid = process.geteuid?.() ?? -1;
-    const nonce = Math.floor(Math.random() * 0xffffffff).toString(16);
-    this.#content = Buffer.from(`${process.pid} ${nonce}\n`);
+    this.#nonce = Math.floor(Math.random() * 0xffffffff).toString(16);
   }
 
   /** Takes the lock, waiting at most `timeoutMs`. Must not be held already. */
@@ -95,8 +108,7 @@ export class FileLock {
     const start = monotonicMs();
     let backoff = 0.05;
     let brokeStale = false;
-    let watched: string | undefined;
-    let watchedSince = start;
+    this.#content = Buffer.from(`${process.pid} ${ownStart()} ${this.#nonce}.${++this.#acquisitions}\n`);
     for (;;) {
       try {
         const fd = openSync(this.path, CREATE_FLAGS, 0o600);
@@ -122,11 +134,12 @@ export class FileLock {
         return { ok: false, reason: 'unsafe', detail: `${this.path} is owned by uid ${holder.uid}, not by us (uid ${this.#euid}): refusing to wait for it` };
       }
       const now = monotonicMs();
-      if (holder.text !== watched) {
-        watched = holder.text;
-        watchedSince = now;
+      if (holder.text !== this.#watched) {
+        this.#watched = holder.text;
+        this.#watchedSince = now;
+        this.#watchedGone = holderGone(holder.pid, holder.start);
       }
-      if (!pidAlive(holder.pid) || now - watchedSince >= this.#opts.staleMs) {
+      if (this.#watchedGone || !pidAlive(holder.pid) || now - this.#watchedSince >= this.#opts.staleMs) {
         if (this.#breakIfStill(holder.text)) brokeStale = true;
         continue;
       }
@@ -147,7 +160,7 @@ export class FileLock {
       // Another waiter is breaking it; a breaker killed mid-way leaves its
       // file behind, so a break file older than the stale limit is removed.
       const breaker = readLock(this.#breakPath);
-      if (breaker !== 'gone' && breaker !== 'unsafe' && !pidAlive(breaker.pid)) tryUnlink(this.#breakPath);
+      if (breaker !== 'gone' && breaker !== 'unsafe' && holderGone(breaker.pid, breaker.start)) tryUnlink(this.#breakPath);
       sleepMs(0.1);
       return false;
     }

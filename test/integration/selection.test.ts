@@ -218,7 +218,7 @@ test('drain and undrain 25 times each while 4 instances serve: never a drained a
   const d = tempDir();
   const cfg = d.file('p.cf', POOL_321_TEXT);
   const state = join(d.dir, 's');
-  const live = Array.from({ length: 4 }, () => new Interactive(['-c', cfg, '-s', state, '--syslog', 'none']));
+  const live = Array.from({ length: 4 }, () => new Interactive(['-c', cfg, '-s', state, '--log-stderr']));
   try {
     let stop = false;
     // Odd while smtp1 is drained: bumped when a drain command has returned and before an undrain
@@ -228,6 +228,7 @@ test('drain and undrain 25 times each while 4 instances serve: never a drained a
     let violations = 0;
     let checked = 0;
     let undrainedSmtp1 = 0;
+    const notes: string[] = [];
     // Each instance asks one request at a time, as Postfix does, the whole time.
     const pumps = live.map(async (p, i) => {
       let k = 0;
@@ -247,11 +248,13 @@ test('drain and undrain 25 times each while 4 instances serve: never a drained a
     for (let round = 0; round < 25; round++) {
       const a = cli(['-c', cfg, '-s', state, '--syslog', 'none', 'drain', 'smtp1']);
       assert.equal(a.code, 0, a.stderr);
+      notes.push(a.stderr);
       epoch++;
       await new Promise((r) => setTimeout(r, 20));
       epoch++;
       const b = cli(['-c', cfg, '-s', state, '--syslog', 'none', 'undrain', 'smtp1']);
       assert.equal(b.code, 0, b.stderr);
+      notes.push(b.stderr);
       await new Promise((r) => setTimeout(r, 20));
       const s = JSON.parse(cli(['-c', cfg, '-s', state, 'status', '--json']).stdout) as { state: { status: string } };
       assert.equal(s.state.status, 'ok');
@@ -260,6 +263,9 @@ test('drain and undrain 25 times each while 4 instances serve: never a drained a
     await Promise.all(pumps);
     for (const p of live) assert.equal(await p.end(), 0);
     const picks = (JSON.parse(cli(['-c', cfg, '-s', state, 'status', '--json']).stdout) as { transports: { picks: number }[] }).transports.reduce((s, x) => s + x.picks, 0);
+    // What went wrong, if anything did: an instance's warnings (a lock overruled, the file replaced) and the commands' notes.
+    const warnings = [...live.map((p) => p.stderr), ...notes].join('').split('\n').filter((l) => l !== '' && !/ info: /.test(l));
+    for (const w of warnings) t.diagnostic(w);
     t.diagnostic(`50 commands while serving: ${answered} lookups answered, ${checked} asked and answered while smtp1 was drained, ${violations} of them smtp1; smtp1 answered ${undrainedSmtp1} times between drains; ${picks} positions used`);
     assert.equal(violations, 0);
     assert.ok(checked >= 25, `only ${checked} lookups fell inside drained windows`);
