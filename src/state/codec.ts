@@ -24,6 +24,8 @@ export interface DecodedHeader {
   readonly state: BalanceState;
   /** Low 32 bits of each member's hash, in state order. */
   readonly ids: readonly number[];
+  /** A warm-up table was there but failed its checks: the stages it held are lost (state.warmup is empty). */
+  readonly warmupCorrupt: boolean;
 }
 
 export type HeaderProblem = 'empty' | 'foreign' | 'version' | 'corrupt' | 'pool';
@@ -88,13 +90,18 @@ function encodeWarmup(b: Buffer, at: number, records: readonly WarmupRecord[]): 
   b.writeUInt32LE(crc32(b.subarray(at + WARMUP_HEAD_BYTES, at + WARMUP_HEAD_BYTES + records.length * WARMUP_RECORD_BYTES)), at + 8);
 }
 
-/** The warm-up table after the header, or [] when absent, torn or corrupt (every stage then starts again at 1). */
-function decodeWarmup(bytes: Buffer, at: number, n: number): WarmupRecord[] {
+/**
+ * The warm-up table after the header: [] when absent (or not read), 'corrupt'
+ * when present but failing its checks (every stage then starts again at 1).
+ */
+function decodeWarmup(bytes: Buffer, at: number, n: number): WarmupRecord[] | 'corrupt' {
   if (bytes.length < at + WARMUP_HEAD_BYTES || bytes.readUInt32LE(at) !== WARMUP_MAGIC) return [];
   const w = bytes.readUInt32LE(at + 4);
   const end = at + WARMUP_HEAD_BYTES + w * WARMUP_RECORD_BYTES;
-  if (w > warmupRoom(n) || bytes.length < end) return [];
-  if (crc32(bytes.subarray(at + WARMUP_HEAD_BYTES, end)) !== bytes.readUInt32LE(at + 8)) return [];
+  if (w > warmupRoom(n)) return 'corrupt';
+  // Not read whole (a caller that reads just the header): nothing to say about it.
+  if (bytes.length < end) return [];
+  if (crc32(bytes.subarray(at + WARMUP_HEAD_BYTES, end)) !== bytes.readUInt32LE(at + 8)) return 'corrupt';
   const out: WarmupRecord[] = [];
   for (let k = 0; k < w; k++) {
     const o = at + WARMUP_HEAD_BYTES + k * WARMUP_RECORD_BYTES;
@@ -136,8 +143,9 @@ export function decodeHeader(bytes: Buffer, expectFingerprint?: number): Decoded
   if (!Number.isFinite(seq) || !Number.isFinite(statsSince) || transports.some((t) => !Number.isFinite(t.current) || !Number.isFinite(t.picks))) {
     return 'corrupt';
   }
-  const warmup = decodeWarmup(bytes, size, n);
-  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports, troubleGen: bytes.readUInt32LE(40), warmup }, ids };
+  const table = decodeWarmup(bytes, size, n);
+  const warmup = table === 'corrupt' ? [] : table;
+  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports, troubleGen: bytes.readUInt32LE(40), warmup }, ids, warmupCorrupt: table === 'corrupt' };
 }
 
 function idOffset(n: number, i: number): number {

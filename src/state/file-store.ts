@@ -97,6 +97,7 @@ export class FileStateStore implements StateStore {
   #bakery: BakeryLock | undefined;
   #sizeCheckedFor = -1;
   #memoSlots = 0;
+  #warnedWarmup = false;
   /** The trouble region last read, by generation. */
   #trouble: { gen: number; trouble: TroubleState } | undefined;
   readonly #now: () => number;
@@ -342,6 +343,7 @@ export class FileStateStore implements StateStore {
     const buf = this.#headerBuf;
     const n = readSync(fd, buf, 0, HEADER_BLOCK_BYTES, 0);
     const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
+    if (typeof decoded !== 'string' && decoded.warmupCorrupt) this.#warmupLost();
     if (typeof decoded !== 'string' && decoded.state.transports.length === pool.transports.length) {
       // The size is checked once per open file and memo size, not per lookup.
       if (this.#sizeCheckedFor === decoded.memoSlots) return { state: decoded.state, memoSlots: decoded.memoSlots };
@@ -368,6 +370,13 @@ export class FileStateStore implements StateStore {
     this.#opts.warn(`${this.path}: ${problem}; replacing it with a fresh state`);
     this.#replace();
     return 'replaced';
+  }
+
+  /** Said once per process: this transaction writes an empty table, so the next reader finds none. */
+  #warmupLost(): void {
+    if (this.#warnedWarmup) return;
+    this.#warnedWarmup = true;
+    this.#opts.warn(`${this.path}: the warm-up table is corrupt; every warming transport starts again at stage 1 (set a stage back with postbal warmup-stage TRANSPORT STAGE)`);
   }
 
   /**

@@ -40,7 +40,7 @@ export class MemoryStateStore implements StateStore {
   #forPool(pool: PoolConfig): BalanceState {
     if (this.#state === undefined || this.#fingerprint !== pool.fingerprint) {
       const old = this.#state && this.#pool
-        ? { fingerprint: this.#fingerprint!, memoSlots: 0, state: this.#state, ids: this.#pool.memberHashes.map(hashLo) }
+        ? { fingerprint: this.#fingerprint!, memoSlots: 0, state: this.#state, ids: this.#pool.memberHashes.map(hashLo), warmupCorrupt: false }
         : undefined;
       this.#state = old ? carryOver(old, pool, Date.now()) : freshState(pool.transports.length, Date.now());
       this.#fingerprint = pool.fingerprint;

@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/parse.js';
 import { hashKey } from '../../src/balance/hash.js';
 import { FileStateStore } from '../../src/state/file-store.js';
 import { DRAINED } from '../../src/balance/eligibility/drain.js';
+import { headerBytes } from '../../src/state/layout.js';
 import { tempDir } from '../helpers/postbal.js';
 
 const POOL = parseConfig('{3}smtp0:\n{2}smtp1:\n{1}smtp2:\n', 'p.cf').pool;
@@ -150,6 +151,36 @@ test('file store: two stores replacing the same corrupt file leave one file, and
     assert.equal(statSync(path).ino, ino, 'replaced once');
     a.close();
     b.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('file store: a corrupt warm-up table is said once, then rewritten empty; the header and its drain marks stand', () => {
+  const t = tempDir();
+  try {
+    const path = join(t.dir, 's');
+    const lines: string[] = [];
+    const s = store(path, lines);
+    s.transact(POOL, (st) => {
+      st.transports[1]!.flags |= DRAINED;
+      st.warmup = [{ id: 7, stage: 5, day: 20_000, count: 3, sinceMs: 1 }];
+    });
+    s.close();
+    const b = readFileSync(path);
+    const table = headerBytes(POOL.transports.length);
+    b[table + 16]! ^= 0xff; // a record byte: the table's CRC fails
+    writeFileSync(path, b);
+    const again = store(path, lines);
+    for (let i = 0; i < 3; i++) {
+      again.transact(POOL, (st) => {
+        assert.deepEqual(st.warmup, []);
+        assert.equal(st.transports[1]!.flags & DRAINED, DRAINED);
+      });
+    }
+    again.close();
+    assert.deepEqual(lines.filter((l) => /warm-up/.test(l)), [`warning: ${path}: the warm-up table is corrupt; every warming transport starts again at stage 1 (set a stage back with postbal warmup-stage TRANSPORT STAGE)`]);
+    assert.equal(lines.filter((l) => /replacing/.test(l)).length, 0, 'the file itself is kept');
   } finally {
     t.cleanup();
   }

@@ -83,6 +83,9 @@ test('state codec: the warm-up table round-trips after the header, outside its C
   const t = decodeHeader(torn, 1);
   assert.ok(typeof t !== 'string', 'the header itself still reads (older builds read such files unchanged)');
   assert.deepEqual(t.state.warmup, []);
+  assert.equal(t.warmupCorrupt, true, 'said, so the loss of stages can be logged');
+  assert.equal(d.warmupCorrupt, false);
+  assert.equal((decodeHeader(encodeHeader(freshState(3, 0), { fingerprint: 1, memberHashes: members }, 16), 1) as { warmupCorrupt: boolean }).warmupCorrupt, false, 'no table: nothing lost');
   const moved = carryOver(d, { fingerprint: 2, memberHashes: [members[2]!, hashKey('d:')] }, 0);
   assert.deepEqual(moved.warmup, s.warmup);
   assert.deepEqual(carryOver(d, { fingerprint: 3, memberHashes: [hashKey('d:')] }, 0).warmup, s.warmup, 'kept for the serving transaction to prune (it knows the providers)');
