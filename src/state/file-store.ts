@@ -1,4 +1,4 @@
-import { fstatSync, lstatSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, readSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PoolConfig } from '../config/types.js';
 import { StateError } from '../errors.js';
@@ -6,16 +6,12 @@ import { MemoTable, type SlotIO } from '../balance/memo.js';
 import { DEFAULTS } from '../defaults.js';
 import { monotonicMs } from '../clock.js';
 import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
-import { BakeryLock } from './bakery-lock.js';
 import { MemoryFallback, type LastGood } from './fallback.js';
-import { FileLock } from './lock.js';
-import {
-  HEADER_BLOCK_BYTES, LOCK_SLOTS, MAGIC, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, headerBytes, troubleOffset,
-} from './layout.js';
-import { MemoRegion, type OpenFile } from './memo-io.js';
+import { StateFileBinding } from './file-binding.js';
+import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, headerBytes, troubleOffset } from './layout.js';
+import { MemoRegion } from './memo-io.js';
 import type { MemoryStateStore } from './memory-store.js';
-import { checkStateDirectory, forbiddenPathProblem, stateErrorOf } from './path-safety.js';
-import { closeStateFile, createStateFile, openStateFile } from './state-file.js';
+import { stateErrorOf } from './path-safety.js';
 import type { BalanceState, MemoAccess, StateStore, StoreInfo, TroubleAccess, TroubleState } from './types.js';
 import { decodeTrouble, emptyTrouble, encodeTrouble, nextTroubleGen } from './trouble-codec.js';
 
@@ -41,8 +37,6 @@ export interface FileStoreOptions {
   readonly monotonicMs?: () => number;
 }
 
-/** How often the path is checked for having been deleted or replaced. */
-const RECHECK_MS = 1000;
 /** After a failure, how long to serve from memory before trying the file again. */
 const RETRY_FILE_MS = 10_000;
 /** A transaction that found the file replaced starts once more on the new file; never more. */
@@ -76,26 +70,21 @@ type ReadResult = { readonly state: BalanceState; readonly memoSlots: number } |
  * live on a local filesystem: the locks rely on reads seeing every write of
  * other processes at once, which NFS does not promise.
  *
- * When the file cannot or must not be used, the store serves from memory
- * (state/fallback.ts) and tries the file again later.
+ * Which file that is, and this process's slot in its lock table, is
+ * state/file-binding.ts's business. When the file cannot or must not be
+ * used, the store serves from memory (state/fallback.ts) and tries the file
+ * again later.
  */
 export class FileStateStore implements StateStore {
   readonly path: string;
   readonly #opts: FileStoreOptions;
-  readonly #sidecar: FileLock;
-  readonly #lockLimits: { timeoutMs: number; staleMs: number };
-  readonly #euid: number;
-  readonly #forbidden: StateError | undefined;
+  readonly #binding: StateFileBinding;
   readonly #fallback: MemoryFallback;
   readonly #region = new MemoRegion();
   readonly #headerBuf = Buffer.alloc(HEADER_BLOCK_BYTES);
-  #file: OpenFile | undefined;
-  #ino = 0;
-  #dev = 0;
-  #lastCheckMs = 0;
   #lastGood: LastGood | undefined;
-  #bakery: BakeryLock | undefined;
-  #sizeCheckedFor = -1;
+  /** The file's size was found to hold this many memo slots (checked once per file opened and count). */
+  #sizeChecked = { opened: -1, slots: -1 };
   #memoSlots = 0;
   #warnedWarmup = false;
   /** The trouble region last read, by generation. */
@@ -105,14 +94,15 @@ export class FileStateStore implements StateStore {
   constructor(opts: FileStoreOptions) {
     this.#now = opts.monotonicMs ?? monotonicMs;
     this.path = resolve(opts.path);
-    this.#forbidden = forbiddenPathProblem(this.path);
     this.#opts = opts;
-    this.#euid = process.geteuid?.() ?? -1;
-    this.#lockLimits = {
-      timeoutMs: opts.lockTimeoutMs ?? DEFAULTS.lockTimeoutMs,
-      staleMs: opts.lockStaleMs ?? DEFAULTS.lockStaleMs,
-    };
-    this.#sidecar = new FileLock(`${this.path}.lock`, this.#lockLimits);
+    this.#binding = new StateFileBinding({
+      path: this.path,
+      memoSlots: opts.memoSlots,
+      lockLimits: { timeoutMs: opts.lockTimeoutMs ?? DEFAULTS.lockTimeoutMs, staleMs: opts.lockStaleMs ?? DEFAULTS.lockStaleMs },
+      strict: opts.strict === true,
+      warn: opts.warn,
+      now: this.#now,
+    });
     this.#fallback = new MemoryFallback({
       path: this.path,
       memoTtlSec: opts.memoTtlSec,
@@ -135,10 +125,10 @@ export class FileStateStore implements StateStore {
     let result: T | undefined;
     try {
       for (let attempt = 1; ; attempt++) {
-        const lock = this.#ready();
+        const lock = this.#binding.ready();
         const got = lock.acquire();
         if (!got.ok && got.lost === true && attempt < ATTEMPTS) {
-          this.#bakery = undefined;
+          this.#binding.slotLost();
           continue;
         }
         if (!got.ok) throw new StateError('EUNAVAILABLE', this.path, `state lock: ${got.detail}`);
@@ -165,7 +155,7 @@ export class FileStateStore implements StateStore {
           return result;
         } finally {
           // A file replaced inside the transaction gave its slot back already.
-          if (this.#bakery === lock) lock.release();
+          if (this.#binding.lock === lock) lock.release();
         }
       }
     } catch (err) {
@@ -182,25 +172,29 @@ export class FileStateStore implements StateStore {
     if (memory) return memory.memo(pool);
     if (ttl <= 0) return new MemoTable(EMPTY_IO, 0, n);
     try {
-      this.#ensureOpen();
+      this.#binding.ensureOpen();
     } catch (err) {
       return this.#degrade(err, pool).memo(pool);
     }
+    const file = this.#binding.file;
+    // Until a transaction has read the header's count, a complete file's size tells it.
+    const slots = this.#memoSlots || this.#binding.slotsBySize;
     // Not created yet (or not yet read): nothing can be remembered in it.
-    if (this.#file === undefined || this.#memoSlots === 0) return new MemoTable(EMPTY_IO, ttl, n);
-    return new MemoTable(this.#region.io(this.#file, this.#memoSlots, expectedOps), ttl, n);
+    if (file === undefined || slots === 0) return new MemoTable(EMPTY_IO, ttl, n);
+    return new MemoTable(this.#region.io(file, slots, expectedOps), ttl, n);
   }
 
   peekFlags(pool: PoolConfig): { flags: readonly number[]; troubleGen: number } | undefined {
     const memory = this.#fallback.serving(this.#now());
     if (memory) return memory.peekFlags(pool);
-    if (this.#file === undefined) return undefined;
+    if (this.#binding.file === undefined) return undefined;
     try {
-      this.#ensureOpen();
-      if (this.#file === undefined) return undefined;
+      this.#binding.ensureOpen();
+      const file = this.#binding.file;
+      if (file === undefined) return undefined;
       const buf = this.#headerBuf;
       // Just this pool's header, not the whole page: this runs for every repeat lookup.
-      const n = readSync(this.#file.fd, buf, 0, headerBytes(pool.transports.length), 0);
+      const n = readSync(file.fd, buf, 0, headerBytes(pool.transports.length), 0);
       const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
       if (typeof decoded === 'string' || decoded.state.transports.length !== pool.transports.length) return undefined;
       return { flags: decoded.state.transports.map((t) => t.flags), troubleGen: decoded.state.troubleGen };
@@ -210,11 +204,7 @@ export class FileStateStore implements StateStore {
   }
 
   close(): void {
-    // Give the lock table slot back while the descriptor still names its file.
-    this.#bakery?.free();
-    this.#bakery = undefined;
-    if (this.#file) closeStateFile(this.#file);
-    this.#file = undefined;
+    this.#binding.close();
   }
 
   /** Why the file cannot be used -> memory, or in strict mode the error (thrown). */
@@ -226,129 +216,22 @@ export class FileStateStore implements StateStore {
   }
 
   /**
-   * The open file's lock, after opening (and, if missing, creating) the file
-   * and claiming a lock-table slot in it under the sidecar lock when either is
-   * needed. Lock needs: none held on entry; returns with none held.
-   * @throws StateError (or an I/O error) when the file cannot be used
-   */
-  #ready(): BakeryLock {
-    this.#ensureOpen();
-    if (this.#file !== undefined && this.#bakery) return this.#bakery;
-    this.#withSidecar(() => {
-      if (this.#file === undefined) this.#open(true);
-      const fd = this.#file!.fd;
-      const size = fstatSync(fd).size;
-      const magic = Buffer.alloc(4);
-      readSync(fd, magic, 0, 4, 0);
-      const word = magic.readUInt32LE(0);
-      if (size < MEMO_OFFSET || (word !== 0 && word !== MAGIC)) {
-        // Not a state file (empty, truncated, or another program's): nothing
-        // of ours, not even a lock-table slot, is written into it.
-        const what = size === 0 ? 'empty' : size < MEMO_OFFSET ? `truncated (${size} bytes)` : 'not a postbal state file (bad magic)';
-        this.#opts.warn(`${this.path}: state file is ${what}; replacing it with a fresh state`);
-        this.close();
-        createStateFile(this.path, this.#opts.memoSlots, this.#euid, 'replace');
-        this.#open(true);
-      }
-      this.#bakery = BakeryLock.claim(this.#file!.fd, this.#lockLimits);
-      if (!this.#bakery) throw new StateError('EUNAVAILABLE', this.path, `all ${LOCK_SLOTS} lock table slots are held by live instances`);
-    });
-    return this.#bakery!;
-  }
-
-  /** Runs `fn` holding the sidecar lock. @throws StateError when the lock cannot be had */
-  #withSidecar(fn: () => void): void {
-    const got = this.#sidecar.acquire();
-    if (!got.ok) throw new StateError(got.reason === 'unsafe' ? 'EUNSAFE' : 'EUNAVAILABLE', this.#sidecar.path, got.detail);
-    try {
-      if (got.brokeStale) this.#opts.warn(`removed a stale lock ${this.#sidecar.path} left by a process that died or hung`);
-      fn();
-    } finally {
-      this.#sidecar.release();
-    }
-  }
-
-  /**
-   * Opens the file if it is not open, and at most every RECHECK_MS checks
-   * that the path still names the open file. Never creates it.
-   * Lock needs: none.
-   */
-  #ensureOpen(): void {
-    const now = this.#now();
-    if (this.#file !== undefined) {
-      if (now - this.#lastCheckMs < RECHECK_MS) return;
-      this.#lastCheckMs = now;
-      let same = false;
-      try {
-        const st = lstatSync(this.path);
-        same = st.ino === this.#ino && st.dev === this.#dev && st.isFile();
-      } catch {
-        same = false;
-      }
-      if (same) return;
-      this.#opts.warn(`state file ${this.path} was deleted or replaced while serving; reopening`);
-      this.close();
-    }
-    this.#lastCheckMs = now;
-    if (this.#forbidden) throw this.#forbidden;
-    // The lock lives in the directory, so the directory is checked (and made) first.
-    checkStateDirectory(this.path, { euid: this.#euid, strict: this.#opts.strict === true });
-    this.#open(false);
-  }
-
-  /** Lock needs: the sidecar, when `mayCreate` (creating a missing file). */
-  #open(mayCreate: boolean): void {
-    let opened = openStateFile(this.path, this.#euid);
-    if (!opened) {
-      if (!mayCreate) return;
-      createStateFile(this.path, this.#opts.memoSlots, this.#euid, 'create');
-      opened = openStateFile(this.path, this.#euid);
-      if (!opened) throw new StateError('EUNAVAILABLE', this.path, 'state file vanished right after it was created');
-    }
-    this.#file = opened.file;
-    this.#sizeCheckedFor = -1;
-    this.#ino = opened.stat.ino;
-    this.#dev = opened.stat.dev;
-    // The memo region's size comes from the header; until a transaction has
-    // read it, a lock-free reader takes it from a complete file's size.
-    if (this.#memoSlots === 0 && opened.stat.size > MEMO_OFFSET) this.#memoSlots = Math.floor((opened.stat.size - MEMO_OFFSET) / MEMO_SLOT_BYTES);
-  }
-
-  /**
-   * Replaces the unusable file this instance has open, unless another
-   * instance replaced it first (then that file is used as it is).
-   * Lock needs: a lock-table slot of the old file, given back here; takes the sidecar.
-   */
-  #replace(): void {
-    const bad = { ino: this.#ino, dev: this.#dev };
-    this.close();
-    this.#withSidecar(() => {
-      let st;
-      try {
-        st = lstatSync(this.path);
-      } catch {
-        st = undefined;
-      }
-      if (!st || (st.ino === bad.ino && st.dev === bad.dev)) createStateFile(this.path, this.#opts.memoSlots, this.#euid, 'replace');
-    });
-  }
-
-  /**
    * Reads the header for `pool`. A changed pool is reset in place; an
    * unusable file is replaced, and the transaction must start again.
    * Lock needs: the lock-table lock.
    */
   #readState(pool: PoolConfig): ReadResult {
-    const fd = this.#file!.fd;
+    const fd = this.#binding.file!.fd;
     const buf = this.#headerBuf;
     const n = readSync(fd, buf, 0, HEADER_BLOCK_BYTES, 0);
     const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
     if (typeof decoded !== 'string' && decoded.warmupCorrupt) this.#warmupLost();
     if (typeof decoded !== 'string' && decoded.state.transports.length === pool.transports.length) {
       // The size is checked once per open file and memo size, not per lookup.
-      if (this.#sizeCheckedFor === decoded.memoSlots) return { state: decoded.state, memoSlots: decoded.memoSlots };
+      const checked = this.#sizeChecked;
+      if (checked.opened === this.#binding.opened && checked.slots === decoded.memoSlots) return { state: decoded.state, memoSlots: decoded.memoSlots };
       if (fstatSync(fd).size >= fileBytes(decoded.memoSlots)) {
-        this.#sizeCheckedFor = decoded.memoSlots;
+        this.#sizeChecked = { opened: this.#binding.opened, slots: decoded.memoSlots };
         return { state: decoded.state, memoSlots: decoded.memoSlots };
       }
     }
@@ -368,7 +251,7 @@ export class FileStateStore implements StateStore {
     if (fresh) return { state: freshState(pool.transports.length, Date.now()), memoSlots: this.#opts.memoSlots };
     const problem = typeof decoded === 'string' ? describeHeaderProblem(decoded) : 'state file is truncated';
     this.#opts.warn(`${this.path}: ${problem}; replacing it with a fresh state`);
-    this.#replace();
+    this.#binding.replace();
     return 'replaced';
   }
 
@@ -388,14 +271,14 @@ export class FileStateStore implements StateStore {
     if (gen === 0) return EMPTY_TROUBLE;
     if (this.#trouble?.gen === gen) return this.#trouble.trouble;
     const buf = Buffer.alloc(TROUBLE_BYTES);
-    const n = readSync(this.#file!.fd, buf, 0, TROUBLE_BYTES, troubleOffset(memoSlots));
+    const n = readSync(this.#binding.file!.fd, buf, 0, TROUBLE_BYTES, troubleOffset(memoSlots));
     const trouble = decodeTrouble(buf.subarray(0, n));
     this.#trouble = { gen, trouble };
     return trouble;
   }
 
   #pwrite(buf: Buffer, pos: number): void {
-    const fd = this.#file!.fd;
+    const fd = this.#binding.file!.fd;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, pos + off);
   }
