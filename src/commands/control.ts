@@ -39,6 +39,10 @@ export function changeState(pool: PoolConfig, statePath: string, io: ControlIo, 
     memoTtlSec: DEFAULTS.repeatWindowSec,
     warn: (m) => io.err(`postbal: note: ${m}\n`),
     strict: true,
+    // An administrator's command is not on the mail path: it outwaits a
+    // stuck holder (passed over after lockStaleMs) instead of failing at the
+    // 1 s a lookup may wait, so a drain lands when it is needed most.
+    lockTimeoutMs: DEFAULTS.lockStaleMs + 5000,
   });
   try {
     store.transact(pool, fn);

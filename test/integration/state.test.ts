@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AsNobody, BIN, Interactive, POOL_321, countReplies, keys, runPostbal, tempDir } from '../helpers/postbal.js';
@@ -240,7 +240,7 @@ test('a lock-table slot held by a killed instance whose PID now names another pr
   }
 });
 
-test('a lock-table slot held by a live, stuck postbal: one lookup waits the lock timeout, the rest are answered from memory at once', async () => {
+test('a lock-table slot held by a live, stuck postbal: one lookup waits the lock timeout, the rest are answered from memory at once; postbal drain outwaits it and lands', async () => {
   const t = tempDir();
   try {
     const cfg = t.file('p.cf', POOL_321);
@@ -253,6 +253,13 @@ test('a lock-table slot held by a live, stuck postbal: one lookup waits the lock
     assert.equal(r.stdout.split('\n').length, 4, r.stdout);
     assert.ok(took >= 1000 && took < 2500, `took ${took} ms`);
     assert.equal(r.stderr.match(/lock table slot 200 held for over 1000 ms; serving from memory/g)?.length, 1, r.stderr);
+    // The command is not on the mail path: it waits until the holder counts as stuck (10 s), then changes the state.
+    const t0 = Date.now();
+    const drain = spawnSync(process.execPath, [BIN, '-c', cfg, '-s', state, '--syslog', 'none', 'drain', 'smtp1'], { encoding: 'utf8' });
+    const waited = Date.now() - t0;
+    assert.equal(drain.status, 0, drain.stderr);
+    assert.ok(waited >= 10_000 && waited < 16_000, `drain took ${waited} ms`);
+    assert.match(status(cfg, state), /smtp1: +0 +2 .* DRAINED /);
   } finally {
     t.cleanup();
   }
