@@ -27,14 +27,26 @@ export class PolicyBackend {
   #socket: Socket | undefined;
   #framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
   /** The request waiting for its reply (one at a time on a connection). */
-  #pending: { resolve: (reply: Buffer) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
+  #pending: { resolve: (reply: Buffer) => void; reject: (err: Error) => void; sock: Socket } | undefined;
+  /**
+   * One reply timer for every request, re-armed by each (refresh) rather than
+   * created and cleared per request; it fires only after `timeoutMs` without
+   * a request, and then fails the request only if that one is still pending.
+   */
+  #timer: NodeJS.Timeout | undefined;
+  #askedAt = 0;
 
   constructor(spec: BackendSpec) {
     this.spec = spec;
   }
 
+  /** The open connection, if it is usable as it is. */
+  #ready(): Socket | undefined {
+    const sock = this.#socket;
+    return sock && !sock.destroyed && sock.readyState === 'open' ? sock : undefined;
+  }
+
   #open(): Promise<Socket> {
-    if (this.#socket && !this.#socket.destroyed && this.#socket.readyState === 'open') return Promise.resolve(this.#socket);
     this.close();
     return new Promise((resolve, reject) => {
       const sock = connect({ host: this.spec.host, port: this.spec.port });
@@ -71,7 +83,6 @@ export class PolicyBackend {
     }
     const p = this.#pending;
     this.#pending = undefined;
-    clearTimeout(p.timer);
     p.resolve(f.raw);
   }
 
@@ -81,21 +92,47 @@ export class PolicyBackend {
     const p = this.#pending;
     if (!p) return;
     this.#pending = undefined;
-    clearTimeout(p.timer);
     p.reject(err);
   }
 
   /** Sends one request as it is and resolves with the reply as it came. */
-  async ask(raw: Buffer): Promise<Buffer> {
-    const sock = await this.#open();
+  ask(raw: Buffer): Promise<Buffer> {
+    const sock = this.#ready();
+    return sock ? this.#send(sock, raw) : this.#open().then((s) => this.#send(s, raw));
+  }
+
+  #send(sock: Socket, raw: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#fail(sock, new Error(`no reply within ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs);
-      this.#pending = { resolve, reject, timer };
+      this.#pending = { resolve, reject, sock };
+      this.#askedAt = performance.now();
+      if (this.#timer) this.#timer.refresh();
+      else this.#timer = this.#arm(this.spec.timeoutMs);
       sock.write(raw);
     });
   }
 
+  #timedOut(): void {
+    const p = this.#pending;
+    if (!p) return;
+    const left = this.spec.timeoutMs - (performance.now() - this.#askedAt);
+    // A timer can fire a moment early; the request still has its time.
+    if (left > 1) {
+      this.#timer = this.#arm(left);
+      return;
+    }
+    this.#fail(p.sock, new Error(`no reply within ${this.spec.timeoutMs} ms`));
+  }
+
+  /** Unref'd: a pending request's socket keeps the process up, an idle timer must not. */
+  #arm(ms: number): NodeJS.Timeout {
+    const t = setTimeout(() => this.#timedOut(), ms);
+    t.unref();
+    return t;
+  }
+
   close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     const sock = this.#socket;
     this.#socket = undefined;
     sock?.destroy();
