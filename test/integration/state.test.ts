@@ -126,7 +126,7 @@ test('a sidecar lock held by a live, stuck postbal: a lookup waits at most the l
     const r = await runPostbal(['-c', t.file('p.cf', POOL_321), '-s', state, '--log-stderr'], keys('m', 2));
     const took = Date.now() - start;
     assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n');
-    assert.ok(took >= 1000 && took < 2500, `took ${took} ms`);
+    assert.ok(took >= 1000 && took < 4000, `took ${took} ms`);
     assert.match(r.stderr, /held by pid \d+ for over 1\d\d\d ms; serving from memory/);
     assert.doesNotMatch(r.stderr, /stale lock/);
     assert.ok(existsSync(`${state}.lock`));
@@ -143,7 +143,8 @@ test('a sidecar lock whose PID now names another process (started at another tim
     const start = Date.now();
     const r = await runPostbal(['-c', t.file('p.cf', POOL_321), '-s', state, '--log-stderr'], keys('m', 2));
     assert.equal(r.stdout, '200 smtp0:\n200 smtp1:\n');
-    assert.ok(Date.now() - start < 1000, `took ${Date.now() - start} ms`);
+    // Without waiting for the lock: a wait would have ended in "serving from memory" (asserted absent below); the bound is only against a hang.
+    assert.ok(Date.now() - start < 3000, `took ${Date.now() - start} ms`);
     assert.match(r.stderr, /stale lock/);
     assert.doesNotMatch(r.stderr, /serving from memory/);
   } finally {
@@ -233,7 +234,7 @@ test('a lock-table slot held by a killed instance whose PID now names another pr
     const r = await runPostbal(['-c', cfg, '-s', state, '--log-stderr'], keys('b', 3), { chunk: 8 });
     // The shared sequence goes on: smtp0 was the first pick.
     assert.equal(r.stdout, '200 smtp1:\n200 smtp0:\n200 smtp2:\n');
-    assert.ok(Date.now() - start < 1000, `took ${Date.now() - start} ms`);
+    assert.ok(Date.now() - start < 3000, `took ${Date.now() - start} ms`);
     assert.doesNotMatch(r.stderr, /serving from memory/);
   } finally {
     t.cleanup();
@@ -251,7 +252,7 @@ test('a lock-table slot held by a live, stuck postbal: one lookup waits the lock
     const r = await runPostbal(['-c', cfg, '-s', state, '--log-stderr'], keys('b', 3), { chunk: 8 });
     const took = Date.now() - start;
     assert.equal(r.stdout.split('\n').length, 4, r.stdout);
-    assert.ok(took >= 1000 && took < 2500, `took ${took} ms`);
+    assert.ok(took >= 1000 && took < 4000, `took ${took} ms`);
     assert.equal(r.stderr.match(/lock table slot 200 held for over 1000 ms; serving from memory/g)?.length, 1, r.stderr);
     // The command is not on the mail path: it waits until the holder counts as stuck (10 s), then changes the state.
     const t0 = Date.now();
