@@ -17,9 +17,10 @@ import { holderGone, ownStart, pidAlive, sleepMs } from './peers.js';
  * broken at once. One held by a live process is broken only after `staleMs`
  * unchanged: a holder merely slow on a loaded machine must never be
  * overruled, or two processes could claim one lock-table slot. The NONCE
- * changes with every acquisition, so the same text means the same holding. Breaking goes through a second
- * O_EXCL file, `<state>.lock.break`, and re-reads the lock under it, so two
- * waiters can never both break it and one of them delete the other's fresh lock.
+ * changes with every acquisition, so the same text means the same holding.
+ * Breaking goes through a second O_EXCL file, `<state>.lock.break`, and
+ * re-reads the lock under it, so two waiters can never both break it and one
+ * of them delete the other's fresh lock.
  *
  * Waiting sleeps (Atomics.wait) with a growing backoff instead of spinning, so
  * a waiter leaves the CPU to the holder: on 2 cores a spinning waiter halves
