@@ -8,34 +8,13 @@ import { monotonicMs } from '../clock.js';
 import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
 import { MemoryFallback, type LastGood } from './fallback.js';
 import { StateFileBinding } from './file-binding.js';
-import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, headerBytes, troubleOffset } from './layout.js';
+import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, troubleOffset } from './layout.js';
 import { MemoRegion } from './memo-io.js';
 import type { MemoryStateStore } from './memory-store.js';
+import { peekHeaderFlags } from './header-peek.js';
 import { stateErrorOf } from './path-safety.js';
-import type { BalanceState, MemoAccess, StateStore, StoreInfo, TroubleAccess, TroubleState } from './types.js';
+import type { BalanceState, FileStoreOptions, MemoAccess, StateStore, StoreInfo, TroubleAccess, TroubleState } from './types.js';
 import { decodeTrouble, emptyTrouble, encodeTrouble, nextTroubleGen } from './trouble-codec.js';
-
-export interface FileStoreOptions {
-  readonly path: string;
-  readonly memoSlots: number;
-  readonly memoTtlSec: number;
-  /** Called for every warning worth a log line (never per lookup). */
-  readonly warn: (message: string) => void;
-  /** Called for notices worth a log line (the file usable again); defaults to `warn`. */
-  readonly info?: (message: string) => void;
-  /** @default DEFAULTS.lockTimeoutMs */
-  readonly lockTimeoutMs?: number;
-  /** @default DEFAULTS.lockStaleMs */
-  readonly lockStaleMs?: number;
-  /**
-   * For commands that change the state (drain, reset-stats): a file that
-   * cannot be used is an error (StateError) instead of a fallback to memory,
-   * and a missing directory is not created.
-   */
-  readonly strict?: boolean;
-  /** Monotonic milliseconds, for re-checks and retries. @default monotonicMs */
-  readonly monotonicMs?: () => number;
-}
 
 /** After a failure, how long to serve from memory before trying the file again. */
 const RETRY_FILE_MS = 10_000;
@@ -87,6 +66,8 @@ export class FileStateStore implements StateStore {
   #sizeChecked = { opened: -1, slots: -1 };
   #memoSlots = 0;
   #warnedWarmup = false;
+  /** Memory serves because the lock was busy, not because the file is unusable (see #withFileMarks). */
+  #busy = false;
   /** The trouble region last read, by generation. */
   #trouble: { gen: number; trouble: TroubleState } | undefined;
   readonly #now: () => number;
@@ -120,7 +101,7 @@ export class FileStateStore implements StateStore {
 
   transact<T>(pool: PoolConfig, fn: (state: BalanceState, trouble: TroubleAccess) => T): T {
     const memory = this.#fallback.serving(this.#now());
-    if (memory) return memory.transact(pool, fn);
+    if (memory) return this.#busy ? this.#withFileMarks(memory, pool, fn) : memory.transact(pool, fn);
     let applied = false;
     let result: T | undefined;
     try {
@@ -131,7 +112,13 @@ export class FileStateStore implements StateStore {
           this.#binding.slotLost();
           continue;
         }
-        if (!got.ok) throw new StateError('EUNAVAILABLE', this.path, `state lock: ${got.detail}`);
+        if (!got.ok) {
+          const busy = new StateError('EUNAVAILABLE', this.path, `state lock: ${got.detail}`);
+          if (this.#opts.strict) throw busy;
+          // The file is sound, only busy: it stays open, and its drain marks are still obeyed.
+          this.#busy = true;
+          return this.#withFileMarks(this.#fallback.enter(busy.message, this.#now(), this.#lastGood, pool), pool, fn);
+        }
         try {
           const read = this.#readState(pool);
           if (read === 'replaced') {
@@ -151,6 +138,7 @@ export class FileStateStore implements StateStore {
           this.#pwrite(encodeHeader(read.state, pool, read.memoSlots), 0);
           this.#memoSlots = read.memoSlots;
           this.#lastGood = { fingerprint: pool.fingerprint, state: read.state, pool };
+          this.#busy = false;
           this.#fallback.leave();
           return result;
         } finally {
@@ -186,18 +174,39 @@ export class FileStateStore implements StateStore {
 
   peekFlags(pool: PoolConfig): { flags: readonly number[]; troubleGen: number } | undefined {
     const memory = this.#fallback.serving(this.#now());
-    if (memory) return memory.peekFlags(pool);
+    if (memory) {
+      const own = memory.peekFlags(pool);
+      const marks = this.#busy ? this.#fileMarks(pool) : undefined;
+      return marks ? { flags: marks, troubleGen: own.troubleGen } : own;
+    }
+    return this.#peekFile(pool);
+  }
+
+  /**
+   * Serving from memory while the lock is busy: the memory's sequence, with
+   * the drain marks the file has now (read lock-free), so a drain made
+   * meanwhile still applies from the next lookup.
+   */
+  #withFileMarks<T>(memory: MemoryStateStore, pool: PoolConfig, fn: (state: BalanceState, trouble: TroubleAccess) => T): T {
+    const marks = this.#fileMarks(pool);
+    return memory.transact(pool, (state, trouble) => {
+      if (marks) state.transports.forEach((t, i) => { t.flags = marks[i]!; });
+      return fn(state, trouble);
+    });
+  }
+
+  /** The flags (drain marks) in the file's header, lock-free; undefined when it cannot be read whole for this pool. */
+  #fileMarks(pool: PoolConfig): readonly number[] | undefined {
+    return this.#peekFile(pool)?.flags;
+  }
+
+  #peekFile(pool: PoolConfig): { flags: readonly number[]; troubleGen: number } | undefined {
     if (this.#binding.file === undefined) return undefined;
     try {
       this.#binding.ensureOpen();
       const file = this.#binding.file;
       if (file === undefined) return undefined;
-      const buf = this.#headerBuf;
-      // Just this pool's header, not the whole page: this runs for every repeat lookup.
-      const n = readSync(file.fd, buf, 0, headerBytes(pool.transports.length), 0);
-      const decoded = decodeHeader(buf.subarray(0, n), pool.fingerprint);
-      if (typeof decoded === 'string' || decoded.state.transports.length !== pool.transports.length) return undefined;
-      return { flags: decoded.state.transports.map((t) => t.flags), troubleGen: decoded.state.troubleGen };
+      return peekHeaderFlags(file.fd, this.#headerBuf, pool);
     } catch {
       return undefined;
     }
@@ -210,6 +219,7 @@ export class FileStateStore implements StateStore {
   /** Why the file cannot be used -> memory, or in strict mode the error (thrown). */
   #degrade(problem: unknown, pool: PoolConfig): MemoryStateStore {
     const error = stateErrorOf(this.path, 'state file', problem);
+    this.#busy = false;
     this.close();
     if (this.#opts.strict) throw error;
     return this.#fallback.enter(error.message, this.#now(), this.#lastGood, pool);

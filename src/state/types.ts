@@ -115,3 +115,26 @@ export interface StateStore {
   peekFlags(pool: PoolConfig): { readonly flags: readonly number[]; readonly troubleGen: number } | undefined;
   close(): void;
 }
+
+/** How a FileStateStore (state/file-store.ts) is set up. */
+export interface FileStoreOptions {
+  readonly path: string;
+  readonly memoSlots: number;
+  readonly memoTtlSec: number;
+  /** Called for every warning worth a log line (never per lookup). */
+  readonly warn: (message: string) => void;
+  /** Called for notices worth a log line (the file usable again); defaults to `warn`. */
+  readonly info?: (message: string) => void;
+  /** @default DEFAULTS.lockTimeoutMs */
+  readonly lockTimeoutMs?: number;
+  /** @default DEFAULTS.lockStaleMs */
+  readonly lockStaleMs?: number;
+  /**
+   * For commands that change the state (drain, reset-stats): a file that
+   * cannot be used is an error (StateError) instead of a fallback to memory,
+   * and a missing directory is not created.
+   */
+  readonly strict?: boolean;
+  /** Monotonic milliseconds, for re-checks and retries. @default monotonicMs */
+  readonly monotonicMs?: () => number;
+}

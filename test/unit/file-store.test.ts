@@ -4,13 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/parse.js';
 import { hashKey } from '../../src/balance/hash.js';
 import { FileStateStore } from '../../src/state/file-store.js';
 import { DRAINED } from '../../src/balance/eligibility/drain.js';
-import { headerBytes } from '../../src/state/layout.js';
+import { LOCK_TABLE_OFFSET, headerBytes } from '../../src/state/layout.js';
+import { processStart } from '../../src/state/peers.js';
 import { tempDir } from '../helpers/postbal.js';
 
 const POOL = parseConfig('{3}smtp0:\n{2}smtp1:\n{1}smtp2:\n', 'p.cf').pool;
@@ -181,6 +182,38 @@ test('file store: a corrupt warm-up table is said once, then rewritten empty; th
     again.close();
     assert.deepEqual(lines.filter((l) => /warm-up/.test(l)), [`warning: ${path}: the warm-up table is corrupt; every warming transport starts again at stage 1 (set a stage back with postbal warmup-stage TRANSPORT STAGE)`]);
     assert.equal(lines.filter((l) => /replacing/.test(l)).length, 0, 'the file itself is kept');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('file store: serving from memory because the lock is busy, the drain marks the file has now still apply (read lock-free)', () => {
+  const t = tempDir();
+  try {
+    const path = join(t.dir, 's');
+    const lines: string[] = [];
+    const a = store(path, lines, { lockTimeoutMs: 30, lockStaleMs: 60_000 });
+    a.transact(POOL, (st) => { st.seq++; });
+    // Slot 200: a live postbal (this process, its start time) holding ticket 1 forever.
+    const fd = openSync(path, 'r+');
+    const slot = Buffer.alloc(16);
+    slot.writeUInt32LE(process.pid, 0);
+    slot.writeUInt32LE(1, 8);
+    slot.writeUInt32LE(processStart(process.pid), 12);
+    writeSync(fd, slot, 0, 16, LOCK_TABLE_OFFSET + 200 * 16);
+    closeSync(fd);
+    const drained = (st: { transports: { flags: number }[] }): number[] => st.transports.map((x) => x.flags & DRAINED);
+    assert.deepEqual(a.transact(POOL, drained), [0, 0, 0]);
+    assert.equal(a.info().kind, 'memory');
+    // Another process drains smtp1 (one that passes the stuck slot at once, as a command does after 10 s).
+    const admin = store(path, lines, { lockStaleMs: 0 });
+    admin.transact(POOL, (st) => { st.transports[1]!.flags |= DRAINED; });
+    admin.close();
+    assert.deepEqual(a.transact(POOL, drained), [0, DRAINED, 0], 'the next transaction sees the drain');
+    assert.deepEqual(a.peekFlags(POOL)!.flags.map((f) => f & DRAINED), [0, DRAINED, 0], 'and so does a repeat lookup\'s peek');
+    assert.equal(a.info().kind, 'memory', 'still from memory: the lock is still held');
+    assert.equal(lines.filter((l) => /serving from memory/.test(l)).length, 1);
+    a.close();
   } finally {
     t.cleanup();
   }
