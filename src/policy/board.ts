@@ -1,9 +1,9 @@
-import { fstatSync, lstatSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, readSync, writeSync } from 'node:fs';
+import { monotonicMs } from '../clock.js';
 import { DEFAULTS } from '../defaults.js';
-import { BakeryLock } from '../state/bakery-lock.js';
-import { FileLock } from '../state/lock.js';
-import { checkStateDirectory, forbiddenPathProblem, stateErrorOf } from '../state/path-safety.js';
-import { closeStateFile, createStateFile, openStateFile } from '../state/state-file.js';
+import { StateFileBinding } from '../state/file-binding.js';
+import { stateErrorOf } from '../state/path-safety.js';
+import { closeStateFile, openStateFile } from '../state/state-file.js';
 import type { OpenFile } from '../state/memo-io.js';
 import type { BackendSpec } from './backend.js';
 import { BOARD_MAGIC, BOARD_PAGE_BYTES, boardBytes, fingerprintServices, initBoard, readHeader } from './board-codec.js';
@@ -19,13 +19,18 @@ import { BOARD_MAGIC, BOARD_PAGE_BYTES, boardBytes, fingerprintServices, initBoa
 
 /** The state file is 8 KiB: the page and the lock table (state/layout.ts's first two blocks). */
 const FILE_BYTES = 8192;
-/** How often the path is checked for having been replaced or deleted. */
-const RECHECK_MS = 1000;
+/** After a failure, how long the instance works alone before it tries the file again. */
+const RETRY_MS = 1000;
 
-interface Opened {
-  readonly file: OpenFile;
-  readonly lock: BakeryLock;
-  readonly ino: number;
+/** A policy file: refused, never replaced, when it is anything else (the balancer's file above all). */
+function policyFile(size: number, magic: number): { refuse: string } | undefined {
+  if (size < FILE_BYTES) return { refuse: `is ${size} bytes, expected ${FILE_BYTES}: not a postbal policy state file` };
+  if (magic !== 0 && magic !== BOARD_MAGIC) {
+    const start = Buffer.alloc(4);
+    start.writeUInt32LE(magic);
+    return { refuse: `is not a postbal policy state file (it starts with ${JSON.stringify(start.toString('latin1'))}; the balancer's state file cannot be shared with policy)` };
+  }
+  return undefined;
 }
 
 export class PolicyBoard {
@@ -38,8 +43,9 @@ export class PolicyBoard {
   readonly #fingerprint: number;
   /** The bytes of the page that hold anything (the header and these services' records). */
   readonly #used: number;
-  #opened: Opened | undefined;
-  #checkedAt = 0;
+  /** Which file is the state file and this instance's lock slot in it: the balancer's own mechanism. */
+  readonly #binding: StateFileBinding | undefined;
+  #failedAt = 0;
   /** Why the file is not in use (logged once), or undefined. */
   #problem: string | undefined;
 
@@ -51,98 +57,53 @@ export class PolicyBoard {
     this.#fingerprint = fingerprintServices(services);
     this.#used = boardBytes(services.length);
     initBoard(this.#page, services, this.#now());
-    if (path !== undefined) this.#open(path);
+    if (path === undefined) return;
+    this.#binding = new StateFileBinding({
+      path,
+      memoSlots: 0,
+      lockLimits: { timeoutMs: DEFAULTS.lockTimeoutMs, staleMs: DEFAULTS.lockStaleMs },
+      strict: false,
+      warn: (m) => this.#warn(`policy: ${m}`),
+      now: monotonicMs,
+      vet: policyFile,
+    });
+    this.#file();
   }
 
   /** Where the board lives, for the start-up log line. */
   get where(): string {
-    return this.#opened ? this.path! : `memory (${this.#problem ?? 'no state file'})`;
+    return this.#problem === undefined && this.#binding?.file ? this.path! : `memory (${this.#problem ?? 'no state file'})`;
   }
 
   #giveUp(why: string): void {
     if (this.#problem === undefined) this.#warn(`policy: state ${this.path}: ${why}; this instance keeps its breakers and round robin to itself`);
     this.#problem = why;
-    this.#close();
+    this.#failedAt = monotonicMs();
+    this.#binding?.close();
   }
 
-  #open(path: string): void {
-    const euid = process.geteuid?.() ?? -1;
-    const forbidden = forbiddenPathProblem(path);
-    if (forbidden) {
-      this.#giveUp(forbidden.message);
-      return;
-    }
-    let sidecar: FileLock | undefined;
+  /**
+   * The state file, open and with a lock slot claimed, or undefined while
+   * the instance works alone (tried again every RETRY_MS). The binding
+   * re-checks once a second that the path still names the open file.
+   */
+  #file(): OpenFile | undefined {
+    const b = this.#binding;
+    if (!b || (this.#problem !== undefined && monotonicMs() - this.#failedAt < RETRY_MS)) return undefined;
     try {
-      checkStateDirectory(path, { euid, strict: false });
-      let opened = openStateFile(path, euid);
-      sidecar = new FileLock(`${path}.lock`, { timeoutMs: DEFAULTS.lockTimeoutMs, staleMs: DEFAULTS.lockStaleMs });
-      const got = sidecar.acquire();
-      if (!got.ok) {
-        this.#giveUp(got.detail);
-        return;
-      }
-      if (!opened) {
-        createStateFile(path, 0, euid, 'create');
-        opened = openStateFile(path, euid);
-        if (!opened) throw new Error('state file vanished after it was created');
-      }
-      if (opened.stat.size < FILE_BYTES) {
-        closeStateFile(opened.file);
-        this.#giveUp(`is ${opened.stat.size} bytes, expected ${FILE_BYTES}: not a postbal policy state file`);
-        return;
-      }
-      const magic = Buffer.alloc(4);
-      readSync(opened.file.fd, magic, 0, 4, 0);
-      if (magic.readUInt32LE(0) !== 0 && magic.readUInt32LE(0) !== BOARD_MAGIC) {
-        closeStateFile(opened.file);
-        this.#giveUp(`is not a postbal policy state file (it starts with ${JSON.stringify(magic.toString('latin1'))}; the balancer's state file cannot be shared with policy)`);
-        return;
-      }
-      const lock = BakeryLock.claim(opened.file.fd, { timeoutMs: DEFAULTS.lockTimeoutMs, staleMs: DEFAULTS.lockStaleMs });
-      if (!lock) {
-        closeStateFile(opened.file);
-        this.#giveUp('every lock slot is taken by a live process');
-        return;
-      }
-      this.#opened = { file: opened.file, lock, ino: opened.stat.ino };
-      if (this.#problem !== undefined) this.#warn(`policy: state ${path} usable again; shared with the other instances`);
-      this.#problem = undefined;
-      this.#checkedAt = this.#now();
+      b.ready();
     } catch (err) {
-      this.#giveUp(stateErrorOf(path, 'cannot use it', err).message);
-    } finally {
-      sidecar?.release();
+      this.#giveUp(stateErrorOf(this.path!, 'cannot use it', err).message);
+      return undefined;
     }
+    if (this.#problem !== undefined) this.#warn(`policy: state ${this.path} usable again; shared with the other instances`);
+    this.#problem = undefined;
+    return b.file;
   }
 
   #matches(): boolean {
     const h = readHeader(this.#page);
     return h.magic === BOARD_MAGIC && h.count === this.#services.length && h.fingerprint === this.#fingerprint;
-  }
-
-  #close(): void {
-    const o = this.#opened;
-    this.#opened = undefined;
-    if (!o) return;
-    o.lock.free();
-    closeStateFile(o.file);
-  }
-
-  /** Re-opens the path when it was replaced or deleted; tries again after a failure. */
-  #recheck(): void {
-    const now = this.#now();
-    if (this.path === undefined || Math.abs(now - this.#checkedAt) < RECHECK_MS) return;
-    this.#checkedAt = now;
-    let ino = -1;
-    try {
-      ino = lstatSync(this.path).ino;
-    } catch {
-      // Deleted: opened again below (and created).
-    }
-    if (this.#opened && ino === this.#opened.ino) return;
-    this.#close();
-    this.#open(this.path);
   }
 
   /** The page as last read or updated (no I/O). */
@@ -155,11 +116,10 @@ export class PolicyBoard {
    * moment old: decisions that must be exclusive go through `update`.
    */
   read(): Buffer {
-    this.#recheck();
-    const o = this.#opened;
-    if (!o) return this.#page;
+    const file = this.#file();
+    if (!file) return this.#page;
     try {
-      readSync(o.file.fd, this.#page, 0, this.#used, 0);
+      readSync(file.fd, this.#page, 0, this.#used, 0);
       if (!this.#matches()) initBoard(this.#page, this.#services, this.#now());
     } catch (err) {
       this.#giveUp(stateErrorOf(this.path!, 'cannot read it', err).message);
@@ -174,34 +134,31 @@ export class PolicyBoard {
    * instance's copy only.
    */
   update<T>(change: (page: Buffer) => T): T {
-    this.#recheck();
-    const o = this.#opened;
-    if (!o) return change(this.#page);
-    const got = o.lock.acquire();
+    const file = this.#file();
+    const lock = this.#binding?.lock;
+    if (!file || !lock) return change(this.#page);
+    const got = lock.acquire();
     if (!got.ok) {
       // A slot another process claimed meanwhile: a new one for the next request.
-      if (got.lost === true) {
-        this.#close();
-        this.#open(this.path!);
-      }
+      if (got.lost === true) this.#binding.slotLost();
       return change(this.#page);
     }
     try {
-      readSync(o.file.fd, this.#page, 0, this.#used, 0);
+      readSync(file.fd, this.#page, 0, this.#used, 0);
       if (!this.#matches()) initBoard(this.#page, this.#services, this.#now());
       const result = change(this.#page);
-      writeSync(o.file.fd, this.#page, 0, this.#used, 0);
+      writeSync(file.fd, this.#page, 0, this.#used, 0);
       return result;
     } catch (err) {
       this.#giveUp(stateErrorOf(this.path!, 'cannot update it', err).message);
       return change(this.#page);
     } finally {
-      o.lock.release();
+      if (this.#binding.lock === lock) lock.release();
     }
   }
 
   close(): void {
-    this.#close();
+    this.#binding?.close();
   }
 }
 

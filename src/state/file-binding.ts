@@ -17,6 +17,21 @@ export interface BindingOptions {
   readonly strict: boolean;
   readonly warn: (message: string) => void;
   readonly now: () => number;
+  /**
+   * What to do with the file found at the path, by its size and first word,
+   * before a slot is claimed in it: use it (undefined), replace it with a
+   * fresh file, or refuse it (StateError EUNSAFE). @default balancerFile
+   */
+  readonly vet?: (size: number, magic: number) => { readonly replace: string } | { readonly refuse: string } | undefined;
+}
+
+/**
+ * The balancer's file: an empty, truncated or foreign file is replaced (nothing
+ * of ours, not even a lock-table slot, is written into it first).
+ */
+export function balancerFile(size: number, magic: number): { replace: string } | undefined {
+  if (size >= MEMO_OFFSET && (magic === 0 || magic === MAGIC)) return undefined;
+  return { replace: size === 0 ? 'empty' : size < MEMO_OFFSET ? `truncated (${size} bytes)` : 'not a postbal state file (bad magic)' };
 }
 
 /** How often the path is checked for having been deleted or replaced. */
@@ -116,12 +131,13 @@ export class StateFileBinding {
       const size = fstatSync(fd).size;
       const magic = Buffer.alloc(4);
       readSync(fd, magic, 0, 4, 0);
-      const word = magic.readUInt32LE(0);
-      if (size < MEMO_OFFSET || (word !== 0 && word !== MAGIC)) {
-        // Not a state file (empty, truncated, or another program's): nothing
-        // of ours, not even a lock-table slot, is written into it.
-        const what = size === 0 ? 'empty' : size < MEMO_OFFSET ? `truncated (${size} bytes)` : 'not a postbal state file (bad magic)';
-        this.#opts.warn(`${this.#opts.path}: state file is ${what}; replacing it with a fresh state`);
+      const verdict = (this.#opts.vet ?? balancerFile)(size, magic.readUInt32LE(0));
+      if (verdict && 'refuse' in verdict) {
+        this.close();
+        throw new StateError('EUNSAFE', this.#opts.path, verdict.refuse);
+      }
+      if (verdict) {
+        this.#opts.warn(`${this.#opts.path}: state file is ${verdict.replace}; replacing it with a fresh state`);
         this.close();
         createStateFile(this.#opts.path, this.#opts.memoSlots, this.#euid, 'replace');
         this.#open(true);
