@@ -14,6 +14,7 @@ import type { Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
 import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from './log/create.js';
+import { becomeStateOwner } from './io/identity.js';
 import { LocalSyslog } from './log/local-syslog.js';
 import type { Logger } from './log/types.js';
 
@@ -267,9 +268,30 @@ export async function main(argv: readonly string[]): Promise<number> {
       io.logger.close();
     });
 
+  // Root takes the state directory owner's identity before any command
+  // touches the state (io/identity.ts); check touches none.
+  let identityProblem: string | undefined;
+  program.hook('preAction', (_program, action) => {
+    if (action.name() === 'check') return;
+    const o = action.optsWithGlobals<GlobalOptions & { policy?: boolean }>();
+    const path = action.name() === 'status' && o.policy === true && program.getOptionValueSource('state') === 'default' ? DEFAULTS.policyState : o.state;
+    try {
+      becomeStateOwner(path);
+    } catch (err) {
+      identityProblem = (err as Error).message;
+      throw err;
+    }
+  });
+
   try {
     await program.parseAsync(argv, { from: 'node' });
   } catch (err) {
+    if (identityProblem !== undefined) {
+      const message = `postbal: ${identityProblem}`;
+      if (spawned) new LocalSyslog({ tag: DEFAULTS.syslogTag, pid: process.pid }).log('error', message);
+      else process.stderr.write(`${message}\n`);
+      return EX.NOPERM;
+    }
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EX.OK;
       return EX.USAGE;

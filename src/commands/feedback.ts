@@ -3,10 +3,10 @@ import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
 import { LineFramer } from '../protocol/line-framer.js';
 import { parseLogLine, MAX_LOG_LINE } from '../feedback/log-line.js';
-import { parseDelivery, tagsOfPool } from '../feedback/delivery.js';
+import { parseDeliveryLine, tagsOfPool } from '../feedback/delivery.js';
 import { classifyDelivery } from '../feedback/classify.js';
 import { FeedbackEngine, describeEvent, type FeedbackEvent } from '../feedback/engine.js';
-import { probeTargetOf, type ProbeTarget } from '../feedback/probe-target.js';
+import { probeTargetOf, servicesWithFixedNextHop, type ProbeTarget } from '../feedback/probe-target.js';
 import { probeSmtp } from '../io/smtp-probe.js';
 import type { PoolConfig } from '../config/types.js';
 import { isTrusted, type TrustPolicy } from '../feedback/trust.js';
@@ -116,15 +116,15 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     });
   const pool = parsed.pool;
   logger.log('info', `feedback: reading the log for ${[...services].join(' ')}; ${store ? `decisions go to ${store.path}` : 'report only (--state none)'}`);
-  const engine = new FeedbackEngine(parsed.pool.feedback);
+  const engine = new FeedbackEngine(parsed.pool.feedback, servicesWithFixedNextHop(parsed.pool.transports));
   const now = opts.nowMs ?? Date.now;
-  const counts = { lines: 0, deliveries: 0, untrusted: 0, skipped: 0 };
+  const counts = { lines: 0, deliveries: 0, untrusted: 0, refused: 0, skipped: 0 };
   const handle = (line: string): void => {
     counts.lines++;
     const record = parseLogLine(line);
-    const delivery = record ? parseDelivery(record.message) : undefined;
+    const parsedLine = record ? parseDeliveryLine(record.message) : undefined;
     const service = record ? tags.get(record.tag) : undefined;
-    if (!record || !delivery || service === undefined) {
+    if (!record || !parsedLine || service === undefined) {
       counts.skipped++;
       return;
     }
@@ -132,6 +132,12 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
       counts.untrusted++;
       return;
     }
+    if (parsedLine.kind === 'refused') {
+      // An address crafted to read as other fields: the sender's own mail, never a decision.
+      counts.refused++;
+      return;
+    }
+    const delivery = parsedLine.delivery;
     counts.deliveries++;
     const at = now();
     for (const event of engine.observe(service, delivery, classifyDelivery(delivery, parsed.pool.feedback.rules), at)) {
@@ -161,6 +167,6 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   });
   probes.stop();
   store?.close();
-  logger.log('info', `feedback: end of input: ${counts.lines} lines, ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed (sender not mail_owner), ${counts.skipped} other lines`);
+  logger.log('info', `feedback: end of input: ${counts.lines} lines, ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed (sender not mail_owner), ${counts.refused} refused (an address that could be read as other fields), ${counts.skipped} other lines`);
   return EX.OK;
 }

@@ -12,6 +12,8 @@ import { PolicyRouter } from '../policy/router.js';
 import { checkServices, isPolicyAction, parseServiceSpec, POLICY_DEFAULTS, readPolicyFile } from '../policy/spec.js';
 import { ConfigError } from '../errors.js';
 import { guardProcess } from '../io/guard.js';
+import { becomeStateOwner } from '../io/identity.js';
+import { quoteForLog } from '../log/format.js';
 
 /**
  * `postbal policy`: failover and balancing in front of Postfix policy
@@ -20,6 +22,11 @@ import { guardProcess } from '../io/guard.js';
  * administrator swaps the argv= and nothing else. Requests reach a service
  * byte for byte; replies come back verbatim and in request order.
  */
+
+/** Requests read ahead of their replies at most; past this, input waits. */
+const MAX_WAITING_REQUESTS = 64;
+/** Replies not yet taken by Postfix at most; past this, input waits. */
+const MAX_UNSENT_BYTES = 256 * 1024;
 
 /** The value of `name=` in a request, for log lines. */
 function attribute(raw: Buffer, name: string): string {
@@ -67,6 +74,12 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
     throw err;
   }
   const o = cmd.opts<{ default?: string; config?: string; state: string; breaker?: number; logRequests?: boolean; verbose?: boolean; logStdout?: boolean; syslog: string }>();
+  try {
+    becomeStateOwner(o.state);
+  } catch (err) {
+    complain(`postbal policy: ${(err as Error).message}`);
+    return EX.NOPERM;
+  }
   let fromFile = { services: [] as readonly BackendSpec[], defaultAction: POLICY_DEFAULTS.defaultAction as string, breakerMs: POLICY_DEFAULTS.breakerMs as number };
   if (o.config !== undefined) {
     try {
@@ -102,19 +115,46 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   const framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
   let chain: Promise<void> = Promise.resolve();
   let oversized = 0;
+  // Requests read but not yet answered, and whether input is paused for them:
+  // a client that pipelines without reading replies is read no further, so
+  // memory stays bounded (400,000 pipelined requests took 287 MB before).
+  let waiting = 0;
+  let paused = false;
+  const backedUp = (): boolean => waiting >= MAX_WAITING_REQUESTS || process.stdout.writableLength > MAX_UNSENT_BYTES;
+  const resumeWhenClear = (): void => {
+    if (!paused || backedUp()) return;
+    paused = false;
+    process.stdin.resume();
+  };
+  process.stdout.on('drain', resumeWhenClear);
   const answer = async (raw: Buffer | undefined): Promise<void> => {
-    const reply = raw ? await router.route(raw) : encodePolicyAction(defaultAction);
+    let reply: Buffer;
+    try {
+      reply = raw ? await router.route(raw) : encodePolicyAction(defaultAction);
+    } catch (err) {
+      // Exactly one reply per request, whatever happened: smtpd waits for it.
+      logger.log('error', `policy: internal error (please report), answered the default action: ${err instanceof Error ? err.message : String(err)}`);
+      reply = encodePolicyAction(defaultAction);
+    }
     process.stdout.write(reply);
     if (o.logRequests && raw) {
-      logger.log('info', `policy: client=${attribute(raw, 'client_address')} sender=<${attribute(raw, 'sender')}> recipient=<${attribute(raw, 'recipient')}> ${reply.toString('latin1').trim().replace(/\n/g, ' ')}`);
+      logger.log('info', `policy: client=${quoteForLog(attribute(raw, 'client_address'))} sender=${quoteForLog(attribute(raw, 'sender'))} recipient=${quoteForLog(attribute(raw, 'recipient'))} reply=${quoteForLog(reply.toString('latin1').trim())}`);
     }
   };
   await new Promise<void>((resolve) => {
     process.stdin.on('data', (chunk: Buffer) => {
       for (const f of framer.feed(chunk)) {
         if (f.kind === 'tooLong') oversized++;
+        waiting++;
         // Replies leave in request order: each waits for the one before.
-        chain = chain.then(() => answer(f.kind === 'request' ? f.raw : undefined)).catch(() => undefined);
+        chain = chain.then(() => answer(f.kind === 'request' ? f.raw : undefined)).finally(() => {
+          waiting--;
+          resumeWhenClear();
+        });
+      }
+      if (!paused && backedUp()) {
+        paused = true;
+        process.stdin.pause();
       }
     });
     process.stdin.on('end', resolve);

@@ -9,12 +9,26 @@ import type { FeedbackRule } from '../config/types.js';
  * shaping, ZoneMTA's blacklist class; ../shared/postbal-reference.md).
  */
 
-/** The next hop could not be reached or kept: the transport itself is in trouble. */
+/**
+ * The source side is broken: this transport's own address or route. Counts
+ * against the transport whatever the destination. Every pattern is anchored
+ * at both ends: a reason is partly outsiders' text.
+ */
+const SOURCE: readonly RegExp[] = [
+  /^connect to [^\s:]+(?:\[[^\]\s]{1,64}\])?:\d{1,5}: (?:Cannot assign requested address|Network is unreachable)$/,
+  /^(?:Cannot assign requested address|Network is unreachable)$/,
+  /^(?:connect to [^\s:]+(?:\[[^\]\s]{1,64}\])?:\d{1,5}: )?bind [^\s]{1,64}: [A-Za-z ]{1,60}$/,
+];
+
+/**
+ * The next hop could not be reached or kept. About the transport only when
+ * its next hop is fixed (the engine decides); else it is that destination's
+ * trouble, as in Postfix's own dead-host cache.
+ */
 const CONNECTION: readonly RegExp[] = [
-  /^connect to .*: (?:Connection refused|Connection timed out|No route to host|Network is unreachable|Cannot assign requested address|Connection reset by peer)$/,
-  /^lost connection with \S+ while (?:receiving the initial server greeting|performing the EHLO handshake)/,
-  /^conversation with \S+ timed out while receiving the initial server greeting/,
-  /^(?:Cannot assign requested address|Network is unreachable)/,
+  /^connect to [^\s:]+(?:\[[^\]\s]{1,64}\])?:\d{1,5}: (?:Connection refused|Connection timed out|No route to host|Connection reset by peer)$/,
+  /^lost connection with [^\s]+ while (?:receiving the initial server greeting|performing the EHLO handshake)$/,
+  /^conversation with [^\s]+ timed out while receiving the initial server greeting$/,
 ];
 
 /**
@@ -49,9 +63,10 @@ export function classifyDelivery(d: Delivery, rules: readonly FeedbackRule[] = [
   // the next real attempt waits for the retry. It counts as that failure.
   const reason = d.reason.replace(/^delivery temporarily suspended: /, '');
   for (const rule of rules) if (rule.regex.test(reason)) return rule.verdict;
+  if (SOURCE.some((r) => r.test(reason))) return 'source';
   if (CONNECTION.some((r) => r.test(reason))) return 'connection';
   // Only a remote reply can say the remote throttles us; our own reasons never do.
-  const remote = /^host \S+ said: /.test(reason);
+  const remote = /^host [^\s]{1,300} said: /.test(reason);
   if (!remote) return 'local';
   if (MAILBOX.some((r) => r.test(reason))) return 'mailbox';
   if (THROTTLED.some((r) => r.test(reason))) return 'throttled';

@@ -5,8 +5,38 @@ import type { Delivery, DeliveryStatus } from './types.js';
  * `580B120C6C2: to=<u@example.com>, relay=mx.example.com[192.0.2.1]:25,
  * delay=0.25, delays=0.18/0.06/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)`,
  * optionally with `orig_to=<…>` and `conn_use=N`. Pure.
+ *
+ * Two parts of the line are outsiders' text: the addresses (Postfix writes a
+ * quoted local part as it is, `>`, commas, `status=` and all, and with
+ * info_log_address_format=internal without the quotes) and the reason in
+ * parentheses (a remote server's words). A crafted address can therefore
+ * make a line that reads as two different deliveries. The line is read both
+ * ways an address can stretch (shortest and longest addresses that leave a
+ * well-formed rest); when they differ, no reading is safe and the line is
+ * refused. An address with a character that Postfix writes only inside
+ * quotes is refused too, so what is believed never holds a crafted
+ * separator. The fixed fields between the addresses and the reason have no
+ * outsiders' text, and the reason is the rest of the line: once the
+ * addresses are settled nothing can move them.
  */
-const DELIVERY = /^([0-9A-Za-z]{5,20}): to=<([^>]{0,1000})>, (?:orig_to=<[^>]{0,1000}>, )?relay=([^,\s]{1,300}), (?:conn_use=\d+, )?delay=[\d.]+, delays=[\d./]+, dsn=(\d\.\d{1,3}\.\d{1,3}), status=(sent|deferred|bounced|expired)(?: \((.*)\))?$/;
+
+const HEAD = '^([0-9A-Za-z]{5,20}): to=<';
+const TAIL = ', relay=([^,\\s]{1,300}), (?:conn_use=\\d{1,6}, )?delay=[\\d.]{1,20}, delays=[\\d./]{1,80}, dsn=([245]\\.\\d{1,3}\\.\\d{1,3}), status=(sent|deferred|bounced|expired)(?: \\((.*)\\))?$';
+/** Shortest addresses first: the first reading a left-to-right parser would take. */
+const SHORTEST = new RegExp(`${HEAD}(.*?)>(?:, orig_to=<(.*?)>)??${TAIL}`, 's');
+/** Longest addresses first: the last reading. Equal to SHORTEST only when the line has one reading. */
+const LONGEST = new RegExp(`${HEAD}(.*)>(?:, orig_to=<(.*)>)?${TAIL}`, 's');
+/** Postfix writes these in an address only inside a quoted local part (RFC 5322 specials, space, controls). */
+// eslint-disable-next-line no-control-regex -- control characters are among what is refused
+const QUOTED_ONLY = /["<>(),;\\\s\u0000-\u001f\u007f]/;
+/** Longer lines are no delivery lines of smtp(8) (an address is at most 1 KiB or so); they cost a reading each. */
+const MAX_DELIVERY_LINE = 8192;
+
+/** What a line says, when it is smtp(8)'s delivery line. */
+export type DeliveryLine =
+  | { readonly kind: 'delivery'; readonly delivery: Delivery }
+  /** Shaped like a delivery line but not safe to believe: counted, never acted on. */
+  | { readonly kind: 'refused'; readonly why: 'ambiguous' | 'quoted address' | 'too long' };
 
 /** The host of a `relay=` value: `mx.example.com[192.0.2.1]:25` → `mx.example.com`. */
 function relayHostOf(relay: string): string {
@@ -14,21 +44,35 @@ function relayHostOf(relay: string): string {
   return (bracket >= 0 ? relay.slice(0, bracket) : relay).toLowerCase();
 }
 
-/** @returns the delivery, or undefined when the message is not a delivery line */
-export function parseDelivery(message: string): Delivery | undefined {
-  const m = DELIVERY.exec(message);
-  if (!m) return undefined;
-  const recipient = m[2]!;
+/** @returns the delivery or why it is refused; undefined when the message is no delivery line */
+export function parseDeliveryLine(message: string): DeliveryLine | undefined {
+  if (!message.includes(', status=')) return undefined;
+  if (message.length > MAX_DELIVERY_LINE) return { kind: 'refused', why: 'too long' };
+  const first = SHORTEST.exec(message);
+  if (!first) return undefined;
+  const last = LONGEST.exec(message)!;
+  for (let i = 1; i <= 7; i++) if (first[i] !== last[i]) return { kind: 'refused', why: 'ambiguous' };
+  const recipient = first[2]!;
+  if (QUOTED_ONLY.test(recipient) || QUOTED_ONLY.test(first[3] ?? '')) return { kind: 'refused', why: 'quoted address' };
   const at = recipient.lastIndexOf('@');
   return {
-    queueId: m[1]!,
-    recipient,
-    domain: (at >= 0 ? recipient.slice(at + 1) : '').toLowerCase().replace(/\.$/, ''),
-    relayHost: relayHostOf(m[3]!),
-    dsn: m[4]!,
-    status: m[5] as DeliveryStatus,
-    reason: m[6] ?? '',
+    kind: 'delivery',
+    delivery: {
+      queueId: first[1]!,
+      recipient,
+      domain: (at >= 0 ? recipient.slice(at + 1) : '').toLowerCase().replace(/\.$/, ''),
+      relayHost: relayHostOf(first[4]!),
+      dsn: first[5]!,
+      status: first[6] as DeliveryStatus,
+      reason: first[7] ?? '',
+    },
   };
+}
+
+/** The delivery a message is, when it is one and safe to believe. */
+export function parseDelivery(message: string): Delivery | undefined {
+  const line = parseDeliveryLine(message);
+  return line?.kind === 'delivery' ? line.delivery : undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { destinationOf } from './classify.js';
 import { DEFAULTS } from '../defaults.js';
+import { quoteForLog } from '../log/format.js';
 import type { FeedbackConfig } from '../config/types.js';
 import type { Delivery, Verdict } from './types.js';
 
@@ -11,7 +12,12 @@ import type { Delivery, Verdict } from './types.js';
  * defaults in DEFAULTS.feedback).
  * - Transport down: `downAfter` consecutive connection-level failures
  *   (reacting fast matters more than being clever: a stand-in that stopped
- *   after the third deferral cut 1,539 deferrals to 13). A delivery that
+ *   after the third deferral cut 1,539 deferrals to 13). A failure to reach
+ *   the next hop counts only for a transport whose next hop is fixed: for one
+ *   that delivers to each recipient's MX, it is that destination's trouble
+ *   (Postfix's dead-host cache handles it), else anyone could take the
+ *   transport down by mailing three domains whose MX is dead. A failure on
+ *   the source side (its address, its route) always counts. A delivery that
  *   reaches the next hop (sent, or any remote reply) ends the run and brings
  *   a down transport back up.
  * - Destination throttling or blocking: `suspendAfter` throttling verdicts
@@ -38,6 +44,7 @@ const MAX_DOMAINS_PER_PROVIDER = 32;
 
 export class FeedbackEngine {
   readonly #settings: FeedbackSettings;
+  readonly #fixedNextHop: ReadonlySet<string>;
   readonly #failures = new Map<string, number>();
   readonly #down = new Set<string>();
   readonly #probeSuccesses = new Map<string, number>();
@@ -47,14 +54,18 @@ export class FeedbackEngine {
   readonly #throttles = new Map<string, number[]>();
   readonly #suspendedUntil = new Map<string, number>();
 
-  constructor(settings: FeedbackSettings = DEFAULTS.feedback) {
+  /** @param fixedNextHop the services whose next hop is fixed (servicesWithFixedNextHop) */
+  constructor(settings: FeedbackSettings = DEFAULTS.feedback, fixedNextHop: ReadonlySet<string> = new Set()) {
     this.#settings = settings;
+    this.#fixedNextHop = fixedNextHop;
   }
 
   /** One delivery made by `service`; @returns the decisions it triggers (usually none) */
   observe(service: string, delivery: Delivery, verdict: Verdict, nowMs: number): FeedbackEvent[] {
     const events: FeedbackEvent[] = [];
-    if (verdict === 'connection') {
+    // Neither breaks a run of the transport's own failures nor starts one.
+    if (verdict === 'connection' && !this.#fixedNextHop.has(service)) return events;
+    if (verdict === 'connection' || verdict === 'source') {
       const n = (this.#failures.get(service) ?? 0) + 1;
       this.#failures.set(service, n);
       if (this.#down.has(service)) events.push({ kind: 'failing', service, failures: n });
@@ -152,13 +163,13 @@ export class FeedbackEngine {
   }
 }
 
-/** One line for the log, e.g. `smtp2: down after 3 connection failures: connect to …: Connection refused`. */
+/** One line for the log, e.g. `smtp2: down after 3 connection failures: "connect to …: Connection refused"` (the reason quoted: it is partly a remote's text). */
 export function describeEvent(e: FeedbackEvent): string {
   switch (e.kind) {
-    case 'down': return `${e.service}: down after ${e.failures} connection failures: ${e.reason}`;
+    case 'down': return `${e.service}: down after ${e.failures} connection failures: ${quoteForLog(e.reason)}`;
     case 'failing': return `${e.service}: still failing (${e.failures} connection failures in a row)`;
     case 'up': return `${e.service}: up (${e.via === 'probe' ? 'its next hop answered probes with 220' : 'a delivery reached its next hop'}), ramping to full weight over ${e.rampMs / 1000}s`;
-    case 'suspend': return `${e.service}: suspended for ${e.destination} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`;
+    case 'suspend': return `${e.service}: suspended for ${e.destination} until ${new Date(e.untilMs).toISOString()}: ${quoteForLog(e.reason)}`;
     default: {
       const unreachable: never = e;
       return unreachable;

@@ -23,3 +23,20 @@ export function probeTargetOf(entry: TransportEntry): ProbeTarget | undefined {
   if (port < 1 || port > 65535) return undefined;
   return { service: entry.value.slice(0, colon), host: m[1]!, port, localAddress: entry.source };
 }
+
+/**
+ * The services every entry of which names a next hop (`smtp1:[relay]:25`,
+ * `smtp1:relay.example`): their connection failures are their own. An entry
+ * without one delivers to each recipient's MX, whose failures are the
+ * destination's. Pure.
+ */
+export function servicesWithFixedNextHop(entries: readonly TransportEntry[]): Set<string> {
+  const fixed = new Set<string>();
+  const open = new Set<string>();
+  for (const e of entries) {
+    const colon = e.value.indexOf(':');
+    (colon + 1 < e.value.length ? fixed : open).add(e.value.slice(0, colon));
+  }
+  for (const s of open) fixed.delete(s);
+  return fixed;
+}

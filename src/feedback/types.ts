@@ -32,12 +32,16 @@ export interface Delivery {
 /**
  * What one delivery says about the transport that made it:
  * - `ok`: it delivered (connection and reply fine);
+ * - `source`: the transport's own side failed (its source address gone, no
+ *   route out, a bind error): the transport is in trouble, whatever the
+ *   destination;
  * - `connection`: it could not reach or keep the next hop (refused, timed out,
- *   no route, the source address gone, lost before the greeting);
+ *   lost before the greeting): the transport's trouble only when its next hop
+ *   is fixed, else the destination's;
  * - `throttled`: the destination throttles or blocks this source;
  * - `mailbox`: about one recipient (full, unknown, greylisted): nothing to learn;
  * - `other`: any other reply of the remote (the connection worked);
  * - `local`: a reason of Postfix's own that says nothing about the next hop
  *   (DNS, a local problem).
  */
-export type Verdict = 'ok' | 'connection' | 'throttled' | 'mailbox' | 'other' | 'local';
+export type Verdict = 'ok' | 'source' | 'connection' | 'throttled' | 'mailbox' | 'other' | 'local';

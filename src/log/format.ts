@@ -37,3 +37,38 @@ export function formatKeyForLog(bytes: string, max = 256): string {
     : bytes.replace(/[^\u0021-\u007e]|%/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
   return safe.length > max ? `${safe.slice(0, max)}...` : safe;
 }
+
+/**
+ * The most a message may carry, in UTF-8 bytes. util-linux logger cuts a
+ * longer line at its --size (1 KiB by default) and reads what follows the
+ * cut as a new message, `<PRI>` prefix included: a remote reply of ~900 bytes
+ * followed by `<8>text` became a second message at user.emerg, which
+ * Debian's rsyslog sends to every terminal. Kept well below that size, with
+ * room for logger's header; logger is also given a larger --size.
+ */
+export const MAX_MESSAGE_BYTES = 900;
+
+// eslint-disable-next-line no-control-regex -- control characters are what is replaced
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * A message as it may leave for any log sink: control characters (line
+ * breaks included) shown as `\xNN`, never passed on, and at most
+ * MAX_MESSAGE_BYTES, cut on a character boundary with a note of what was cut.
+ * Whatever outsiders' text a message holds, it stays one message. Pure.
+ */
+export function neutraliseMessage(message: string): string {
+  const text = message.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  if (text.length <= MAX_MESSAGE_BYTES / 4 || Buffer.byteLength(text) <= MAX_MESSAGE_BYTES) return text;
+  const bytes = Buffer.from(text);
+  let end = MAX_MESSAGE_BYTES - 32;
+  // Back to the start of a UTF-8 character.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return `${bytes.subarray(0, end).toString()}...[${bytes.length - end} bytes cut]`;
+}
+
+/** Outsiders' text (a remote reply, an address from a request) as one quoted field of a log line. */
+export function quoteForLog(text: string, max = 300): string {
+  const cut = text.length > max ? `${text.slice(0, max)}...` : text;
+  return JSON.stringify(cut);
+}

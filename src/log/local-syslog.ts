@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { lazyRequire } from '../lazy-require.js';
 import { accessSync, constants } from 'node:fs';
-import { priority } from './format.js';
+import { neutraliseMessage, priority } from './format.js';
 import type { Level, Logger } from './types.js';
 import type * as ChildProcesses from 'node:child_process';
 
@@ -65,7 +65,7 @@ export class LocalSyslog implements Logger {
       this.#dropped = 0;
       this.#queue(`<${priority('warning')}>syslog was too slow: ${n} log lines dropped\n`);
     }
-    this.#queue(`<${priority(level)}>${message.replace(/\n/g, ' ')}\n`);
+    this.#queue(`<${priority(level)}>${neutraliseMessage(message)}\n`);
   }
 
   /**
@@ -157,7 +157,7 @@ export class LocalSyslog implements Logger {
       return;
     }
     const args = [
-      '--prio-prefix', '-p', 'mail.info', '-t', this.#opts.tag, `--id=${this.#opts.pid}`,
+      '--prio-prefix', '-p', 'mail.info', '-t', this.#opts.tag, `--id=${this.#opts.pid}`, '--size', '4096',
       '--socket-errors=off', '-u', this.#opts.socket ?? '/dev/log',
     ];
     let child: ChildProcess;

@@ -1,5 +1,5 @@
 import { lazyRequire } from '../lazy-require.js';
-import { formatRfc3164 } from './format.js';
+import { formatRfc3164, neutraliseMessage } from './format.js';
 import type { Level, Logger } from './types.js';
 import type * as Os from 'node:os';
 import type * as SyslogPro from 'syslog-pro';
@@ -76,7 +76,7 @@ export class RemoteSyslog implements Logger {
   }
 
   #format(level: Level, date: Date, message: string): string {
-    return formatRfc3164(level, date, this.#host, this.#tag, this.#pid, message.replace(/\n/g, ' '));
+    return formatRfc3164(level, date, this.#host, this.#tag, this.#pid, neutraliseMessage(message));
   }
 
   #send(msg: string): void {

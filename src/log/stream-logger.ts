@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { rfc3164Timestamp } from './format.js';
+import { neutraliseMessage, rfc3164Timestamp } from './format.js';
 import type { Level, Logger } from './types.js';
 
 /**
@@ -15,7 +15,7 @@ export class StreamLogger implements Logger {
   }
   log(level: Level, message: string): void {
     try {
-      writeSync(this.#fd, `${rfc3164Timestamp(new Date())} ${this.#prefix}: ${level}: ${message}\n`);
+      writeSync(this.#fd, `${rfc3164Timestamp(new Date())} ${this.#prefix}: ${level}: ${neutraliseMessage(message)}\n`);
     } catch {
       // A closed stderr must not take lookups down with it.
     }

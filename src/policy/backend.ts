@@ -14,6 +14,20 @@ export interface BackendSpec {
   readonly timeoutMs: number;
 }
 
+/**
+ * Why a request failed, and at which stage: `connect` (the service could not
+ * be reached: true of every request, so proof that it is down) or `reply`
+ * (the request was sent: no reply in time, a broken or unasked reply, the
+ * connection lost; possibly about this request only).
+ */
+export class PolicyBackendError extends Error {
+  readonly stage: 'connect' | 'reply';
+  constructor(stage: 'connect' | 'reply', message: string) {
+    super(message);
+    this.stage = stage;
+  }
+}
+
 /** Connecting may take at most this long (ms), whatever the reply timeout: a dead host should cost little. */
 export const CONNECT_TIMEOUT_MS = 2000;
 
@@ -52,7 +66,7 @@ export class PolicyBackend {
       const sock = connect({ host: this.spec.host, port: this.spec.port });
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`));
+        reject(new PolicyBackendError('connect', `connect timed out after ${CONNECT_TIMEOUT_MS} ms`));
       }, Math.min(CONNECT_TIMEOUT_MS, this.spec.timeoutMs));
       sock.once('connect', () => {
         clearTimeout(timer);
@@ -61,13 +75,13 @@ export class PolicyBackend {
         this.#framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
         // Listeners once per connection, not per request.
         sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
-        sock.on('close', () => this.#fail(sock, new Error('connection closed before the reply')));
-        sock.on('error', (err: NodeJS.ErrnoException) => this.#fail(sock, new Error(err.code ?? err.message)));
+        sock.on('close', () => this.#fail(sock, new PolicyBackendError('reply', 'connection closed before the reply')));
+        sock.on('error', (err: NodeJS.ErrnoException) => this.#fail(sock, new PolicyBackendError('reply', err.code ?? err.message)));
         resolve(sock);
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new Error(err.code ?? err.message));
+        reject(new PolicyBackendError('connect', err.code ?? err.message));
       });
     });
   }
@@ -76,9 +90,16 @@ export class PolicyBackend {
     const frames = this.#framer.feed(chunk);
     if (frames.length === 0) return;
     const f = frames[0]!;
-    // A reply nobody asked for, or more than one: the connection is out of step.
-    if (!this.#pending || f.kind === 'tooLong' || frames.length > 1) {
-      this.#fail(sock, new Error('reply too long, unasked, or more than one'));
+    // A reply nobody asked for, more than one, or the start of another: the
+    // connection is out of step, and a reply on it could answer the wrong
+    // request. It is dropped; the request waiting goes to the next service.
+    if (!this.#pending || this.#pending.sock !== sock || f.kind === 'tooLong' || frames.length > 1 || this.#framer.pendingBytes > 0) {
+      this.#fail(sock, new PolicyBackendError('reply', 'reply too long, unasked, or more than one'));
+      return;
+    }
+    // smtpd turns a reply without an action into 451 for the client: not an answer.
+    if (!/(?:^|\n)action=/.test(f.raw.toString('latin1'))) {
+      this.#fail(sock, new PolicyBackendError('reply', 'reply without action='));
       return;
     }
     const p = this.#pending;
@@ -86,11 +107,16 @@ export class PolicyBackend {
     p.resolve(f.raw);
   }
 
-  /** Fails the pending request (if any) and drops the connection. */
+  /**
+   * Drops `sock` and fails the request pending on it, if any. A request sent
+   * on another (newer) connection is not this socket's to fail: an old
+   * socket's close arrives after its replacement carries the next request.
+   */
   #fail(sock: Socket, err: Error): void {
+    sock.destroy();
     if (this.#socket === sock) this.close();
     const p = this.#pending;
-    if (!p) return;
+    if (!p || p.sock !== sock) return;
     this.#pending = undefined;
     p.reject(err);
   }
@@ -120,7 +146,8 @@ export class PolicyBackend {
       this.#timer = this.#arm(left);
       return;
     }
-    this.#fail(p.sock, new Error(`no reply within ${this.spec.timeoutMs} ms`));
+    // The socket goes with the request: a late reply on it must never answer the next one.
+    this.#fail(p.sock, new PolicyBackendError('reply', `no reply within ${this.spec.timeoutMs} ms`));
   }
 
   /** Unref'd: a pending request's socket keeps the process up, an idle timer must not. */

@@ -17,7 +17,7 @@ import type { BackendSpec } from './backend.js';
  *   service record:
  *     0  label, ASCII, 48 bytes NUL-padded ("name=host:port")
  *    48  current f64 (smooth WRR score)      56  downUntil f64 (ms epoch; 0: up)
- *    64  downSince f64 (ms epoch)             72  answered f64
+ *    64  downSince f64 (ms epoch; while up: first failure of the streak)  72  answered f64
  *    80  failures f64                         88  latency sum f64 (ms)
  *    96  streak u32 (failures in a row)      100  priority u32
  *   104  weight u32                          108  timeout u32 (ms)
@@ -97,6 +97,11 @@ function putAscii(page: Buffer, at: number, bytes: number, text: string): void {
 /** Only the breaker's deadline of service `i`, read in place (the per-request read). */
 export function downUntilOf(page: Buffer, i: number): number {
   return finite(page.readDoubleLE(RECORDS_AT + i * RECORD_BYTES + 56));
+}
+
+/** Failures of service `i` in a row (distinct requests), read in place (a success resets them). */
+export function streakOf(page: Buffer, i: number): number {
+  return page.readUInt32LE(RECORDS_AT + i * RECORD_BYTES + 96);
 }
 
 /** The smooth WRR score of service `i`, in place (the pick among services of one priority). */

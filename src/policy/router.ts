@@ -1,8 +1,8 @@
 import { pickSmoothWrr } from '../balance/algorithms/wrr.js';
 import { encodePolicyAction } from '../protocol/policy.js';
-import { PolicyBackend, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
+import { PolicyBackend, PolicyBackendError, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
 import type { PolicyBoard } from './board.js';
-import { allDownOf, currentOf, downUntilOf, readRecord, setCurrent, writeAllDown, writeRecord } from './board-codec.js';
+import { allDownOf, currentOf, downUntilOf, readRecord, setCurrent, streakOf, writeAllDown, writeRecord } from './board-codec.js';
 
 /**
  * Which policy service answers a request: the best priority group with a
@@ -13,6 +13,11 @@ import { allDownOf, currentOf, downUntilOf, readRecord, setCurrent, writeAllDown
  * The circuit breaker and the round-robin scores live on the board shared by
  * every instance (policy/board.ts): a service that failed is skipped by all
  * of them for `breakerMs` instead of costing its timeout on each request;
+ * failed means it could not be reached (a failed connect is true of every
+ * request), or TRIP_AFTER distinct requests in a row failed on it within
+ * TRIP_WINDOW_MS. One request that makes a service stall (a crafted sender)
+ * fails over by itself and trips nothing: else anyone could make every
+ * instance answer the default action, fail-open, for everyone;
  * then exactly one request (whichever instance claims the trial first) tries
  * it again, and it is back when it answers. Each change of state is logged
  * once, by the instance that made it.
@@ -36,6 +41,11 @@ function failureCode(reason: string): string {
   if (reason.startsWith('connection closed')) return 'closed';
   return 'bad reply';
 }
+
+/** Distinct requests failing in a row (no answer between them) that trip the breaker. */
+export const TRIP_AFTER = 3;
+/** A streak older than this starts again: failures far apart are not one outage. */
+export const TRIP_WINDOW_MS = 60_000;
 
 /** Counters are added to the board at most this often (and at close). */
 const FLUSH_MS = 1000;
@@ -124,9 +134,14 @@ export class PolicyRouter {
     this.#answered[i]!++;
     this.#latencyMs[i]! += latencyMs;
     const b = this.#backends[i]!;
-    if (downUntilOf(page, i) !== 0 || allDownOf(page)) {
+    if (downUntilOf(page, i) !== 0 || allDownOf(page) || streakOf(page, i) !== 0) {
       this.#opts.board.update((p) => {
         const r = readRecord(p, i);
+        if (r.downUntil === 0 && r.streak !== 0) {
+          r.streak = 0;
+          r.downSince = 0;
+          writeRecord(p, i, r);
+        }
         if (r.downUntil !== 0) {
           this.#opts.log('info', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) answers again after ${Math.round((now - r.downSince) / 1000)}s`);
           r.downUntil = 0;
@@ -146,16 +161,26 @@ export class PolicyRouter {
   #failed(i: number, err: Error, now: number): void {
     const b = this.#backends[i]!;
     const reason = err.message;
+    const unreachable = err instanceof PolicyBackendError && err.stage === 'connect';
     this.#opts.board.update((p) => {
       const r = readRecord(p, i);
       const wasUp = r.downUntil === 0;
       r.failures++;
-      r.streak++;
       r.lastFailure = failureCode(reason);
-      if (wasUp) r.downSince = now;
-      r.downUntil = now + this.#opts.breakerMs;
+      if (r.streak === 0 || now - r.downSince > TRIP_WINDOW_MS) {
+        r.streak = 0;
+        r.downSince = now;
+      }
+      r.streak++;
+      // A failed trial (the service was held) trips again at once, as does an unreachable service.
+      const trip = !wasUp || unreachable || r.streak >= TRIP_AFTER;
+      if (trip) r.downUntil = now + this.#opts.breakerMs;
       writeRecord(p, i, r);
-      if (wasUp) this.#opts.log('warning', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) failed: ${reason}; every instance skips it for ${this.#opts.breakerMs / 1000}s at a time until it answers`);
+      if (wasUp && trip) {
+        this.#opts.log('warning', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) failed: ${reason}${unreachable ? '' : ` (${r.streak} requests in a row)`}; every instance skips it for ${this.#opts.breakerMs / 1000}s at a time until it answers`);
+      } else if (wasUp) {
+        this.#opts.log('warning', `policy service ${b.spec.name} (${b.spec.host}:${b.spec.port}) failed one request: ${reason}; that request goes to the next service (${r.streak} of ${TRIP_AFTER} in a row trip the breaker)`);
+      }
     });
   }
 

@@ -139,7 +139,7 @@ export class StateFileBinding {
       if (verdict) {
         this.#opts.warn(`${this.#opts.path}: state file is ${verdict.replace}; replacing it with a fresh state`);
         this.close();
-        createStateFile(this.#opts.path, this.#opts.memoSlots, this.#euid, 'replace');
+        createStateFile(this.#opts.path, this.#opts.memoSlots, 'replace');
         this.#open(true);
       }
       this.#lock = BakeryLock.claim(this.#file!.fd, this.#opts.lockLimits);
@@ -168,7 +168,7 @@ export class StateFileBinding {
       } catch {
         st = undefined;
       }
-      if (!st || (st.ino === bad.ino && st.dev === bad.dev)) createStateFile(this.#opts.path, this.#opts.memoSlots, this.#euid, 'replace');
+      if (!st || (st.ino === bad.ino && st.dev === bad.dev)) createStateFile(this.#opts.path, this.#opts.memoSlots, 'replace');
     });
   }
 
@@ -197,7 +197,7 @@ export class StateFileBinding {
     let opened = openStateFile(this.#opts.path, this.#euid);
     if (!opened) {
       if (!mayCreate) return;
-      createStateFile(this.#opts.path, this.#opts.memoSlots, this.#euid, 'create');
+      createStateFile(this.#opts.path, this.#opts.memoSlots, 'create');
       opened = openStateFile(this.#opts.path, this.#euid);
       if (!opened) throw new StateError('EUNAVAILABLE', this.#opts.path, 'state file vanished right after it was created');
     }

@@ -1,5 +1,4 @@
-import { closeSync, constants, fchownSync, fstatSync, lstatSync, openSync, type Stats } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { StateError } from '../errors.js';
 import { writeFileAtomicSync } from './atomic-write.js';
 import { fileBytes } from './layout.js';
@@ -8,7 +7,7 @@ import type { OpenFile } from './memo-io.js';
 
 /**
  * Opening and creating the state file. Creating (and replacing) writes a whole
- * new file beside the path and renames it over it (write-file-atomic), so no
+ * new file beside the path and renames it over it (atomic-write.ts), so no
  * process ever opens a half-written file.
  */
 
@@ -61,27 +60,11 @@ export function closeStateFile(file: OpenFile): void {
  * Lock needs: the sidecar lock, so that creations and replacements do not race.
  * @throws StateError
  */
-export function createStateFile(path: string, memoSlots: number, euid: number, why: 'create' | 'replace'): void {
+export function createStateFile(path: string, memoSlots: number, why: 'create' | 'replace'): void {
   try {
+    // Root never gets here in another user's directory: it took that user's identity first (io/identity.ts).
     writeFileAtomicSync(path, Buffer.alloc(fileBytes(memoSlots)), 0o600);
-    if (euid === 0) giveToDirectoryOwner(path);
   } catch (err) {
     throw stateErrorOf(path, `cannot ${why} state file`, err);
-  }
-}
-
-/**
- * A file root creates (`postbal drain` by an administrator) belongs to the
- * directory's owner, the user the serving instances run as: a root-owned
- * file would lock them out.
- */
-function giveToDirectoryOwner(path: string): void {
-  const dir = lstatSync(dirname(path));
-  if (dir.uid === 0) return;
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    fchownSync(fd, dir.uid, dir.gid);
-  } finally {
-    closeSync(fd);
   }
 }

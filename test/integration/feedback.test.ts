@@ -32,8 +32,8 @@ test('feedback: decisions from recorded Postfix lines; forged or uncredentialed 
     assert.equal(trusted.stderr, '');
     const lines = trusted.stdout.trim().split('\n');
     assert.equal(lines.length, 2, trusted.stdout);
-    assert.match(trusted.stdout, /^smtp2: down after 3 connection failures: connect to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: Connection refused$/m);
-    assert.match(trusted.stdout, /^smtp1: suspended for remote\.example until \S+: host 127\.0\.0\.1\[127\.0\.0\.1\] said: 421 4\.0\.0 /m);
+    assert.match(trusted.stdout, /^smtp2: down after 3 connection failures: "connect to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: Connection refused"$/m);
+    assert.match(trusted.stdout, /^smtp1: suspended for remote\.example until \S+: "host 127\.0\.0\.1\[127\.0\.0\.1\] said: 421 4\.0\.0 /m);
     // Plain lines without --trust-input: nothing believed.
     const plain = await runPostbal(args, RECORDED);
     assert.equal(plain.code, 0);

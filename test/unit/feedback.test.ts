@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseLogLine, MAX_LOG_LINE } from '../../src/feedback/log-line.js';
-import { parseDelivery, tagsOfPool } from '../../src/feedback/delivery.js';
+import { parseDelivery, parseDeliveryLine, tagsOfPool } from '../../src/feedback/delivery.js';
 import { classifyDelivery, destinationOf } from '../../src/feedback/classify.js';
 import { isTrusted } from '../../src/feedback/trust.js';
 import { FeedbackEngine, describeEvent } from '../../src/feedback/engine.js';
@@ -17,7 +17,7 @@ import { DEFAULTS } from '../../src/defaults.js';
 import { healthFactor } from '../../src/balance/eligibility/health.js';
 import { decodeTrouble, emptyTrouble, encodeTrouble } from '../../src/state/trouble-codec.js';
 import { parseConfig } from '../../src/config/parse.js';
-import { probeTargetOf, type ProbeTarget } from '../../src/feedback/probe-target.js';
+import { probeTargetOf, servicesWithFixedNextHop, type ProbeTarget } from '../../src/feedback/probe-target.js';
 import { probeSmtp } from '../../src/io/smtp-probe.js';
 import { createServer, type Socket } from 'node:net';
 import type { Delivery } from '../../src/feedback/types.js';
@@ -101,7 +101,13 @@ const delivery = (status: Delivery['status'], reason: string, relayHost = 'mx.ex
 test('feedback: verdicts by reason: connection trouble, throttling and blocks, mailbox-level replies, our own reasons', () => {
   const cases: [string, string][] = [
     ['connect to 192.0.2.7[192.0.2.7]:25: Connection timed out', 'connection'],
-    ['connect to mx.example.net[192.0.2.7]:25: Cannot assign requested address', 'connection'],
+    ['connect to mx.example.net[192.0.2.7]:25: Cannot assign requested address', 'source'],
+    ['connect to mx.example.net[192.0.2.7]:25: Network is unreachable', 'source'],
+    ['Network is unreachable', 'source'],
+    // Anchored at both ends: the start of a known reason followed by anything is not that reason.
+    ['Network is unreachable (host mx said: 250 ok)', 'local'],
+    ['connect to mx.example.net[192.0.2.7]:25: Connection refused (or so they say)', 'local'],
+    ['host mx.example.net[192.0.2.7] said: 554 connect to x[192.0.2.1]:25: Cannot assign requested address', 'other'],
     ['lost connection with mx.example.net[192.0.2.7] while receiving the initial server greeting', 'connection'],
     ['host mx.example.net[192.0.2.7] said: 421 4.7.0 Too many connections (in reply to end of DATA command)', 'throttled'],
     ['host mx.example.net[192.0.2.7] said: 450 4.7.1 Client host rejected: rate limit exceeded (in reply to RCPT TO command)', 'throttled'],
@@ -136,11 +142,11 @@ test('feedback: no input can throw, and oversized lines are skipped (property)',
 });
 
 test('feedback engine: down after 3 consecutive connection failures, once; up at the next delivery that reaches the hop', () => {
-  const e = new FeedbackEngine();
+  const e = new FeedbackEngine(DEFAULTS.feedback, new Set(['smtp1', 'smtp2']));
   const refused = delivery('deferred', 'connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'none');
   assert.deepEqual(e.observe('smtp2', refused, 'connection', 0), []);
   assert.deepEqual(e.observe('smtp2', refused, 'connection', 1), []);
-  assert.deepEqual(e.observe('smtp2', refused, 'connection', 2).map(describeEvent), ['smtp2: down after 3 connection failures: connect to 192.0.2.7[192.0.2.7]:25: Connection refused']);
+  assert.deepEqual(e.observe('smtp2', refused, 'connection', 2).map(describeEvent), ['smtp2: down after 3 connection failures: "connect to 192.0.2.7[192.0.2.7]:25: Connection refused"']);
   assert.deepEqual(e.observe('smtp2', refused, 'connection', 3).map((x) => x.kind), ['failing'], 'down is said once; later failures only push the retry time');
   assert.deepEqual(e.down, ['smtp2']);
   assert.deepEqual(e.observe('smtp2', delivery('sent', '250 2.0.0 Ok'), 'ok', 4).map((x) => x.kind), ['up']);
@@ -229,7 +235,7 @@ test('feedback directives: values with units, rules checked before the built-in 
   assert.equal(classifyDelivery(reply('452 You have EXCEEDED our sending limit'), feedback.rules), 'throttled', 'a rule where the built-ins see nothing');
   assert.equal(classifyDelivery(reply('452 You have EXCEEDED our sending limit')), 'other');
   assert.equal(classifyDelivery(reply('421 4.7.0 TSS04 deferred'), feedback.rules), 'mailbox', 'a rule overrides a built-in');
-  const engine = new FeedbackEngine(feedback);
+  const engine = new FeedbackEngine(feedback, new Set(['smtp0']));
   const refused = delivery('deferred', 'connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'none');
   for (let i = 0; i < 4; i++) assert.deepEqual(engine.observe('smtp0', refused, 'connection', i), []);
   assert.equal(engine.observe('smtp0', refused, 'connection', 5)[0]?.kind, 'down', 'down after 5');
@@ -252,7 +258,7 @@ test('probes: a fixed next hop is probed from its source address; rise 2 brings 
     undefined,
   ]);
   assert.throws(() => parseConfig('{1}smtp1:[r]:25 source=not-an-ip\n', 'q.cf'), /q\.cf:1: source: expected an IPv4 or IPv6 address/);
-  const e = new FeedbackEngine();
+  const e = new FeedbackEngine(DEFAULTS.feedback, new Set(['smtp2']));
   const refused = delivery('deferred', 'connect to 192.0.2.7[192.0.2.7]:25: Connection refused', 'none');
   for (let i = 0; i < 3; i++) e.observe('smtp2', refused, 'connection', i);
   assert.deepEqual(e.probed('smtp2', true), []);
@@ -315,4 +321,96 @@ test('feedback engine: domains hosted by a provider under other names share its 
   const later = e.observe('smtp0', at('rocketmail.com', 'sent', '250 ok'), 'ok', 4);
   assert.deepEqual(later.map((x) => x.kind === 'suspend' ? `${x.service} ${x.destination}` : x.kind), ['smtp1 rocketmail.com']);
   assert.deepEqual(e.observe('smtp0', at('rocketmail.com', 'sent', '250 ok'), 'ok', 5), [], 'once');
+});
+
+/**
+ * The line smtp(8) writes for one delivery attempt. `external` is Postfix's
+ * default info_log_address_format: a local part that is no dot-atom is quoted
+ * (RFC 5322, `"` and `\` escaped); `internal` writes it bare.
+ */
+function postfixLine(f: { local: string; domain: string; origLocal?: string; relay: string; dsn: string; status: string; reason: string }, form: 'external' | 'internal'): string {
+  const quote = (local: string): string => form === 'internal' || /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/.test(local)
+    ? local
+    : `"${local.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+  const orig = f.origLocal === undefined ? '' : `orig_to=<${quote(f.origLocal)}@${f.domain}>, `;
+  return `4F2A120C6C2: to=<${quote(f.local)}@${f.domain}>, ${orig}relay=${f.relay}, delay=1.2, delays=0.1/0/1/0.1, dsn=${f.dsn}, status=${f.status} (${f.reason})`;
+}
+
+/** Text an outsider chooses, rich in what separates the fields. */
+const crafted = fc.stringMatching(/^[a-z@. ,=()<>"\\:;/0-9-]{0,40}$/).chain((base) => fc.constantFrom(
+  base,
+  `${base}>, relay=none, delay=1, delays=1/0/0/0, dsn=4.7.0, status=deferred (host mta5.am0.yahoodns.net[1.2.3.4] said: 421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred)`,
+  `${base}>, orig_to=<${base}`,
+  `v@yahoo.com>, relay=mx.google.com[192.0.2.9]:25, conn_use=2, delay=1, delays=1/0/0/0, dsn=4.7.28, status=deferred (host mx.google.com[192.0.2.9] said: 421-4.7.28 ${base}`,
+  `x>, relay=none, delay=1, delays=1/0/0/0, dsn=4.4.1, status=deferred (Network is unreachable) ${base}`,
+));
+
+test('feedback: a crafted address or reply text never moves a field of a delivery line (property)', () => {
+  const plainLocal = fc.stringMatching(/^[a-z0-9+_=-]{1,20}$/);
+  const fields = fc.record({
+    local: fc.oneof(crafted, plainLocal),
+    origLocal: fc.option(crafted, { nil: undefined }),
+    domain: fc.constantFrom('attacker.example', 'gmail.com', 'yahoo.com'),
+    relay: fc.constantFrom('none', 'mx.attacker.example[192.0.2.66]:25', '127.0.0.1[127.0.0.1]:12525'),
+    dsn: fc.constantFrom('2.0.0', '5.1.1', '4.4.1'),
+    status: fc.constantFrom('sent', 'bounced', 'deferred'),
+    reason: crafted,
+  });
+  let believed = 0;
+  const runs = Number(process.env.FUZZ_RUNS ?? 2000);
+  fc.assert(fc.property(fields, fc.constantFrom<'external' | 'internal'>('external', 'internal'), (f, form) => {
+    const d = parseDelivery(postfixLine(f, form));
+    if (!d) return;
+    believed++;
+    assert.deepEqual([d.relayHost, d.dsn, d.status, d.reason, d.domain], [f.relay.replace(/\[.*$/, ''), f.dsn, f.status, f.reason, f.domain]);
+  }), { numRuns: runs });
+  // Plain addresses are believed, whatever the reply, unless the reply itself
+  // holds a second reading of the line (then only the remote's own line is refused).
+  fc.assert(fc.property(fc.stringMatching(/^[a-z0-9.+_-]{1,20}$/).filter((l) => !/^\.|\.$|\.\./.test(l)), crafted, (local, reason) => {
+    const f = { local, domain: 'gmail.com', relay: 'none', dsn: '4.4.1', status: 'deferred', reason };
+    const r = parseDeliveryLine(postfixLine(f, 'external'));
+    if (r?.kind === 'delivery') assert.equal(r.delivery.reason, reason);
+    else assert.ok(r?.why === 'ambiguous' && reason.includes('>, '), JSON.stringify([reason, r]));
+    if (!reason.includes('>')) assert.equal(r?.kind, 'delivery', reason);
+  }), { numRuns: 1000 });
+  assert.ok(believed > runs / 50, `some lines are plain enough to be believed (${believed} of ${runs})`);
+});
+
+test('feedback: the attacks seen are refused, counted apart from other lines, in both address forms', () => {
+  const yahoo = 'v@yahoo.com>, relay=none, delay=1, delays=1/0/0/0, dsn=4.7.0, status=deferred (host mta5.am0.yahoodns.net[1.2.3.4] said: 421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred';
+  const unreachable = 'v@gmail.com>, relay=none, delay=1, delays=1/0/0/0, dsn=4.4.1, status=deferred (Network is unreachable';
+  for (const local of [yahoo, unreachable]) {
+    for (const form of ['external', 'internal'] as const) {
+      const text = postfixLine({ local, domain: 'attacker.example', relay: 'mx.attacker.example[192.0.2.66]:25', dsn: '5.1.1', status: 'bounced', reason: 'host mx.attacker.example[192.0.2.66] said: 550 5.1.1 no such user (in reply to RCPT TO command)' }, form);
+      const r = parseDeliveryLine(text);
+      assert.equal(r?.kind, 'refused', `${form}: ${text}`);
+      assert.equal(parseDelivery(text), undefined);
+    }
+  }
+  // The same with the fake fields in orig_to (a relay client's RCPT TO rewritten by an alias).
+  const orig = postfixLine({ local: 'u', origLocal: yahoo, domain: 'attacker.example', relay: 'none', dsn: '5.1.1', status: 'bounced', reason: 'x' }, 'internal');
+  assert.equal(parseDeliveryLine(orig)?.kind, 'refused');
+  // A quoted address with nothing crafted in it is refused too, and said so; a plain one is believed.
+  assert.deepEqual(parseDeliveryLine(postfixLine({ local: 'john doe', domain: 'example.net', relay: 'none', dsn: '4.4.1', status: 'deferred', reason: 'x' }, 'external')), { kind: 'refused', why: 'quoted address' });
+  assert.equal(parseDeliveryLine(line)?.kind, 'delivery');
+  assert.equal(parseDeliveryLine('580B120C6C2: removed'), undefined, 'no delivery line: not refused, just not one');
+  // Bounded cost: a line packed with separators is read at once.
+  const packed = `ABCDE12: to=<${'>, orig_to=<'.repeat(300)}${'>, relay=x'.repeat(300)}>, relay=none, delay=1, delays=1/0/0/0, dsn=4.4.1, status=deferred (x)`;
+  const started = process.hrtime.bigint();
+  parseDeliveryLine(packed);
+  assert.ok(process.hrtime.bigint() - started < 5_000_000_000n, 'no runaway backtracking');
+});
+
+test('feedback engine: a dead destination is not a dead transport; the source side and a fixed next hop are', () => {
+  const pool = parseConfig('{1}smtp0:\n{1}smtp1:[relay.example]:25\n{1}smtp2:relay.example\n{1}smtp3:[a]\n{1}smtp3:\n', 'p.cf').pool;
+  const fixed = servicesWithFixedNextHop(pool.transports);
+  assert.deepEqual([...fixed].sort(), ['smtp1', 'smtp2'], 'smtp3 has an entry that goes to each MX');
+  const e = new FeedbackEngine(DEFAULTS.feedback, fixed);
+  const refusedAt = (domain: string): Delivery => ({ ...delivery('deferred', `connect to mx.${domain}[192.0.2.7]:25: Connection refused`, 'none'), domain, recipient: `u@${domain}` });
+  for (let i = 0; i < 10; i++) assert.deepEqual(e.observe('smtp0', refusedAt(`dead${i}.example`), classifyDelivery(refusedAt(`dead${i}.example`)), i), [], 'MX of the recipient: the destination\'s trouble');
+  for (let i = 0; i < 3; i++) e.observe('smtp1', refusedAt('any.example'), 'connection', i);
+  assert.deepEqual(e.down, ['smtp1'], 'a fixed next hop that refuses is the transport\'s trouble');
+  const gone = delivery('deferred', 'connect to mx.example.net[192.0.2.7]:25: Cannot assign requested address', 'none');
+  for (let i = 0; i < 3; i++) e.observe('smtp0', gone, classifyDelivery(gone), i);
+  assert.deepEqual(e.down.sort(), ['smtp0', 'smtp1'], 'its source address gone: down, whatever the destination');
 });
