@@ -26,7 +26,7 @@ import { quoteForLog } from '../log/format.js';
 /** Requests read ahead of their replies at most; past this, input waits. */
 const MAX_WAITING_REQUESTS = 64;
 /** Replies not yet taken by Postfix at most; past this, input waits. */
-const MAX_UNSENT_BYTES = 256 * 1024;
+const MAX_UNSENT_BYTES = 64 * 1024;
 
 /** The value of `name=` in a request, for log lines. */
 function attribute(raw: Buffer, name: string): string {
