@@ -63,7 +63,7 @@ try {
     perlHelper: `$| = 1; while (<STDIN>) { print "200 ${relay(0)}\\n" }\n`,
   });
   labs.push(perl);
-  const postbal = await PostfixLab.start({ mapLines: ['transport_maps = tcp:127.0.0.1:PBPORT'], pool, postbalArgs: (process.env.BENCH_E2E_POSTBAL_ARGS ?? '').split(' ').filter(Boolean) });
+  const postbal = await PostfixLab.start({ mapLines: ['transport_maps = tcp:127.0.0.1:PBPORT'], listen: 'tcp', pool, postbalArgs: (process.env.BENCH_E2E_POSTBAL_ARGS ?? '').split(' ').filter(Boolean) });
   labs.push(postbal);
   const modes: Mode[] = [
     { name: 'randmap', lab: randmap, rates: [], shares: new Map(), delivered: 0 },

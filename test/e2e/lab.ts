@@ -187,8 +187,18 @@ export async function smtpSession(port: number, messages: readonly { from: strin
 }
 
 export interface LabOptions {
-  /** main.cf lines that point Postfix at postbal (use PBPORT for its port). */
+  /**
+   * main.cf lines that point Postfix at postbal: PBMAP for the lookup table,
+   * PBPOLICY for check_policy_service (PBPORT for the port in the tcp form).
+   */
   readonly mapLines: readonly string[];
+  /**
+   * Where the spawn service listens: `private` (the default, what the README
+   * shows first: a unix socket in Postfix's private/, which only Postfix can
+   * open; lookups over socketmap), or `tcp` (127.0.0.1:PBPORT, tcp_table, as
+   * postbal.pl's users have it; any local user can connect).
+   */
+  readonly listen?: 'private' | 'tcp';
   /** postbal.cf content (use SINKPORT for the sink's port). */
   readonly pool: string;
   /** Extra postbal arguments. */
@@ -200,6 +210,12 @@ export interface LabOptions {
    * its source text; run as `perl FILE` (use SINKPORT for the sink's port).
    */
   readonly perlHelper?: string;
+  /**
+   * Postfix logs through syslog(3) (/dev/log) instead of its own postlogd
+   * file, and this is the file the test's syslog daemon writes its lines to
+   * (traditional format): what `log()` and `delivered()` read.
+   */
+  readonly syslogFile?: string;
   /** Spawn `postbal policy ARGS` on the helper port instead of the lookup helper (STATEDIR: the state directory, owned by the user postbal runs as). */
   readonly policyArgs?: readonly string[];
 }
@@ -220,6 +236,9 @@ export class PostfixLab {
   readonly sinkPort: number;
   readonly postbalPort: number;
   readonly postbalBin: string;
+  /** How postmap reaches the spawn service from outside the queue directory. */
+  #map = '';
+  #syslogFile: string | undefined;
   readonly statePath: string;
   #sink: ChildProcess | undefined;
   #started = false;
@@ -251,7 +270,7 @@ export class PostfixLab {
   }
 
   get maillog(): string {
-    return join(this.dir, 'maillog');
+    return this.#syslogFile ?? join(this.dir, 'maillog');
   }
 
   async #start(opts: LabOptions): Promise<void> {
@@ -264,7 +283,16 @@ export class PostfixLab {
     chmodSync(join(dir, 'state'), 0o700);
     const postfixUid = Number(run('id', ['-u', 'postfix']).trim());
     chownSync(join(dir, 'data'), postfixUid, 0);
-    const sub = (s: string): string => s.replaceAll('PBPORT', String(this.postbalPort)).replaceAll('SINKPORT', String(this.sinkPort)).replaceAll('STATEDIR', join(dir, 'state'));
+    this.#syslogFile = opts.syslogFile;
+    const privateForm = (opts.listen ?? (opts.perlHelper !== undefined ? 'tcp' : 'private')) === 'private';
+    // The service name is the socket's name under private/ (master.cf column 2 "-": private).
+    const service = privateForm ? 'postbal' : `127.0.0.1:${this.postbalPort}`;
+    this.#map = privateForm ? `socketmap:unix:${dir}/spool/private/postbal:postbal` : `tcp:127.0.0.1:${this.postbalPort}`;
+    const sub = (s: string): string => s
+      // Relative to the queue directory, Postfix's daemons' working directory (chrooted or not).
+      .replaceAll('PBMAP', privateForm ? 'socketmap:unix:private/postbal:postbal' : `tcp:127.0.0.1:${this.postbalPort}`)
+      .replaceAll('PBPOLICY', privateForm ? 'unix:private/postbal' : `inet:127.0.0.1:${this.postbalPort}`)
+      .replaceAll('PBPORT', String(this.postbalPort)).replaceAll('SINKPORT', String(this.sinkPort)).replaceAll('STATEDIR', join(dir, 'state'));
     writeFileSync(join(dir, 'etc/postbal.cf'), sub(opts.pool));
     chmodSync(join(dir, 'etc/postbal.cf'), 0o644);
     const helper = join(dir, 'etc/helper.pl');
@@ -293,8 +321,7 @@ export class PostfixLab {
       'smtp_dns_support_level = disabled',
       'mynetworks = 127.0.0.0/8',
       'smtpd_relay_restrictions = permit_mynetworks, reject',
-      `maillog_file = ${dir}/maillog`,
-      `maillog_file_prefixes = ${dir}`,
+      ...(opts.syslogFile === undefined ? [`maillog_file = ${dir}/maillog`, `maillog_file_prefixes = ${dir}`] : []),
       'smtp_connection_cache_on_demand = no',
       'default_destination_concurrency_limit = 20',
       'queue_run_delay = 1s',
@@ -303,7 +330,7 @@ export class PostfixLab {
       'smtpd_client_connection_count_limit = 0',
       'smtpd_client_connection_rate_limit = 0',
       'in_flow_delay = 0',
-      `127.0.0.1:${this.postbalPort}_time_limit = 3600s`,
+      `${service}_time_limit = 3600s`,
       ...opts.mapLines.map(sub),
       '',
     ].join('\n'));
@@ -332,7 +359,7 @@ export class PostfixLab {
       svc('postlog', 'unix-dgram', 'n', '-', '-', '1', 'postlogd'),
       ...[0, 1, 2].map((n) => `${svc(`smtp${n}`, 'unix', '-', '-', '-', '-', 'smtp')}\n  -o syslog_name=postfix-smtp${n} -o smtp_bind_address=127.0.0.${n + 2}`),
       // Exactly as the README tells users, with node's absolute path.
-      `${svc(`127.0.0.1:${this.postbalPort}`, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${opts.perlHelper !== undefined
+      `${privateForm ? svc(service, 'unix', '-', 'n', '-', '0', 'spawn') : svc(service, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${opts.perlHelper !== undefined
         ? `/usr/bin/perl ${helper}`
         : opts.policyArgs !== undefined
         ? `${process.execPath} ${this.postbalBin} policy --syslog none ${opts.policyArgs.map(sub).join(' ')}`
@@ -398,8 +425,8 @@ export class PostfixLab {
     }
   }
 
-  /** postmap -q through the spawn service. */
-  postmap(key: string, map = `tcp:127.0.0.1:${this.postbalPort}`): { out: string; code: number | null } {
+  /** postmap -q through the spawn service (as root, which may enter private/). */
+  postmap(key: string, map = this.#map): { out: string; code: number | null } {
     const r = spawnSync('postmap', ['-c', this.etc, '-q', key, map], { encoding: 'utf8', env: { PATH } });
     return { out: r.stdout.trim(), code: r.status };
   }

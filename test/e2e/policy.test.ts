@@ -35,7 +35,7 @@ test('postbal policy behind smtpd, in front of postfwd and two test services: ve
     lab = await PostfixLab.start({
       mapLines: [
         'transport_maps = inline:{ remote.example=smtp0:[127.0.0.1]:SINKPORT }',
-        'smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:PBPORT, permit_mynetworks, reject',
+        'smtpd_recipient_restrictions = check_policy_service PBPOLICY, permit_mynetworks, reject',
       ],
       pool: '{1}smtp0:[127.0.0.1]:SINKPORT\n',
       policyArgs: ['-s', `fwd=127.0.0.1:${fwd.port}:5:1:5`, '-s', `b=127.0.0.1:${b.port}:5:1:2`, '-s', `c=127.0.0.1:${c.port}:10`,

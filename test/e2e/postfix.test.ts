@@ -49,14 +49,18 @@ describe('real Postfix through postbal', { timeout: 600_000 }, () => {
   }
 
   test('transport_maps: 3,000 distinct recipients, all delivered, each share within 1% of its weight', (t) =>
-    deliverAndCheck(t, 'transport_maps', 'transport_maps = tcp:127.0.0.1:PBPORT', 0.01));
+    deliverAndCheck(t, 'transport_maps', 'transport_maps = PBMAP', 0.01));
 
   test('sender_dependent_default_transport_maps, one bulk sender: no systematic bias (each share within 8%)', (t) =>
-    deliverAndCheck(t, 'sender_dependent', 'sender_dependent_default_transport_maps = tcp:127.0.0.1:PBPORT', 0.08));
+    deliverAndCheck(t, 'sender_dependent', 'sender_dependent_default_transport_maps = PBMAP', 0.08));
 
-  test('postmap -q through the spawn service; keys with a space or % survive the round trip', async (t) => {
+  test('postmap -q through the spawn service, private (socketmap on private/postbal) and tcp_table on 127.0.0.1; keys with a space or % survive the round trip', async (t) => {
     if (skipLoudly(t)) return;
-    const lab = await PostfixLab.start({ mapLines: [], pool: POOL });
+    for (const listen of ['private', 'tcp'] as const) await postmapRoundTrip(listen);
+  });
+
+  async function postmapRoundTrip(listen: 'private' | 'tcp'): Promise<void> {
+    const lab = await PostfixLab.start({ mapLines: [], pool: POOL, listen });
     try {
       for (const key of ['user@example.com', 'a b@example.com', '100%@example.com', 'Mixed@Remote.EXAMPLE', 'ü@example.com']) {
         const r = lab.postmap(key);
@@ -71,7 +75,7 @@ describe('real Postfix through postbal', { timeout: 600_000 }, () => {
     } finally {
       lab.stop();
     }
-  });
+  }
 
   test('postbal logs reach the real syslog daemon as postfix/postbal[PID] at facility mail', async (t) => {
     if (skipLoudly(t)) return;
@@ -125,7 +129,7 @@ describe('real Postfix through postbal', { timeout: 600_000 }, () => {
 
   test('SIGKILL of the spawned postbal processes during a 3,000-message run: nothing lost or bounced', async (t) => {
     if (skipLoudly(t)) return;
-    const lab = await PostfixLab.start({ mapLines: ['transport_maps = tcp:127.0.0.1:PBPORT'], pool: POOL });
+    const lab = await PostfixLab.start({ mapLines: ['transport_maps = PBMAP'], pool: POOL });
     try {
       lab.inject(MESSAGES);
       let kills = 0;

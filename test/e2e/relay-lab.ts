@@ -92,7 +92,7 @@ export class RelayLab {
       .replace('127.0.0.1:10040', `127.0.0.1:${this.#postfwd.port}`).replace('192.0.2.20:10040', `127.0.0.1:${closed}`));
     for (const f of ['postbal.cf', 'postbal-policy.cf']) chmodSync(join(dir, f), 0o644);
     const ports = new Map<string, number>();
-    for (const p of ['10025', '10026', '23000', '23001', '10061', '10062']) ports.set(p, await freePort());
+    for (const p of ['10025', '10026']) ports.set(p, await freePort());
     for (const name of ['mx1', 'mx2']) this.instances.push(await this.#instance(name, ports));
     this.#children.push(spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${this.sinkPort}`, '1000'], { stdio: 'ignore', env: { PATH } }));
     for (const i of this.instances) {
@@ -116,7 +116,7 @@ export class RelayLab {
     for (const d of ['etc', 'spool', 'data']) mkdirSync(join(this.dir, name, d), { recursive: true });
     chownSync(join(this.dir, name, 'data'), Number(run('id', ['-u', 'postfix']).trim()), 0);
     const inst: Instance = { name, etc, postscreenPort: ports.get(name === 'mx1' ? '10025' : '10026')!, plainPort: await freePort(), directPort: await freePort(), maillog: join(this.dir, name, 'maillog') };
-    const portsOf = (text: string): string => text.replace(/127\.0\.0\.1:(10025|10026|23000|23001|10061|10062)\b/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`);
+    const portsOf = (text: string): string => text.replace(/127\.0\.0\.1:(10025|10026)\b/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`);
     const main = portsOf(readFileSync(join(EXAMPLES, name, 'main.cf'), 'utf8'));
     const base = join(this.dir, name);
     writeFileSync(join(etc, 'main.cf'), `${main}

@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { PostfixLab, freePort, postfixUnavailable, waitFor, type Delivered } from './lab.js';
 
 const POOL = '{3}smtp0:[127.0.0.1]:SINKPORT\n{2}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT\n';
-const TRANSPORT_MAPS = 'transport_maps = tcp:127.0.0.1:PBPORT';
+const TRANSPORT_MAPS = 'transport_maps = PBMAP';
 
 function summary(d: Delivered): string {
   return `${d.sentTotal} sent, ${d.deferred} deferred, ${d.bounced} bounced; ${[...d.sent].map(([k, v]) => `${k} ${v}`).join(', ')}`;
@@ -168,7 +168,7 @@ describe('real Postfix: tiers, drain, sticky, match rules, socketmap', { timeout
   test('sender-dependent map: the null sender ("<>") is answered or not as the match rules say', async (t) => {
     if (postfixUnavailable(t)) return;
     const lab = await PostfixLab.start({
-      mapLines: ['sender_dependent_default_transport_maps = tcp:127.0.0.1:PBPORT', 'default_transport = smtp:[127.0.0.1]:SINKPORT'],
+      mapLines: ['sender_dependent_default_transport_maps = PBMAP', 'default_transport = smtp:[127.0.0.1]:SINKPORT'],
       pool: `match = !"<>"\n${POOL}`,
     });
     try {
@@ -185,9 +185,9 @@ describe('real Postfix: tiers, drain, sticky, match rules, socketmap', { timeout
     }
   });
 
-  test('socketmap on the same spawn service: postmap -q, and 3,000 messages within 1% of the weights', async (t) => {
+  test('socketmap over TCP on the tcp_table service (postbal.pl\'s form): postmap -q, and 3,000 messages within 1% of the weights', async (t) => {
     if (postfixUnavailable(t)) return;
-    const lab = await PostfixLab.start({ mapLines: ['transport_maps = socketmap:inet:127.0.0.1:PBPORT:postbal'], pool: POOL });
+    const lab = await PostfixLab.start({ mapLines: ['transport_maps = socketmap:inet:127.0.0.1:PBPORT:postbal'], pool: POOL, listen: 'tcp' });
     try {
       const map = `socketmap:inet:127.0.0.1:${lab.postbalPort}:postbal`;
       for (const key of ['user@example.com', 'a b@example.com', 'ü@example.com']) {

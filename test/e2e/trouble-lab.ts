@@ -26,7 +26,7 @@ export async function startTroubledRelay(withFeedback: boolean): Promise<Trouble
   const groups: ChildProcess[] = [];
   children.push(spawn('smtp-sink', ['-u', 'nobody', '-Q', 'rcpt', `127.0.0.1:${badPort}`, '100'], { stdio: 'ignore', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }));
   const pool = `{3}smtp0:[127.0.0.1]:SINKPORT\n{2}smtp1:[127.0.0.1]:${badPort}\n{1}smtp2:[127.0.0.1]:${closedPort}\n`;
-  const lab = await PostfixLab.start({ mapLines: ['transport_maps = tcp:127.0.0.1:PBPORT'], pool });
+  const lab = await PostfixLab.start({ mapLines: ['transport_maps = PBMAP'], pool });
   let printed = '';
   if (withFeedback) {
     // tail as root (the maillog is root's), feedback as nobody like the

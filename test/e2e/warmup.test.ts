@@ -23,7 +23,7 @@ test('warm-up through Postfix: 2,000 messages, smtp2 at stage 1 (cap 100) delive
   writeFileSync(stamp, '@2026-06-01 23:00:00\n');
   chmodSync(stamp, 0o644);
   const lab = await PostfixLab.start({
-    mapLines: ['transport_maps = tcp:127.0.0.1:PBPORT'],
+    mapLines: ['transport_maps = PBMAP'],
     // The sender's domain out of scope, as the README advises: a sender's answer delivers nothing, and would spend the cap.
     pool: 'match = !lab.test\n{1}smtp0:[127.0.0.1]:SINKPORT\n{1}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT warmup=100,200,400\n',
     // spawn(8) passes no environment through; env(1) sets it for postbal alone (the wall clock only: helpers/faketime.ts).
