@@ -45,7 +45,8 @@ try {
   // 2. Feedback's reading speed.
   const recorded = readFileSync(new URL('../../test/fixtures/postfix-maillog.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
   const cfg = join(dir, 'p.cf');
-  writeFileSync(cfg, '{3}smtp0:\n{2}smtp1:\n{1}smtp2:\n');
+  // smtp2's next hop is fixed, so its connection failures are its own (a ramp in part 3).
+  writeFileSync(cfg, '{3}smtp0:\n{2}smtp1:\n{1}smtp2:[192.0.2.9]\n');
   const lines = 200_000;
   const input = Buffer.from(Array.from({ length: lines }, (_, i) => recorded[i % recorded.length]).join('\n') + '\n');
   const rates: number[] = [];

@@ -205,6 +205,31 @@ export class StateFileBinding {
     this.#opened++;
     this.#ino = opened.stat.ino;
     this.#dev = opened.stat.dev;
-    this.#slotsBySize = opened.stat.size > MEMO_OFFSET ? Math.floor((opened.stat.size - MEMO_OFFSET) / MEMO_SLOT_BYTES) : 0;
+    this.#slotsBySize = memoSlotsOf(opened.file.fd, opened.stat.size);
   }
+}
+
+/**
+ * The memo's slot count in an open file, before any transaction read its
+ * header: the header's count when it has been written, else what a fresh
+ * file's size says. Never the size alone once a header exists: the trouble
+ * region follows the memo, and slots counted into it would have memo writes
+ * land on feedback's decisions (a busy new instance wiped them: the
+ * suspensions and downs it overwrote failed their CRC and read as none).
+ * Lock needs: none (one 24-byte pread).
+ */
+function memoSlotsOf(fd: number, size: number): number {
+  const head = Buffer.alloc(24);
+  let n = 0;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } catch {
+    return 0;
+  }
+  if (n === head.length && head.readUInt32LE(0) === MAGIC) {
+    const slots = head.readUInt32LE(20);
+    return slots > 0 && MEMO_OFFSET + slots * MEMO_SLOT_BYTES <= size ? slots : 0;
+  }
+  // A fresh file (no header yet) is exactly header, lock table and memo: nothing follows the memo.
+  return size > MEMO_OFFSET ? Math.floor((size - MEMO_OFFSET) / MEMO_SLOT_BYTES) : 0;
 }

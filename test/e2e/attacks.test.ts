@@ -15,7 +15,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, wr
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { PostfixLab, packageUnavailable, postfixUnavailable, run, waitFor } from './lab.js';
+import { PostfixLab, freePort, packageUnavailable, postfixUnavailable, run, waitFor } from './lab.js';
 import { BIN, ROOT, runPostbal } from '../helpers/postbal.js';
 
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
@@ -65,14 +65,14 @@ describe('attacks through what mail carries', () => {
       }));
       const cfg = join(dir, 'p.cf');
       writeFileSync(cfg, '{1}smtp0:\n{1}smtp1:\nfeedback_suspend_after = 1\n', { mode: 0o644 });
-      const r = await runPostbal(['feedback', '-c', cfg, '-s', 'none', '--syslog', `unix:${socket}`, '--mail-owner', '0'], `${lines.join('\n')}\n`, { timeoutMs: 60_000 });
+      const r = await runPostbal(['feedback', '-c', cfg, '-s', 'none', '--syslog', `unix:${socket}`, '--mail-owner', '0'], Buffer.from(`${lines.join('\n')}\n`), { timeoutMs: 60_000 });
       assert.equal(r.code, 0, r.stderr);
       // Every message postbal sent: the start, the trust line, one per decision, the summary.
       const expected = reasons.length + 3;
       const got = await waitFor(() => (existsSync(join(dir, 'all.log')) ? readFileSync(join(dir, 'all.log'), 'utf8').split('\n').filter(Boolean) : []), (l) => l.length >= expected, 30_000);
       const foreign = got.filter((l) => !/^mail\.(info|warning|err) postfix\/postbal\[\d+\]: /.test(l));
       assert.deepEqual(foreign, [], 'every line is a mail.* message of postfix/postbal');
-      assert.equal(got.length, expected, 'one syslog message per log message, never split');
+      assert.equal(got.length, expected, `one syslog message per log message, never split: ${got.map((l) => l.slice(0, 120)).join('\n')}`);
       assert.equal(got.filter((l) => l.includes('suspended for d')).length, reasons.length);
       assert.ok(got.every((l) => Buffer.byteLength(l) < 1100), 'every message bounded');
       assert.ok(got.filter((l) => l.includes('FAKE')).every((l) => l.includes(': suspended for d')), 'the forged text stays inside its own message');
@@ -108,7 +108,10 @@ describe('attacks through what mail carries', () => {
       '',
     ].join('\n'), '/dev/log');
     const pool = '{1}smtp0:[127.0.0.1]:SINKPORT\n{1}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT\nmatch = !bounce.example\n';
-    const lab = await PostfixLab.start({ mapLines: ['transport_maps = PBMAP, inline:{ bounce.example=error:5.1.1 no such user }'], pool, syslogFile: join(dir, 'maillog') });
+    // A second sink that refuses every recipient (5xx): mail to bounce.example bounces after it was accepted.
+    const rejectPort = await freePort();
+    const rejecting = spawn('smtp-sink', ['-u', 'nobody', '-f', 'rcpt', `127.0.0.1:${rejectPort}`, '100'], { stdio: 'ignore', env: { PATH } });
+    const lab = await PostfixLab.start({ mapLines: [`transport_maps = PBMAP, inline:{ { bounce.example = relay:[127.0.0.1]:${rejectPort} } }`], pool, syslogFile: join(dir, 'maillog') });
     try {
       const fake = {
         yahoo: 'v@yahoo.com>, relay=none, delay=1, delays=1/0/0/0, dsn=4.7.0, status=deferred (host mta5.am0.yahoodns.net[1.2.3.4] said: 421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred',
@@ -125,6 +128,11 @@ describe('attacks through what mail carries', () => {
           messages.push({ from: crafted(local, n + 10), to: `nobody${n}@bounce.example` });
         }
       }
+      // A local user cannot ask the private service at all (the loopback form answers anyone).
+      const asNobody = spawnSync('postmap', ['-c', lab.etc, '-q', 'probe@example.com', `socketmap:unix:${lab.dir}/spool/private/postbal:postbal`], { uid: nobody, gid: nobody, encoding: 'utf8', env: { PATH }, cwd: '/' });
+      assert.notEqual(asNobody.status, 0, 'nobody got an answer from private/postbal');
+      assert.match(asNobody.stderr, /private\/postbal.*(Permission denied|connect)|(Permission denied|connect).*private\/postbal/i, asNobody.stderr);
+      assert.equal(asNobody.stdout, '');
       const replies = await lab.sendMail(messages);
       assert.ok(replies.every((r) => r.startsWith('250')), replies.join('\n'));
       const feedbackLog = join(dir, 'feedback.log');
@@ -148,6 +156,7 @@ describe('attacks through what mail carries', () => {
       t.diagnostic(`${craftedLines.length} crafted lines credentialed as mail_owner; feedback: ${summary}`);
     } finally {
       lab.stop();
+      rejecting.kill('SIGKILL');
       await stopRsyslog(rsyslog);
       rmSync('/dev/log', { force: true });
       rmSync(dir, { recursive: true, force: true });

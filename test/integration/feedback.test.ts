@@ -113,6 +113,36 @@ test('feedback acts: a transport down and one suspended for a destination reach 
   }
 });
 
+test('a decision outlives busy instances: after feedback, instances serving hundreds of new keys leave the down and the suspension in force', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL);
+    const state = join(t.dir, 'state');
+    const cli = (...a: string[]): string => execFileSync(process.execPath, [BIN, ...a, '-c', cfg, '-s', state, '--syslog', 'none'], { encoding: 'utf8' });
+    // The file made by lookups, as under Postfix, then the decisions.
+    assert.equal((await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], 'get first@x.example\n')).code, 0);
+    const fb = await runPostbal(['feedback', '-c', cfg, '-s', state, '--syslog', 'none', '--trust-input', '--mail-owner', '102'], RECORDED);
+    assert.equal(fb.code, 0, fb.stderr);
+    const drained = cli('drain', 'smtp0');
+    assert.match(drained, /drained/);
+    assert.match(cli('undrain', 'smtp0'), /undrained|back/);
+    for (let round = 0; round < 3; round++) {
+      // One busy instance: new keys, each written into the memo.
+      const keys = Array.from({ length: 800 }, (_, i) => `get busy${round}-${i}@d${i % 97}.example\n`).join('');
+      const busy = await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], keys);
+      assert.equal(busy.stdout.split('\n').filter(Boolean).length, 800);
+      const status = cli('status');
+      assert.match(status, /smtp2:\S+ .*DOWN/, `round ${round}: the down is still there`);
+      assert.match(status, /smtp1:\S+ +for remote\.example until /, `round ${round}: the suspension is still there`);
+      // A new instance: remote.example gets smtp0 only (smtp1 suspended there, smtp2 down).
+      const fresh = await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], Array.from({ length: 60 }, (_, i) => `get fresh${round}-${i}@remote.example\n`).join(''));
+      assert.deepEqual([...new Set(fresh.stdout.trim().split('\n'))], ['200 smtp0:[127.0.0.1]:2525'], `round ${round}`);
+    }
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('feedback killed mid-stream (SIGKILL) and restarted: what it decided stays in force, the next one adds to it', async () => {
   const t = tempDir();
   try {
