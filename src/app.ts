@@ -1,4 +1,5 @@
-import { ConfigSource } from './config/source.js';
+import { ConfigSource, type LastGoodKeeper } from './config/source.js';
+import { lastGoodPath, readLastGood, saveLastGood } from './state/last-good.js';
 import { formatConfigProblem } from './errors.js';
 import { LookupHandler } from './handler.js';
 import { serveConnection } from './io/serve.js';
@@ -37,6 +38,41 @@ function capYoungGeneration(): void {
   lazyRequire<typeof V8>('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
 }
 
+/**
+ * The last good configuration kept beside the state (state/last-good.ts);
+ * none with `--state none`. The copy is written after the first reply (it
+ * loads node:crypto and touches the disk), and only when it changed.
+ */
+function lastGoodKeeper(statePath: string, configPath: string, warn: (m: string) => void): (LastGoodKeeper & { afterFirstReply(): void }) | undefined {
+  if (statePath === 'none') return undefined;
+  let replied = false;
+  let pending: string | undefined;
+  let warned = false;
+  const write = (text: string): void => {
+    try {
+      saveLastGood(statePath, configPath, text, new Date());
+    } catch (err) {
+      if (!warned) warn(`cannot keep the last good configuration in ${lastGoodPath(statePath)} (${(err as NodeJS.ErrnoException).code ?? String(err)}): a broken config file will stop lookups`);
+      warned = true;
+    }
+  };
+  return {
+    save(text) {
+      if (replied) write(text);
+      else pending = text;
+    },
+    load() {
+      const kept = readLastGood(statePath);
+      return kept && { text: kept.text, describe: `${kept.path}, loaded from ${kept.source} at ${kept.loadedAt}, sha256 ${kept.sha256.slice(0, 12)}` };
+    },
+    afterFirstReply() {
+      replied = true;
+      if (pending !== undefined) write(pending);
+      pending = undefined;
+    },
+  };
+}
+
 export function createStore(statePath: string, repeatWindowSec: number, warn: (m: string) => void): StateStore {
   if (statePath === 'none') return new MemoryStateStore({ memoTtlSec: repeatWindowSec, memoSlots: DEFAULTS.memoSlots });
   return new FileStateStore({ path: statePath, memoSlots: DEFAULTS.memoSlots, memoTtlSec: repeatWindowSec, warn });
@@ -50,21 +86,29 @@ export function createStore(statePath: string, repeatWindowSec: number, warn: (m
 export async function runServe(opts: ServeOptions): Promise<number> {
   const { logger } = opts;
   const warn = (m: string): void => logger.log('warning', m);
+  const keeper = lastGoodKeeper(opts.statePath, opts.configPath, warn);
   const config = new ConfigSource(opts.configPath, {
-    loaded(parsed, first) {
+    loaded(parsed, first, recovered) {
       for (const w of parsed.warnings) warn(`${opts.configPath}:${w.line}: ${w.message}`);
       const { pool } = parsed;
       const summary = pool.transports.map((t) => `${t.value}=${t.weight}${t.priority === 0 ? '' : `/priority=${t.priority}`}`).join(' ');
       const algorithm = opts.algorithm ?? pool.algorithm;
-      logger.log('info', `${first ? 'configuration' : 'configuration reloaded'}: ${summary}; algorithm ${algorithm}${pool.fallback === undefined ? '' : `; fallback ${pool.fallback}`}`);
+      const what = first ? 'configuration' : recovered ? `configuration ${opts.configPath} loads again (the last good copy is no longer used)` : 'configuration reloaded';
+      logger.log('info', `${what}: ${summary}; algorithm ${algorithm}${pool.fallback === undefined ? '' : `; fallback ${pool.fallback}`}`);
     },
-    failed(error, keptLastGood) {
+    failed(error, kept) {
       for (const p of error.problems) logger.log('error', formatConfigProblem(p));
-      logger.log('error', keptLastGood
-        ? `configuration ${opts.configPath} unusable; keeping the last good configuration`
-        : `no usable configuration in ${opts.configPath}; answering every lookup "400 error:config" until it is fixed`);
+      switch (kept.kind) {
+        case 'memory': logger.log('error', `configuration ${opts.configPath} unusable; keeping the last good configuration`); break;
+        case 'last-good': logger.log('error', `configuration ${opts.configPath} unusable; serving the last good configuration (${kept.describe}) since ${new Date().toISOString()}; fix the file (postbal check) and it is used within 1 s`); break;
+        case 'none': logger.log('error', `no usable configuration in ${opts.configPath} and no last good copy beside the state; answering every lookup "400 error:config" until it is fixed`); break;
+        default: {
+          const unreachable: never = kept;
+          return unreachable;
+        }
+      }
     },
-  });
+  }, keeper);
   logger.log('info', `postbal starting, configuration ${opts.configPath}, state ${opts.statePath}`);
   config.refresh(monotonicMs(), true);
   const store = createStore(opts.statePath, opts.repeatWindowSec, warn);
@@ -79,7 +123,10 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     handle: (r) => handler.handleBatch(r),
     internalError,
     afterReply: () => handler.afterReply(),
-    afterFirstReply: capYoungGeneration,
+    afterFirstReply: () => {
+      capYoungGeneration();
+      keeper?.afterFirstReply();
+    },
     framingError: (reason) => logger.log('warning', `socketmap: ${reason}; answered PERM and closed the connection`),
   });
   handler.close();

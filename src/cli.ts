@@ -15,7 +15,8 @@ import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
 import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from './log/create.js';
 import { becomeStateOwner } from './io/identity.js';
-import { LocalSyslog } from './log/local-syslog.js';
+import { unknownCommandProblem } from './command-word.js';
+import { logBeforeExit } from './log/local-syslog.js';
 import type { Logger } from './log/types.js';
 
 /**
@@ -71,12 +72,13 @@ postbal.cf beyond postbal.pl's format (see examples/postbal-tiers.cf):
   match = example.com .example.net user@example.org news@ /^bulk-/ "<>"
   match = !vip.example.com        answer only these keys; the rest "not found"
 
-Under Postfix (master.cf):
-  127.0.0.1:23000 inet n n n - 0 spawn
-      user=nobody argv=/usr/bin/postbal --config /etc/postfix/postbal.cf
-and in main.cf:
-  transport_maps = tcp:127.0.0.1:23000
-  127.0.0.1:23000_time_limit = 3600s
+Under Postfix (master.cf; the path is what "command -v postbal" prints):
+  postbal   unix  -  n  n  -  0  spawn
+      user=postbal argv=/usr/local/bin/postbal --config /etc/postfix/postbal.cf
+and in main.cf (private/: only Postfix can open it; a loopback port answers every local user):
+  transport_maps = socketmap:unix:private/postbal:postbal
+  postbal_time_limit = 3600s
+then: postbal check && postfix check && postfix reload
 
 Exit codes (sysexits): 0 ok, 64 usage, 70 internal error, 75 state busy (try again),
 77 state not ours to change, 78 bad configuration.
@@ -145,8 +147,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({
       writeOut: (s) => process.stdout.write(s),
       writeErr: (s) => {
-        if (spawned) new LocalSyslog({ tag: DEFAULTS.syslogTag, pid: process.pid }).log('error', s.trim());
-        else process.stderr.write(s);
+        // Under spawn the reason goes to the log, the help text after it does not.
+        if (spawned) {
+          if (!s.startsWith('Usage:')) logBeforeExit({ tag: DEFAULTS.syslogTag, pid: process.pid }, 'error', `command line (argv= in master.cf): ${s.trim().replace(/\n/g, ' ')}`);
+        } else process.stderr.write(s);
       },
     });
 
@@ -193,9 +197,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       code = runStatus(o.config, o.state, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     });
 
-  const control = (cmd: Command): { out: (s: string) => void; err: (s: string) => void; logger: Logger; o: GlobalOptions } => {
+  const control = (cmd: Command, tag: string = DEFAULTS.syslogTag): { out: (s: string) => void; err: (s: string) => void; logger: Logger; o: GlobalOptions } => {
     const o = cmd.optsWithGlobals<GlobalOptions>();
-    const logger = createLogger(o.logStderr ? 'stderr' : o.syslog, DEFAULTS.syslogTag, process.pid)!;
+    const logger = createLogger(o.logStderr ? 'stderr' : o.syslog, tag, process.pid)!;
     return { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), logger, o };
   };
   for (const [name, drain] of [['drain', true], ['undrain', false]] as const) {
@@ -242,7 +246,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--mail-owner <user>', 'the user whose lines are believed (default: postconf -h mail_owner)')
     .option('--print', 'also print each decision on stdout')
     .action(async (opts: { trustInput?: boolean; mailOwner?: string; print?: boolean }, cmd: Command) => {
-      const io = control(cmd);
+      // Its own name, so its lines can be filtered apart from the lookups'.
+      const io = control(cmd, 'postfix/postbal-feedback');
       code = await runFeedback({
         configFile: io.o.config, statePath: io.o.state, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
         logger: io.logger, out: io.out, err: io.err,
@@ -268,6 +273,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       io.logger.close();
     });
 
+  const unknown = unknownCommandProblem(argv.slice(2), program);
+  if (unknown !== undefined) {
+    if (spawned) logBeforeExit({ tag: DEFAULTS.syslogTag, pid: process.pid }, 'error', `command line (argv= in master.cf): ${unknown}`);
+    else process.stderr.write(`postbal: ${unknown}\n`);
+    return EX.USAGE;
+  }
+
   // Root takes the state directory owner's identity before any command
   // touches the state (io/identity.ts); check touches none.
   let identityProblem: string | undefined;
@@ -288,7 +300,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (identityProblem !== undefined) {
       const message = `postbal: ${identityProblem}`;
-      if (spawned) new LocalSyslog({ tag: DEFAULTS.syslogTag, pid: process.pid }).log('error', message);
+      if (spawned) logBeforeExit({ tag: DEFAULTS.syslogTag, pid: process.pid }, 'error', message);
       else process.stderr.write(`${message}\n`);
       return EX.NOPERM;
     }

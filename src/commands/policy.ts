@@ -3,7 +3,7 @@ import { EX } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
 import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from '../log/create.js';
 import type { Logger } from '../log/types.js';
-import { LocalSyslog } from '../log/local-syslog.js';
+import { logBeforeExit } from '../log/local-syslog.js';
 import { POLICY_MAX_REQUEST_BYTES } from '../protocol/limits.js';
 import { PolicyFramer, encodePolicyAction } from '../protocol/policy.js';
 import type { BackendSpec } from '../policy/backend.js';
@@ -39,7 +39,7 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   const specs: BackendSpec[] = [];
   // Under spawn(8) stderr is Postfix's connection: problems go to syslog there.
   const complain = (message: string): void => {
-    if (io.spawned) new LocalSyslog({ tag: 'postfix/postbal-policy', pid: process.pid }).log('error', message);
+    if (io.spawned) logBeforeExit({ tag: 'postfix/postbal-policy', pid: process.pid }, 'error', message);
     else io.err(`${message}\n`);
   };
   const cmd = new Command('postbal policy')

@@ -14,6 +14,8 @@ import type { TransportHealth } from '../state/types.js';
 import { carryOver, type DecodedHeader } from '../state/codec.js';
 import { CAPPED } from '../balance/eligibility/warmup.js';
 import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
+import { readLastGood, type LastGoodConfig } from '../state/last-good.js';
+import { parseConfig } from '../config/parse.js';
 
 /**
  * `postbal status`: the pool by tier, drain marks, and how many picks each
@@ -21,7 +23,14 @@ import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
  */
 
 export interface StatusReport {
-  readonly config: { readonly file: string; readonly valid: boolean; readonly algorithm?: string; readonly fallback?: string | null };
+  readonly config: {
+    readonly file: string;
+    readonly valid: boolean;
+    readonly algorithm?: string;
+    readonly fallback?: string | null;
+    /** The file cannot be loaded and serving instances use the copy kept beside the state (what the rest of the report shows). */
+    readonly lastGood?: { readonly path: string; readonly source: string; readonly loadedAt: string; readonly sha256: string };
+  };
   readonly state: {
     readonly path: string | null;
     /** `ok`, or why there are no shared counters. */
@@ -85,8 +94,22 @@ function refusal(path: string): string | undefined {
   }
 }
 
+/** The last good copy serving instances fall back to, when it parses. */
+function lastGoodPool(statePath: string): { pool: PoolConfig; kept: LastGoodConfig } | undefined {
+  if (statePath === 'none') return undefined;
+  const kept = readLastGood(resolve(statePath));
+  if (!kept) return undefined;
+  try {
+    return { pool: parseConfig(kept.text, kept.path).pool, kept };
+  } catch {
+    return undefined;
+  }
+}
+
 export function statusReport(configFile: string, statePath: string, err: (s: string) => void): { report: StatusReport; code: number } {
-  const pool: PoolConfig | undefined = loadConfigFor(configFile, err)?.pool;
+  const own: PoolConfig | undefined = loadConfigFor(configFile, err)?.pool;
+  const fallback = own ? undefined : lastGoodPool(statePath);
+  const pool = own ?? fallback?.pool;
   const path = statePath === 'none' ? null : resolve(statePath);
   const header: DecodedHeader | string = path === null ? 'none (each instance balances on its own)' : refusal(path) ?? inspectStateFile(path);
   const decoded = typeof header === 'string' ? undefined : header;
@@ -112,9 +135,12 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   const picked = counters ? counters.reduce((s, c) => s + c.picks, 0) : 0;
   const tierWeight = (p: number): number => pool!.transports.filter((t) => t.priority === p).reduce((s, t) => s + t.weight, 0);
   const report: StatusReport = {
-    config: pool
-      ? { file: configFile, valid: true, algorithm: pool.algorithm, fallback: pool.fallback ?? null }
-      : { file: configFile, valid: false },
+    config: {
+      file: configFile,
+      valid: own !== undefined,
+      ...(pool ? { algorithm: pool.algorithm, fallback: pool.fallback ?? null } : {}),
+      ...(fallback ? { lastGood: { path: fallback.kept.path, source: fallback.kept.source, loadedAt: fallback.kept.loadedAt, sha256: fallback.kept.sha256 } } : {}),
+    },
     state: {
       path,
       status: decoded ? 'ok' : (header as string),
@@ -143,7 +169,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       repeats: counters ? counters[i]!.repeats : null,
     })),
   };
-  return { report, code: pool ? EX.OK : EX.CONFIG };
+  return { report, code: own ? EX.OK : EX.CONFIG };
 }
 
 const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
@@ -155,11 +181,15 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
     return code;
   }
   const { config, state } = report;
-  out(`configuration: ${config.file}${config.valid ? `, algorithm ${config.algorithm}, fallback ${config.fallback ?? 'none ("not found")'}` : ' (INVALID)'}\n`);
+  if (config.lastGood) {
+    out(`WARNING: ${config.file} cannot be loaded (above); serving instances use the last good copy, ${config.lastGood.path},\n`);
+    out(`         loaded from ${config.lastGood.source} at ${config.lastGood.loadedAt} (sha256 ${config.lastGood.sha256.slice(0, 12)}); what follows is that copy\n`);
+  }
+  out(`configuration: ${config.file}${config.valid ? '' : config.lastGood ? ' (INVALID; last good copy in use)' : ' (INVALID)'}${config.algorithm === undefined ? '' : `, algorithm ${config.algorithm}, fallback ${config.fallback ?? 'none ("not found")'}`}\n`);
   out(`state file:    ${state.path ?? 'none'}${state.status === 'ok' ? '' : ` (${state.status})`}\n`);
   if (state.seq !== undefined) out(`position:      ${state.seq} picks since the state was created; counters since ${state.countersSince}\n`);
-  if (state.status === 'ok' && !state.samePool && config.valid) out('note:          the state was written for a different pool; the next lookup starts fresh counters (drain marks are kept)\n');
-  if (!config.valid) return code;
+  if (state.status === 'ok' && !state.samePool && config.algorithm !== undefined) out('note:          the state was written for a different pool; the next lookup starts fresh counters (drain marks are kept)\n');
+  if (config.algorithm === undefined) return code;
   out(report.activePriority === null
     ? `active:        NONE, every transport is drained: lookups answer ${config.fallback ?? '"not found"'}\n`
     : `active:        priority ${report.activePriority}\n`);

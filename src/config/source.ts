@@ -15,6 +15,14 @@ export const RELOAD_CHECK_MS = 500;
  * @throws ConfigError naming the file and what was wrong
  */
 export function readConfigFile(file: string): ParsedConfig {
+  return parseConfig(readConfigText(file), file);
+}
+
+/**
+ * The text of a config file, read safely (as readConfigFile), unparsed.
+ * @throws ConfigError naming the file and what was wrong
+ */
+export function readConfigText(file: string): string {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -35,7 +43,7 @@ export function readConfigFile(file: string): ParsedConfig {
       if (n === 0) break;
       off += n;
     }
-    return parseConfig(buf.toString('utf8', 0, off), file);
+    return buf.toString('utf8', 0, off);
   } finally {
     closeSync(fd);
   }
@@ -50,26 +58,52 @@ function signatureOf(file: string): string {
   }
 }
 
+/**
+ * Where the last configuration that loaded cleanly is kept between
+ * instances (beside the state: state/last-good.ts), so that one that cannot
+ * load the file still serves. Neither method throws.
+ */
+export interface LastGoodKeeper {
+  /** Keeps `text`, just loaded cleanly. */
+  save(text: string): void;
+  /** The kept text, and how to name it in messages (where it is, when it was loaded). */
+  load(): { readonly text: string; readonly describe: string } | undefined;
+}
+
+/** What a failed load leaves in force. */
+export type KeptConfig =
+  | { readonly kind: 'none' }
+  /** This instance's own earlier version of the file. */
+  | { readonly kind: 'memory' }
+  /** The copy kept beside the state by an earlier instance. */
+  | { readonly kind: 'last-good'; readonly describe: string };
+
 export interface ConfigEvents {
-  loaded(parsed: ParsedConfig, first: boolean): void;
-  failed(error: ConfigError, keptLastGood: boolean): void;
+  /** `first`: this instance's first config; `recovered`: the file loads again after the kept copy served. */
+  loaded(parsed: ParsedConfig, first: boolean, recovered: boolean): void;
+  failed(error: ConfigError, kept: KeptConfig): void;
 }
 
 /**
  * The config of a serving instance: loaded at start, re-read when the file
  * changes (checked at most every RELOAD_CHECK_MS, on demand before a lookup),
- * and kept at its last good version when an edit breaks it.
+ * and kept at its last good version when an edit breaks it; an instance
+ * started while the file is broken serves the last good copy kept beside the
+ * state, when there is one.
  */
 export class ConfigSource {
   readonly file: string;
   readonly #events: ConfigEvents;
+  readonly #keeper: LastGoodKeeper | undefined;
   #pool: PoolConfig | undefined;
+  #fromKept = false;
   #signature = '';
   #checkedAt = -Infinity;
 
-  constructor(file: string, events: ConfigEvents) {
+  constructor(file: string, events: ConfigEvents, keeper?: LastGoodKeeper) {
     this.file = file;
     this.#events = events;
+    this.#keeper = keeper;
   }
 
   /** The config in force, or undefined when no good config was ever read. */
@@ -84,16 +118,37 @@ export class ConfigSource {
     const sig = signatureOf(this.file);
     if (sig === this.#signature) return;
     this.#signature = sig;
+    let text: string;
+    let parsed: ParsedConfig;
     try {
-      const parsed = readConfigFile(this.file);
-      const first = this.#pool === undefined;
-      this.#pool = parsed.pool;
-      this.#events.loaded(parsed, first);
+      text = readConfigText(this.file);
+      parsed = parseConfig(text, this.file);
     } catch (err) {
       const error = err instanceof ConfigError
         ? err
         : new ConfigError([{ file: this.file, line: 0, field: 'file', expected: 'a readable config file', received: String(err) }]);
-      this.#events.failed(error, this.#pool !== undefined);
+      this.#events.failed(error, this.#keep());
+      return;
     }
+    const first = this.#pool === undefined;
+    const recovered = this.#fromKept;
+    this.#pool = parsed.pool;
+    this.#fromKept = false;
+    this.#events.loaded(parsed, first, recovered);
+    this.#keeper?.save(text);
+  }
+
+  /** What stays in force after a failed load: this instance's config, else the kept copy. */
+  #keep(): KeptConfig {
+    if (this.#pool !== undefined) return this.#fromKept ? { kind: 'last-good', describe: 'as before' } : { kind: 'memory' };
+    const kept = this.#keeper?.load();
+    if (!kept) return { kind: 'none' };
+    try {
+      this.#pool = parseConfig(kept.text, `${this.file} (last good copy)`).pool;
+    } catch {
+      return { kind: 'none' };
+    }
+    this.#fromKept = true;
+    return { kind: 'last-good', describe: kept.describe };
   }
 }

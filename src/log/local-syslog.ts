@@ -32,6 +32,42 @@ const CLOSE_GRACE_MS = 2000;
 /** At EOF, logger taking nothing for this long counts as stalled. */
 const CLOSE_CHECK_MS = 50;
 
+/**
+ * Sends one message and waits until logger has taken it: for the last words
+ * of a process about to exit (a usage error under spawn(8), where stderr is
+ * Postfix's connection). The queued logger of LocalSyslog starts after a
+ * delay and would be gone with the process. At most 2 s; never throws.
+ */
+export function logBeforeExit(opts: LocalSyslogOptions, level: Level, message: string): void {
+  const bin = LOGGER_PATHS.find(executable);
+  if (!bin) return;
+  try {
+    lazyRequire<typeof ChildProcesses>('node:child_process').spawnSync(bin, loggerArgs(opts), {
+      input: `<${priority(level)}>${neutraliseMessage(message)}\n`,
+      stdio: ['pipe', 'ignore', 'ignore'],
+      timeout: 2000,
+    });
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function loggerArgs(opts: LocalSyslogOptions): string[] {
+  return [
+    '--prio-prefix', '-p', 'mail.info', '-t', opts.tag, `--id=${opts.pid}`, '--size', '4096',
+    '--socket-errors=off', '-u', opts.socket ?? '/dev/log',
+  ];
+}
+
 export interface LocalSyslogOptions {
   readonly tag: string;
   readonly pid: number;
@@ -143,23 +179,13 @@ export class LocalSyslog implements Logger {
     if (this.#child || this.#dead) return;
     // Loaded here, not at start: node:child_process costs start-up time.
     const { spawn } = lazyRequire<typeof ChildProcesses>('node:child_process');
-    const bin = LOGGER_PATHS.find((p) => {
-      try {
-        accessSync(p, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    const bin = LOGGER_PATHS.find(executable);
     if (!bin) {
       this.#dead = true;
       this.#pending = [];
       return;
     }
-    const args = [
-      '--prio-prefix', '-p', 'mail.info', '-t', this.#opts.tag, `--id=${this.#opts.pid}`, '--size', '4096',
-      '--socket-errors=off', '-u', this.#opts.socket ?? '/dev/log',
-    ];
+    const args = loggerArgs(this.#opts);
     let child: ChildProcess;
     try {
       child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'ignore'], detached: false });

@@ -92,6 +92,35 @@ export function postfixUnavailable(t: TestContext): boolean {
   return true;
 }
 
+/** A private rsyslogd with `config` (DIR replaced by `dir`); resolves once `socket` exists. */
+export async function startRsyslog(dir: string, config: string, socket: string): Promise<ChildProcess> {
+  writeFileSync(join(dir, 'rsyslog.conf'), config.replaceAll('DIR', dir));
+  const p = spawn('rsyslogd', ['-n', '-iNONE', '-f', join(dir, 'rsyslog.conf')], { stdio: 'ignore', env: { PATH } });
+  await waitFor(() => existsSync(socket), (x) => x, 30_000);
+  if (!existsSync(socket)) throw new Error(`rsyslogd did not create ${socket}`);
+  return p;
+}
+
+export async function stopRsyslog(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  p.kill('SIGTERM');
+  await new Promise((r) => p.once('exit', r));
+}
+
+/**
+ * For a test that runs its own rsyslogd on /dev/log (Postfix logs there and
+ * nowhere else we can read with credentials): true when another daemon holds
+ * it, after saying so loudly (under CI a failure).
+ */
+export function devLogTaken(t: TestContext): boolean {
+  if (!existsSync('/dev/log')) return false;
+  const msg = 'TEST SKIPPED: /dev/log belongs to a running syslog daemon; this test runs its own rsyslogd there';
+  process.stderr.write(`\n${msg}\n`);
+  if (process.env.CI) assert.fail(msg);
+  t.skip(msg);
+  return true;
+}
+
 /** Polls `probe` every 250 ms until `done` holds or `timeoutMs` passes; returns the last value. */
 export async function waitFor<T>(probe: () => T, done: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +19,53 @@ test('no usable config: every lookup answers 400 error:config and the process ke
     assert.equal(await p.ask('get c@x'), '200 smtp0:');
     assert.equal(await p.end(), 0);
     assert.equal(p.stderr, '');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a broken config file never stops the mail: new instances serve the last good copy kept beside the state, say so once, and status shows it first', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL_321);
+    chmodSync(cfg, 0o644);
+    mkdirSync(join(t.dir, 'st'), { mode: 0o700 });
+    const state = join(t.dir, 'st', 'postbal.state');
+    const kept = `${state}.last-good.cf`;
+    const serve = (input: string) => runPostbal(['-c', cfg, '-s', state, '--log-stderr'], input);
+    const first = await serve('get a@x\n');
+    assert.equal(first.stdout, '200 smtp0:\n');
+    const copy = readFileSync(kept, 'utf8');
+    assert.match(copy, /^# postbal: the last configuration that loaded cleanly\n# source: .*p\.cf\n# sha256: [0-9a-f]{64}\n# loaded: \S+\n/);
+    assert.ok(copy.endsWith(POOL_321), 'the text as it was');
+    assert.equal(statSync(kept).mode & 0o777, 0o600);
+    // A typo, then postfix reload: every new instance starts with the broken file.
+    writeFileSync(cfg, '# test pool\n{3}smtp0:\n{2x}smtp1:\n{1}smtp2:\n');
+    const broken = await serve('get b@x\nget c@x\nget d@x\n');
+    assert.deepEqual(broken.stdout.split('\n').filter(Boolean), ['200 smtp1:', '200 smtp0:', '200 smtp2:'], 'served from the last good copy, the shared sequence going on');
+    assert.match(broken.stderr, /p\.cf:3: weight: expected/);
+    assert.equal(broken.stderr.match(/serving the last good configuration \(/g)?.length, 1, broken.stderr);
+    assert.match(broken.stderr, /serving the last good configuration \(.*last-good\.cf, loaded from .*p\.cf at \S+, sha256 [0-9a-f]{12}\) since /);
+    const status = spawnSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
+    assert.equal(status.status, 78, 'the file is still broken');
+    assert.match(status.stdout.split('\n')[0]!, /^WARNING: .*p\.cf cannot be loaded \(above\); serving instances use the last good copy/);
+    assert.match(status.stdout, /smtp1:\s+0\s+2/);
+    assert.match(status.stderr, /p\.cf:3: weight/);
+    const json = JSON.parse(spawnSync(process.execPath, [BIN, 'status', '--json', '-c', cfg, '-s', state], { encoding: 'utf8' }).stdout) as { config: { valid: boolean; lastGood?: { sha256: string } } };
+    assert.equal(json.config.valid, false);
+    assert.match(json.config.lastGood?.sha256 ?? '', /^[0-9a-f]{64}$/);
+    // Fixed: used as usual, and kept.
+    writeFileSync(cfg, '{1}smtp9:\n');
+    assert.equal((await serve('get e@x\n')).stdout, '200 smtp9:\n');
+    assert.ok(readFileSync(kept, 'utf8').endsWith('{1}smtp9:\n'));
+    // A copy another user could have written is not trusted; no copy: as before, 400 error:config.
+    writeFileSync(cfg, '{x}smtp0:\n');
+    chmodSync(kept, 0o666);
+    assert.equal((await serve('get f@x\n')).stdout, '400 error:config\n');
+    unlinkSync(kept);
+    const none = await serve('get g@x\n');
+    assert.equal(none.stdout, '400 error:config\n');
+    assert.match(none.stderr, /no usable configuration in .*p\.cf and no last good copy beside the state/);
   } finally {
     t.cleanup();
   }
@@ -126,7 +173,7 @@ test('usage errors exit 64; --help shows examples; --version prints the version'
   const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Examples:/);
-  assert.match(help.stdout, /transport_maps = tcp:127\.0\.0\.1:23000/);
+  assert.match(help.stdout, /transport_maps = socketmap:unix:private\/postbal:postbal/);
   // Every feature is in --help.
   for (const word of ['--algorithm', 'drain', 'undrain', 'reset-stats', 'status', 'priority=1', 'fallback =', 'match =', 'socketmap']) {
     assert.ok(help.stdout.includes(word), `--help mentions ${word}`);

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { POOL_321, ROOT, countReplies, keys, runPostbal, tempDir } from '../helpers/postbal.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, POOL_321, ROOT, countReplies, keys, runPostbal, tempDir } from '../helpers/postbal.js';
 
 interface Golden {
   readonly request: string;
@@ -141,6 +142,29 @@ test('a line per lookup only with --log-lookups; always one summary at exit, and
     const loud = await runPostbal(['-c', cfg, '-s', 'none', '--log-stderr', '--log-lookups'], input);
     assert.match(loud.stderr, /key=<a@x> transport=smtp0: pick\n.*key=<b@x> transport=smtp1: pick\n.*key=<a@x> transport=smtp0: repeat\n.*key=<\*> not found\n/);
     assert.equal(quiet.stdout, loud.stdout);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a word that names no command is an error with the nearest command, not an argument of serving; unknown options are commander\'s', () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('p.cf', POOL_321);
+    for (const [args, want] of [
+      [['stauts'], /unknown command 'stauts'; did you mean status\?/],
+      [['-c', cfg, '--syslog', 'none', 'drian', 'smtp1'], /unknown command 'drian'; did you mean drain\?/],
+      [['frobnicate'], /unknown command 'frobnicate' \(commands: serve, check, status/],
+      [['--confg', cfg], /unknown option '--confg'\s+\(Did you mean --config\?\)/],
+    ] as const) {
+      // stdin not a socket, as on a terminal: the error goes to stderr (under spawn, to syslog).
+      const r = spawnSync(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+      assert.equal(r.status, 64, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.equal(r.stdout, '');
+    }
+    const ok = spawnSync(process.execPath, [BIN, '-c', cfg, '-s', 'none', '--syslog', 'none', 'check'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    assert.equal(ok.status, 0, 'a command after global options is found');
   } finally {
     t.cleanup();
   }

@@ -1,0 +1,55 @@
+/**
+ * An administrator's mistakes under a real Postfix, seen where the
+ * administrator looks (mail.log): a bad argv for the lookup helper or for
+ * postbal policy is named in the log before the process exits (spawn(8)
+ * itself only says "exit status 64").
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PostfixLab, devLogTaken, postfixUnavailable, startRsyslog, stopRsyslog, waitFor } from './lab.js';
+
+const POOL = '{3}smtp0:[127.0.0.1]:SINKPORT\n{2}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT\n';
+
+describe('admin mistakes under a real Postfix', () => {
+  test('a bad argv= (postbal --confg, postbal policy -s with a bad port) is named in mail.log before the process exits', async (t) => {
+    if (postfixUnavailable(t) || devLogTaken(t)) return;
+    const dir = mkdtempSync('/tmp/postbal-argv-');
+    chmodSync(dir, 0o755);
+    const maillog = join(dir, 'maillog');
+    const rsyslog = await startRsyslog(dir, [
+      'module(load="imuxsock")',
+      '$WorkDirectory DIR',
+      'mail.* DIR/maillog;RSYSLOG_TraditionalFileFormat',
+      '',
+    ].join('\n'), '/dev/log');
+    const read = (): string => (existsSync(maillog) ? readFileSync(maillog, 'utf8') : '');
+    try {
+      const lookup = await PostfixLab.start({ mapLines: ['transport_maps = PBMAP'], pool: POOL, postbalArgs: ['--confg', '/etc/postfix/postbal.cf'], syslogFile: maillog });
+      try {
+        assert.notEqual(lookup.postmap('someone@example.com').code, 0, 'the lookup fails');
+        const text = await waitFor(read, (s) => /postfix\/postbal\[\d+\]: .*unknown option '--confg'/.test(s), 60_000);
+        assert.match(text, /postfix\/postbal\[\d+\]: .*command line \(argv= in master\.cf\): error: unknown option '--confg' \(Did you mean --config\?\)/);
+      } finally {
+        lookup.stop();
+      }
+      const policy = await PostfixLab.start({
+        mapLines: ['smtpd_recipient_restrictions = check_policy_service PBPOLICY, permit_mynetworks, reject'],
+        pool: POOL, policyArgs: ['-s', 'fwd=127.0.0.1:10040:x'], syslogFile: maillog,
+      });
+      try {
+        const replies = await policy.sendMail([{ from: 'a@lab.test', to: 'b@remote.example' }], { rcptMayFail: true });
+        assert.match(replies[0]!, /^451 4\.3\.5/, 'smtpd: server configuration problem');
+        const text = await waitFor(read, (s) => /postfix\/postbal-policy\[\d+\]: /.test(s), 60_000);
+        assert.match(text, /postfix\/postbal-policy\[\d+\]: .*expected NAME=ADDRESS:PORT\[:PRIO\[:WEIGHT\[:TIMEOUT\]\]\].*got "fwd=127\.0\.0\.1:10040:x"/);
+      } finally {
+        policy.stop();
+      }
+    } finally {
+      await stopRsyslog(rsyslog);
+      rmSync('/dev/log', { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
