@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
+import { describeUser } from '../io/users.js';
 import { EX, StateError } from '../errors.js';
 import { DRAINED } from '../balance/eligibility/drain.js';
 import { eligibleMembers } from '../balance/eligibility/index.js';
@@ -50,8 +51,10 @@ export function changeState(pool: PoolConfig, statePath: string, io: ControlIo, 
   } catch (e) {
     if (!(e instanceof StateError)) throw e;
     const denied = e.code === 'ENOPERM' || e.code === 'EUNSAFE';
+    // Root acted as the directory's owner already (io/identity.ts): asking it to be root helps nobody.
+    const asRoot = process.getuid?.() === 0;
     io.err(`postbal: refusing to change the state: ${e.message}\n${denied
-      ? '  (run this as the user postbal runs as under Postfix, or as root)\n'
+      ? asRoot ? '  (nothing was changed; the state path itself must be fixed)\n' : `  (nothing was changed; run this as the user postbal runs as under Postfix, or as root; you are ${describeUser(process.geteuid?.() ?? 0)})\n`
       : '  (nothing was changed; try again)\n'}`);
     return denied ? EX.NOPERM : EX.TEMPFAIL;
   } finally {

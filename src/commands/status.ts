@@ -16,6 +16,7 @@ import { CAPPED } from '../balance/eligibility/warmup.js';
 import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
 import { readLastGood, type LastGoodConfig } from '../state/last-good.js';
 import { parseConfig } from '../config/parse.js';
+import { describeUser } from '../io/users.js';
 
 /**
  * `postbal status`: the pool by tier, drain marks, and how many picks each
@@ -45,7 +46,8 @@ export interface StatusReport {
     readonly transport: string;
     readonly weight: number;
     readonly priority: number;
-    readonly drained: boolean;
+    /** null when the state file cannot be read: unknown, not "not drained". */
+    readonly drained: boolean | null;
     /** A warming transport at its cap for now (the others take its mail). */
     readonly capped: boolean;
     readonly active: boolean;
@@ -56,8 +58,10 @@ export interface StatusReport {
     readonly picks: number | null;
     readonly actualShare: number | null;
     readonly repeats: number | null;
-    /** From postbal feedback: `up`, `down until …`, `trial` (past its retry time), `ramping (40%)`. */
+    /** From postbal feedback: `up`, `down until …`, `trial` (past its retry time), `ramping (40%)`; `unknown` when the state cannot be read. */
     readonly health: string;
+    /** Destinations postbal feedback suspended it for (it takes no new mail for them). */
+    readonly suspendedFor: readonly string[];
   }[];
   /** Warming transports (warmup=): stage, today's count and cap. */
   readonly warmup: readonly WarmupStatus[];
@@ -113,6 +117,9 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   const path = statePath === 'none' ? null : resolve(statePath);
   const header: DecodedHeader | string = path === null ? 'none (each instance balances on its own)' : refusal(path) ?? inspectStateFile(path);
   const decoded = typeof header === 'string' ? undefined : header;
+  // A file that is there but cannot be read: drain marks, health and counters are unknown, not absent.
+  const unreadable = typeof header === 'string' && header.startsWith('cannot open state file');
+  const who = describeUser(process.geteuid?.() ?? 0);
   // Counters belong to this pool when the fingerprint matches; drain marks
   // are found by each transport's value, as a serving instance finds them.
   const samePool = pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint;
@@ -143,7 +150,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
     },
     state: {
       path,
-      status: decoded ? 'ok' : (header as string),
+      status: decoded ? 'ok' : unreadable ? `UNKNOWN: ${header as string} as ${who}; drain marks, health and counters cannot be shown${process.geteuid?.() === 0 ? '' : ' (run this as the user postbal runs as under Postfix, or as root)'}` : (header as string),
       samePool,
       ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
     },
@@ -158,18 +165,31 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       transport: t.value,
       weight: t.weight,
       priority: t.priority,
-      drained: isDrained(flags[i]!),
+      drained: unreadable ? null : isDrained(flags[i]!),
       capped: (flags[i]! & CAPPED) !== 0,
       active: eligible?.members[i] === true,
       targetShare: t.weight / tierWeight(t.priority),
       effectiveShare: eligible?.members[i] ? eligible.weights[i]! / eligibleWeight : 0,
-      health: describeHealth(healthOf(i), nowMs),
+      health: unreadable ? 'unknown' : describeHealth(healthOf(i), nowMs),
+      suspendedFor: trouble ? trouble.suspensions.filter((x) => x.untilMs > nowMs && x.id === hashLo(pool!.memberHashes[i]!)).map((x) => x.destination) : [],
       picks: counters ? counters[i]!.picks : null,
       actualShare: counters && picked > 0 ? counters[i]!.picks / picked : null,
       repeats: counters ? counters[i]!.repeats : null,
     })),
   };
-  return { report, code: own ? EX.OK : EX.CONFIG };
+  return { report, code: !own ? EX.CONFIG : unreadable ? EX.NOPERM : EX.OK };
+}
+
+/** The state column: what limits a transport now, most limiting first. */
+function markOf(t: StatusReport['transports'][number]): string {
+  if (t.drained === null) return 'UNKNOWN';
+  if (t.drained) return 'DRAINED';
+  if (t.capped) return 'CAPPED';
+  if (t.health.startsWith('down')) return 'DOWN';
+  if (t.health === 'trial') return 'TRIAL';
+  if (t.health.startsWith('ramping')) return 'RAMP';
+  if (t.suspendedFor.length > 0) return `SUSP(${t.suspendedFor.length})`;
+  return t.active ? 'active' : 'standby';
 }
 
 const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
@@ -196,12 +216,13 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
   const width = Math.max(9, ...report.transports.map((t) => t.transport.length));
   out(`\n  ${'transport'.padEnd(width)}  prio  weight  target     now  state       picks  actual   repeats\n`);
   for (const t of [...report.transports].sort((a, b) => a.priority - b.priority)) {
-    const mark = t.drained ? 'DRAINED' : t.capped ? 'CAPPED' : t.health.startsWith('down') ? 'DOWN' : t.health === 'trial' ? 'TRIAL' : t.health.startsWith('ramping') ? 'RAMP' : t.active ? 'active' : 'standby';
+    const mark = markOf(t);
     out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${pct(t.effectiveShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
   }
   if (report.warmup.length > 0) out(`\nwarm-up (postbal warmup-stage sets a stage):\n${report.warmup.map((w) => `  ${w.transport}  ${describeWarmup(w, report.warmup.some((x) => x.provider !== null))}\n`).join('')}`);
   const notes = report.transports.filter((t) => t.health !== 'up');
   if (notes.length > 0) out(`\nhealth (postbal feedback):\n${notes.map((t) => `  ${t.transport}  ${t.health}\n`).join('')}`);
+  if (report.transports.some((t) => t.suspendedFor.length > 0 && markOf(t).startsWith('SUSP'))) out('\nSUSP(n): suspended for n destinations (below), which get none of its mail; "now" is its share for the others\n');
   if (report.suspensions.length > 0) {
     out(`\nsuspended (postbal feedback; postbal clear-suspension ends one):\n${report.suspensions.map((x) => `  ${x.transport}  for ${x.destination} until ${x.until}: ${x.reason}\n`).join('')}`);
   }

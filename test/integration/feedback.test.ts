@@ -93,8 +93,11 @@ test('feedback acts: a transport down and one suspended for a destination reach 
     assert.match(status, /smtp2:\S+ +0 +1 +16\.7% +0\.0% +DOWN/);
     assert.match(status, /down until /);
     assert.match(status, /smtp1:\S+ +for remote\.example until \S+: host 127\.0\.0\.1\[127\.0\.0\.1\] said: 421/);
-    const json = JSON.parse(cli('status', '--json')) as { suspensions: { transport: string; destination: string }[]; transports: { health: string }[] };
+    // The suspension shows in the transport's own row too, not only below the table.
+    assert.match(status, /smtp1:\S+ +0 +2 +33\.3% +\S+ +SUSP\(1\)/);
+    const json = JSON.parse(cli('status', '--json')) as { suspensions: { transport: string; destination: string }[]; transports: { health: string; suspendedFor: string[] }[] };
     assert.deepEqual(json.suspensions.map((x) => [x.transport, x.destination]), [['smtp1:[127.0.0.1]:2526', 'remote.example']]);
+    assert.deepEqual(json.transports.map((x) => x.suspendedFor), [[], ['remote.example'], []]);
     // remote.example: smtp1 suspended there, smtp2 down: everything on smtp0.
     assert.deepEqual([...(await ask('b', 'remote.example', 20))], [['200 smtp0:[127.0.0.1]:2525', 20]]);
     // Another destination keeps smtp1; smtp2 is down for all.

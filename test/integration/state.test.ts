@@ -339,3 +339,34 @@ test('hostile user: a state file planted by another user, or hard-linked elsewhe
     d.cleanup();
   }
 });
+
+test('status as a user who cannot read the state file: drain marks and health are unknown, not "active"; exit 77, the user named', (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to act as user nobody');
+    return;
+  }
+  const d = tempDir();
+  try {
+    const nobody = new AsNobody(d.dir);
+    const cfg = nobody.readable('p.cf', POOL_321);
+    // Root's own state directory and file (0700/0600): nobody cannot open it.
+    mkdirSync(join(d.dir, 'rootstate'), { mode: 0o700 });
+    const state = join(d.dir, 'rootstate', 's');
+    const drain = spawnSync(process.execPath, [BIN, 'drain', 'smtp1', '-c', cfg, '-s', state, '--syslog', 'none'], { encoding: 'utf8' });
+    assert.equal(drain.status, 0, drain.stderr);
+    chmodSync(join(d.dir, 'rootstate'), 0o755);
+    const text = nobody.run(['status', '-c', cfg, '-s', state], '');
+    assert.equal(text.status, 77, text.stderr);
+    assert.match(text.stdout, /UNKNOWN: cannot open state file \(EACCES\) as nobody \(uid \d+\)/);
+    assert.match(text.stdout, /smtp1:\s.*UNKNOWN/);
+    assert.doesNotMatch(text.stdout, /\bactive\b +[-\d]/, 'never shown as active');
+    const json = JSON.parse(nobody.run(['status', '--json', '-c', cfg, '-s', state], '').stdout) as { transports: { drained: boolean | null; health: string }[] };
+    assert.deepEqual(json.transports.map((x) => [x.drained, x.health]), [[null, 'unknown'], [null, 'unknown'], [null, 'unknown']]);
+    // Root reads it (as the directory's owner, root here) and sees the drain.
+    const root = spawnSync(process.execPath, [BIN, 'status', '-c', cfg, '-s', state], { encoding: 'utf8' });
+    assert.equal(root.status, 0);
+    assert.match(root.stdout, /smtp1:\s.*DRAINED/);
+  } finally {
+    d.cleanup();
+  }
+});
