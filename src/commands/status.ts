@@ -150,7 +150,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
     },
     state: {
       path,
-      status: decoded ? 'ok' : unreadable ? `UNKNOWN: ${header as string} as ${who}; drain marks, health and counters cannot be shown${process.geteuid?.() === 0 ? '' : ' (run this as the user postbal runs as under Postfix, or as root)'}` : (header as string),
+      status: decoded ? 'ok' : unreadable ? `UNKNOWN: ${header} as ${who}; drain marks, health and counters cannot be shown${process.geteuid?.() === 0 ? '' : ' (run this as the user postbal runs as under Postfix, or as root)'}` : (header as string),
       samePool,
       ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
     },
