@@ -1,14 +1,14 @@
 /**
- * An administrator's mistakes under a real Postfix, seen where the
- * administrator looks (mail.log): a bad argv for the lookup helper or for
- * postbal policy is named in the log before the process exits (spawn(8)
- * itself only says "exit status 64").
+ * An administrator's mistakes under a real Postfix: a bad argv for the
+ * lookup helper or for postbal policy is named where the administrator looks
+ * (mail.log) before the process exits (spawn(8) itself only says "exit
+ * status 64"); a typo in the pool file plus `postfix reload` delays no mail.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PostfixLab, devLogTaken, postfixUnavailable, startRsyslog, stopRsyslog, waitFor } from './lab.js';
+import { PostfixLab, devLogTaken, postfixUnavailable, run, startRsyslog, stopRsyslog, waitFor } from './lab.js';
 
 const POOL = '{3}smtp0:[127.0.0.1]:SINKPORT\n{2}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT\n';
 
@@ -50,6 +50,31 @@ describe('admin mistakes under a real Postfix', () => {
       await stopRsyslog(rsyslog);
       rmSync('/dev/log', { force: true });
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a typo in the pool file plus postfix reload delays no message: new instances serve the last good copy', async (t) => {
+    if (postfixUnavailable(t)) return;
+    const lab = await PostfixLab.start({ mapLines: ['transport_maps = PBMAP'], pool: POOL });
+    try {
+      lab.inject(300);
+      const before = await lab.waitDelivered(300);
+      assert.equal(before.sentTotal, 300);
+      assert.ok(existsSync(`${lab.statePath}.last-good.cf`), 'the copy was kept by the first instances');
+      const file = join(lab.etc, 'postbal.cf');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('{2}smtp1:', '{2x}smtp1:'));
+      run('postfix', ['-c', lab.etc, 'reload']);
+      assert.equal(lab.control(['check']).code, 78, 'the file is broken');
+      lab.inject(300);
+      const after = await lab.waitDelivered(600);
+      assert.equal(after.sentTotal, 600, 'every message delivered');
+      assert.equal(after.deferred, 0, 'none deferred (a broken config answered 400 before: every RCPT 451)');
+      for (const n of ['smtp0', 'smtp1', 'smtp2']) assert.ok((after.sent.get(n) ?? 0) > (before.sent.get(n) ?? 0), `${n} kept its share`);
+      const status = lab.control(['status']);
+      assert.equal(status.code, 78);
+      assert.match(status.stdout, /^WARNING: .*postbal\.cf cannot be loaded/);
+    } finally {
+      lab.stop();
     }
   });
 });
