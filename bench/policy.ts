@@ -7,7 +7,7 @@
  *     postbal with its shared state file (as deployed) and with --state none;
  *  2. what a hung service (1 s timeout, a good one behind it) costs over 200
  *     requests: postbal in one instance and in 4 instances in a row sharing
- *     the state (the breaker is shared: one timeout in all); hapolicy
+ *     the state (the breaker is shared: three timeouts in all, the three requests in a row that trip it); hapolicy
  *     measured over 5 requests and multiplied (it pays the timeout on each).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -88,7 +88,7 @@ try {
   for (let k = 0; k < 4; k++) four += await drive(...pbState(shared, hungSpec, goodSpec), 50, true);
   let alone = 0;
   for (let k = 0; k < 4; k++) alone += await drive(...pbState('none', hungSpec, goodSpec), 50, true);
-  console.log(`a hung service (1 s timeout) before a good one, 200 requests: postbal ${one.toFixed(2)} s in one instance; over 4 instances in a row ${four.toFixed(2)} s sharing the state file (one timeout in all), ${alone.toFixed(2)} s with --state none (one timeout each)`);
+  console.log(`a hung service (1 s timeout) before a good one, 200 requests: postbal ${one.toFixed(2)} s in one instance; over 4 instances in a row ${four.toFixed(2)} s sharing the state file (three timeouts in all: 3 requests in a row trip the breaker), ${alone.toFixed(2)} s with --state none (three each)`);
   if (haveHapolicy) {
     const five = await drive(...hap(hungSpec, goodSpec), 5, true);
     console.log(`  hapolicy: ${five.toFixed(2)} s for 5 requests, so about ${(five / 5 * 200).toFixed(0)} s for 200 (it pays the timeout on every request)`);

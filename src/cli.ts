@@ -16,6 +16,7 @@ import { EX } from './errors.js';
 import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from './log/create.js';
 import { becomeStateOwner } from './io/identity.js';
 import { unknownCommandProblem } from './command-word.js';
+import { EXAMPLES } from './help-text.js';
 import { logBeforeExit } from './log/local-syslog.js';
 import type { Logger } from './log/types.js';
 
@@ -33,56 +34,6 @@ interface GlobalOptions {
   algorithm?: Algorithm;
 }
 
-const EXAMPLES = `
-Examples:
-  postbal check -c /etc/postfix/postbal.cf
-      validate a config, print the pool and the first cycle of picks
-  printf 'get user@example.com\\n' | postbal -c examples/postbal.cf --state none --syslog none
-      answer one lookup from a pipe, as Postfix would ask it
-  postbal --log-stderr -c my.cf
-      serve on this terminal, diagnostics on stderr (never under Postfix)
-  postbal status            (or: postbal status --json)
-      tiers, weights, drain marks and picks per transport since the last reset
-  postbal drain smtp1       take smtp1 out of rotation in every running instance
-  postbal undrain smtp1     and put it back (both persist in the state file)
-  postbal reset-stats       start the pick counters from zero
-  postbal warmup-stage smtp3 2   set a warming transport's stage (1: start again; "warmed": no cap)
-  printf '21:postbal a@example.com,' | postbal -c examples/postbal.cf --state none --syslog none
-      the same lookup in socketmap(5) form: the first byte tells the protocol
-  postbal policy -s grey=127.0.0.1:10023:5 -s fwd=127.0.0.1:10040:10 -d dunno
-      failover for policy services, hapolicy's command line ("postbal policy --help")
-  postbal check --policy examples/postbal-policy.cf
-      validate a policy services file (for "postbal policy -c FILE")
-  postbal status --policy   health, failures, latency and share of each policy service
-
-postbal.cf beyond postbal.pl's format (see examples/postbal-tiers.cf):
-  {3}smtp0:                       weight 3, priority 0 (the default, preferred)
-  {1}smtp9:[backup.example] priority=1
-                                  used only while every priority-0 entry is drained
-  {1}smtp3: warmup=200,500,1000,2000,5000
-                                  new IP: at most 200 new answers a day in stage 1,
-                                  500 in stage 2, ...; the others take the rest
-  warmup_provider = gmail.com googlemail.com
-                                  a provider's domains: warming transports count their
-                                  mail apart (a stage and cap per provider)
-  algorithm = wrr | random | sticky
-  fallback = retry:4.3.2 no source IP available
-                                  answered when every transport is drained
-                                  (default: "not found", Postfix goes on)
-  match = example.com .example.net user@example.org news@ /^bulk-/ "<>"
-  match = !vip.example.com        answer only these keys; the rest "not found"
-
-Under Postfix (master.cf; the path is what "command -v postbal" prints):
-  postbal   unix  -  n  n  -  0  spawn
-      user=postbal argv=/usr/local/bin/postbal --config /etc/postfix/postbal.cf
-and in main.cf (private/: only Postfix can open it; a loopback port answers every local user):
-  transport_maps = socketmap:unix:private/postbal:postbal
-  postbal_time_limit = 3600s
-then: postbal check && postfix check && postfix reload
-
-Exit codes (sysexits): 0 ok, 64 usage, 70 internal error, 75 state busy (try again),
-77 state not ours to change, 78 bad configuration.
-`;
 
 /** Set by the bundler (esbuild --define) from package.json. */
 declare const __POSTBAL_VERSION__: string | undefined;
@@ -173,13 +124,14 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   program
     .command('check')
-    .description('validate the config, print the tiers, algorithm, fallback, match rules and the first picks; exit 0 or 78')
+    .description('validate the config, print the tiers, algorithm, fallback, match rules and the first picks, and check the pool against Postfix\'s master.cf; exit 0 or 78')
     .option('--policy <file>', 'validate a "postbal policy --config" file instead, and print its services by priority')
-    .action((opts: { policy?: string }, cmd: Command) => {
+    .option('--postfix-config <dir>', 'check the pool against this Postfix instance\'s master.cf (postconf -c DIR); by default the instance whose config directory holds the pool file')
+    .action((opts: { policy?: string; postfixConfig?: string }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       code = opts.policy !== undefined
         ? runPolicyCheck(opts.policy, (s) => process.stdout.write(s), (s) => process.stderr.write(s))
-        : runCheck(o.config, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+        : runCheck(o.config, (s) => process.stdout.write(s), (s) => process.stderr.write(s), { statePath: o.state, ...(opts.postfixConfig === undefined ? {} : { dir: opts.postfixConfig }) });
     });
 
   program

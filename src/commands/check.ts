@@ -2,6 +2,7 @@ import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
 import { ALGORITHM_IMPLS } from '../balance/algorithms/index.js';
 import type { PoolConfig, ScopeRule } from '../config/types.js';
+import { checkAgainstPostfix } from './check-postfix.js';
 
 /** How many picks of the first cycle `check` prints at most. */
 const PREVIEW_MAX = 60;
@@ -34,7 +35,7 @@ function describeScope(pool: PoolConfig): string {
  * the first picks will be. Writes to the given streams (a terminal, not Postfix).
  * @returns EX.OK, or EX.CONFIG with every problem on `err`
  */
-export function runCheck(file: string, out: (s: string) => void, err: (s: string) => void): number {
+export function runCheck(file: string, out: (s: string) => void, err: (s: string) => void, postfix: { statePath: string; dir?: string } = { statePath: 'none' }): number {
   const parsed = loadConfigFor(file, err);
   if (!parsed) return EX.CONFIG;
   const { pool } = parsed;
@@ -68,5 +69,13 @@ export function runCheck(file: string, out: (s: string) => void, err: (s: string
     const picks = algorithm.preview(first.map((t) => t.weight), count).map((i) => first[i]!.value);
     out(`first ${count === total ? 'cycle' : `${count} picks`}${tiers.length > 1 ? ` (priority ${tiers[0]})` : ''}:\n  ${picks.join(' ')}\n`);
   }
-  return EX.OK;
+  const found = checkAgainstPostfix(pool, file, postfix.statePath, postfix.dir);
+  if (found.skipped !== undefined) {
+    out(`\nPostfix: not checked (${found.skipped})\n`);
+    return EX.OK;
+  }
+  out(`\nPostfix: ${found.masterCf} ${found.errors.length === 0 ? 'runs every transport' : `has ${found.errors.length} problem${found.errors.length === 1 ? '' : 's'}`}${found.warnings.length > 0 ? `, ${found.warnings.length} warning${found.warnings.length === 1 ? '' : 's'}` : ''}\n`);
+  for (const w of found.warnings) out(`  warning: ${w}\n`);
+  for (const e of found.errors) err(`postbal: ${e}\n`);
+  return found.errors.length === 0 ? EX.OK : EX.CONFIG;
 }

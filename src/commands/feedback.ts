@@ -14,6 +14,7 @@ import type { Logger } from '../log/types.js';
 import { applyEvent } from '../feedback/apply.js';
 import { FileStateStore } from '../state/file-store.js';
 import { DEFAULTS } from '../defaults.js';
+import { quoteForLog } from '../log/format.js';
 
 /**
  * `postbal feedback`: reads Postfix's log on stdin until EOF (or forever,
@@ -87,6 +88,35 @@ function startProbes(pool: PoolConfig, engine: FeedbackEngine, onEvent: (e: Feed
   return { stop: () => clearInterval(timer) };
 }
 
+/** How often, at most, feedback repeats that it is given lines it does not believe. */
+const DOUBT_REPORT_MS = 60_000;
+
+/**
+ * Says the first line feedback does not believe at once (a wrong mail_owner
+ * or a missing --trust-input shows in the log within a second, not at an EOF
+ * that a follower never reaches), then a count at most every minute while
+ * more come. The timer does not keep the process alive.
+ */
+function doubtReporter(logger: Logger, summary: () => string): { noted(first: string): void; stop(): void } {
+  let said = false;
+  let pending = 0;
+  const timer = setInterval(() => {
+    if (pending === 0) return;
+    pending = 0;
+    logger.log('warning', summary());
+  }, DOUBT_REPORT_MS);
+  timer.unref();
+  return {
+    noted(first) {
+      if (!said) {
+        said = true;
+        logger.log('warning', `feedback: ${first}; a count follows at most every minute while such lines come`);
+      } else pending++;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 /** Runs until stdin ends. @returns the exit code */
 export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableStream): Promise<number> {
   const parsed = loadConfigFor(opts.configFile, opts.err);
@@ -119,6 +149,8 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const engine = new FeedbackEngine(parsed.pool.feedback, servicesWithFixedNextHop(parsed.pool.transports));
   const now = opts.nowMs ?? Date.now;
   const counts = { lines: 0, deliveries: 0, untrusted: 0, refused: 0, skipped: 0 };
+  // Behind a follower EOF never comes: lines it does not believe are said at once, then at most a minute apart.
+  const doubts = doubtReporter(logger, () => `feedback: so far ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed, ${counts.refused} refused`);
   const handle = (line: string): void => {
     counts.lines++;
     const record = parseLogLine(line);
@@ -130,11 +162,13 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     }
     if (!isTrusted(record, record.uid === undefined ? { mailOwnerUid: undefined, trustInput: opts.trustInput } : trustPolicy())) {
       counts.untrusted++;
+      doubts.noted(`a line of ${quoteForLog(record.tag, 64)} not believed: ${record.uid === undefined ? 'it carries no sender credentials (--trust-input believes such lines)' : `sent by uid ${record.uid}, not mail_owner`}`);
       return;
     }
     if (parsedLine.kind === 'refused') {
       // An address crafted to read as other fields: the sender's own mail, never a decision.
       counts.refused++;
+      doubts.noted(`a delivery line of ${quoteForLog(record.tag, 64)} refused (${parsedLine.why}): its address could be read as other fields`);
       return;
     }
     const delivery = parsedLine.delivery;
@@ -166,6 +200,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     input.on('error', () => resolve());
   });
   probes.stop();
+  doubts.stop();
   store?.close();
   logger.log('info', `feedback: end of input: ${counts.lines} lines, ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed (sender not mail_owner), ${counts.refused} refused (an address that could be read as other fields), ${counts.skipped} other lines`);
   return EX.OK;

@@ -17,6 +17,7 @@ import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
 import { readLastGood, type LastGoodConfig } from '../state/last-good.js';
 import { parseConfig } from '../config/parse.js';
 import { describeUser } from '../io/users.js';
+import { printable } from '../log/format.js';
 
 /**
  * `postbal status`: the pool by tier, drain marks, and how many picks each
@@ -224,7 +225,7 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
   if (notes.length > 0) out(`\nhealth (postbal feedback):\n${notes.map((t) => `  ${t.transport}  ${t.health}\n`).join('')}`);
   if (report.transports.some((t) => t.suspendedFor.length > 0 && markOf(t).startsWith('SUSP'))) out('\nSUSP(n): suspended for n destinations (below), which get none of its mail; "now" is its share for the others\n');
   if (report.suspensions.length > 0) {
-    out(`\nsuspended (postbal feedback; postbal clear-suspension ends one):\n${report.suspensions.map((x) => `  ${x.transport}  for ${x.destination} until ${x.until}: ${x.reason}\n`).join('')}`);
+    out(`\nsuspended (postbal feedback; postbal clear-suspension ends one):\n${report.suspensions.map((x) => `  ${x.transport}  for ${printable(x.destination)} until ${x.until}: ${printable(x.reason)}\n`).join('')}`);
   }
   return code;
 }

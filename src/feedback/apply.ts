@@ -11,6 +11,9 @@ import type { FeedbackEvent } from './engine.js';
  * (syslog_name), not the entry.
  */
 
+/** What ends a reason longer than the state keeps. */
+const CUT = ' ...[cut]';
+
 /** The ids (state file identities) of every entry of `service`. */
 export function idsOfService(pool: PoolConfig, service: string): number[] {
   return pool.transports.flatMap((t, i) => (t.value.slice(0, t.value.indexOf(':')) === service ? [hashLo(pool.memberHashes[i]!)] : []));
@@ -51,7 +54,9 @@ export function applyEvent(t: TroubleState, pool: PoolConfig, e: FeedbackEvent, 
       return withHealth(base, ids, (_old, id) => ({ id, down: false, failures: 0, sinceMs: nowMs, retryAtMs: 0, rampMs: e.rampMs }));
     case 'suspend': {
       const kept = base.suspensions.filter((s) => !(ids.includes(s.id) && s.destination === e.destination));
-      const added = ids.map((id) => ({ id, destination: e.destination, untilMs: e.untilMs, reason: e.reason.slice(0, SUSPENSION_REASON_BYTES) }));
+      // A reply longer than the state keeps says that it was cut.
+      const reason = e.reason.length > SUSPENSION_REASON_BYTES ? `${e.reason.slice(0, SUSPENSION_REASON_BYTES - CUT.length)}${CUT}` : e.reason;
+      const added = ids.map((id) => ({ id, destination: e.destination, untilMs: e.untilMs, reason }));
       // Full: the suspensions ending soonest give way.
       const all = [...kept, ...added].sort((a, b) => b.untilMs - a.untilMs).slice(0, MAX_SUSPENSIONS);
       return { health: base.health, suspensions: all };

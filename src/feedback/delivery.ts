@@ -21,7 +21,7 @@ import type { Delivery, DeliveryStatus } from './types.js';
  */
 
 const HEAD = '^([0-9A-Za-z]{5,20}): to=<';
-const TAIL = ', relay=([^,\\s]{1,300}), (?:conn_use=\\d{1,6}, )?delay=[\\d.]{1,20}, delays=[\\d./]{1,80}, dsn=([245]\\.\\d{1,3}\\.\\d{1,3}), status=(sent|deferred|bounced|expired)(?: \\((.*)\\))?$';
+const TAIL = ', relay=([\\x21-\\x2b\\x2d-\\x7e]{1,300}), (?:conn_use=\\d{1,6}, )?delay=[\\d.]{1,20}, delays=[\\d./]{1,80}, dsn=([245]\\.\\d{1,3}\\.\\d{1,3}), status=(sent|deferred|bounced|expired)(?: \\((.*)\\))?$';
 /** Shortest addresses first: the first reading a left-to-right parser would take. */
 const SHORTEST = new RegExp(`${HEAD}(.*?)>(?:, orig_to=<(.*?)>)??${TAIL}`, 's');
 /** Longest addresses first: the last reading. Equal to SHORTEST only when the line has one reading. */

@@ -70,5 +70,11 @@ export function neutraliseMessage(message: string): string {
 /** Outsiders' text (a remote reply, an address from a request) as one quoted field of a log line. */
 export function quoteForLog(text: string, max = 300): string {
   const cut = text.length > max ? `${text.slice(0, max)}...` : text;
-  return JSON.stringify(cut);
+  // JSON escapes C0 controls; DEL, C1 controls (a terminal acts on some) and line separators too.
+  return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Outsiders' text for a terminal (status, --print): control characters shown as \xNN, never sent. */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -98,7 +98,7 @@ export class PolicyBackend {
       return;
     }
     // smtpd turns a reply without an action into 451 for the client: not an answer.
-    if (!/(?:^|\n)action=/.test(f.raw.toString('latin1'))) {
+    if (!(f.raw.subarray(0, 7).toString('latin1') === 'action=' || f.raw.includes('\naction=', 0, 'latin1'))) {
       this.#fail(sock, new PolicyBackendError('reply', 'reply without action='));
       return;
     }

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { decodeHeader, describeHeaderProblem, type DecodedHeader } from './codec.js';
-import { HEADER_BLOCK_BYTES, TROUBLE_BYTES, TROUBLE_MAGIC, troubleOffset } from './layout.js';
-import { decodeTrouble, emptyTrouble } from './trouble-codec.js';
+import { HEADER_BLOCK_BYTES, TROUBLE_BYTES, troubleOffset } from './layout.js';
+import { decodeTrouble, emptyTrouble, troubleReadable } from './trouble-codec.js';
 import type { TroubleState } from './types.js';
 
 /**
@@ -52,8 +52,8 @@ export function inspectTrouble(path: string, memoSlots: number): TroubleState {
     const buf = Buffer.alloc(TROUBLE_BYTES);
     for (let attempt = 0; attempt < 5; attempt++) {
       const n = readSync(fd, buf, 0, TROUBLE_BYTES, troubleOffset(memoSlots));
-      if (n < TROUBLE_BYTES || buf.readUInt32LE(0) !== TROUBLE_MAGIC) return emptyTrouble();
-      const t = decodeTrouble(buf);
+      if (!troubleReadable(buf, n)) return emptyTrouble();
+      const t = decodeTrouble(buf.subarray(0, n));
       if (t.health.length > 0 || t.suspensions.length > 0 || buf.readUInt32LE(8) + buf.readUInt32LE(12) === 0) return t;
     }
     return emptyTrouble();

@@ -58,15 +58,24 @@ export function fileBytes(memoSlots: number): number {
   return MEMO_OFFSET + memoSlots * MEMO_SLOT_BYTES;
 }
 
-/** The trouble region (state/trouble-codec.ts) follows the memo. */
-export const TROUBLE_BYTES = 16_384;
-export const TROUBLE_MAGIC = 0x31544250; // "PBT1" read as little-endian u32
+/**
+ * The trouble region (state/trouble-codec.ts) follows the memo. Version 2
+ * ("PBT2") keeps a suspension's reason up to 400 bytes, so status can show a
+ * remote reply whole (version 1, "PBT1", cut it at 80 bytes); a version 1
+ * region, written by an older build, is still read.
+ */
+export const TROUBLE_BYTES = 36_864;
+export const TROUBLE_MAGIC = 0x32544250; // "PBT2" read as little-endian u32
+export const TROUBLE_MAGIC_V1 = 0x31544250; // "PBT1"
+export const TROUBLE_BYTES_V1 = 16_384;
 export const TROUBLE_HEADER_BYTES = 32;
 export const TROUBLE_TRANSPORT_BYTES = 32;
 export const MAX_SUSPENSIONS = 64;
-export const SUSPENSION_BYTES = 160;
+export const SUSPENSION_BYTES = 480;
+export const SUSPENSION_BYTES_V1 = 160;
 export const SUSPENSION_DESTINATION_BYTES = 64;
-export const SUSPENSION_REASON_BYTES = 80;
+export const SUSPENSION_REASON_BYTES = 400;
+export const SUSPENSION_REASON_BYTES_V1 = 80;
 
 export function troubleOffset(memoSlots: number): number {
   return fileBytes(memoSlots);

@@ -75,9 +75,10 @@ describe('attacks through what mail carries', () => {
     const nobody = Number(run('id', ['-u', 'nobody']).trim());
     const postfixUid = Number(run('id', ['-u', 'postfix']).trim());
     // The shipped rsyslog example, its file in this directory and owned by the user feedback runs as.
+    // The shipped example's template and filter, into a file here (its commented file route) rather than omprog.
     const example = readFileSync(join(ROOT, 'examples/rsyslog-postbal.conf'), 'utf8')
-      .replace('/var/log/postbal/feedback.log', 'DIR/feedback.log')
-      .replace('fileOwner="postbal" fileGroup="postbal"', 'fileOwner="nobody" fileGroup="nogroup"');
+      .replace(/action\(type="omprog"[^)]*\)/, 'action(type="omfile" file="DIR/feedback.log" template="postbal-feedback" fileOwner="nobody" fileGroup="nogroup" fileCreateMode="0600")');
+    assert.match(example, /omfile" file="DIR\/feedback\.log"/);
     const rsyslog = await startRsyslog(dir, [
       'module(load="imuxsock" SysSock.Annotate="on" SysSock.ParseTrusted="on")',
       '$WorkDirectory DIR',

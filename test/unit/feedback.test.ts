@@ -16,6 +16,7 @@ import { applyEvent } from '../../src/feedback/apply.js';
 import { DEFAULTS } from '../../src/defaults.js';
 import { healthFactor } from '../../src/balance/eligibility/health.js';
 import { decodeTrouble, emptyTrouble, encodeTrouble } from '../../src/state/trouble-codec.js';
+import { crc32 } from '../../src/state/crc32.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { probeTargetOf, servicesWithFixedNextHop, type ProbeTarget } from '../../src/feedback/probe-target.js';
 import { probeSmtp } from '../../src/io/smtp-probe.js';
@@ -198,7 +199,9 @@ test('feedback apply: down holds 30 s, each failed trial doubles it up to 5 min;
   t = applyEvent(t, pool, { kind: 'up', service: 'smtp1', rampMs: 60_000, via: 'delivery' }, 600_000);
   assert.ok(t.health.every((h) => !h.down && h.sinceMs === 600_000));
   t = applyEvent(t, pool, { kind: 'suspend', service: 'smtp2', destination: 'yahoo.com', untilMs: 700_000, reason: 'r'.repeat(500) }, 600_000);
-  assert.equal(t.suspensions[0]!.reason.length, 80);
+  assert.equal(t.suspensions[0]!.reason.length, 400, 'a reply up to 400 bytes is kept whole');
+  assert.ok(t.suspensions[0]!.reason.endsWith('...[cut]'), 'a longer one says it was cut');
+  assert.equal(decodeTrouble(encodeTrouble(t)).suspensions[0]!.reason, t.suspensions[0]!.reason, 'and the state keeps all of it');
   t = applyEvent(t, pool, { kind: 'suspend', service: 'smtp2', destination: 'yahoo.com', untilMs: 900_000, reason: 'again' }, 650_000);
   assert.deepEqual(t.suspensions.map((s) => [s.destination, s.untilMs]), [['yahoo.com', 900_000]], 'replaced, not doubled');
   // Past the ramp and past the suspension: pruned at the next change.
@@ -413,4 +416,28 @@ test('feedback engine: a dead destination is not a dead transport; the source si
   const gone = delivery('deferred', 'connect to mx.example.net[192.0.2.7]:25: Cannot assign requested address', 'none');
   for (let i = 0; i < 3; i++) e.observe('smtp0', gone, classifyDelivery(gone), i);
   assert.deepEqual(e.down.sort(), ['smtp0', 'smtp1'], 'its source address gone: down, whatever the destination');
+});
+
+test('trouble region: a version 1 region (80-byte reasons) written by an older build is still read', () => {
+  const b = Buffer.alloc(16_384);
+  b.writeUInt32LE(0x31544250, 0); // "PBT1"
+  b.writeUInt32LE(1, 8);
+  b.writeUInt32LE(1, 12);
+  b.writeUInt32LE(7, 32);
+  b.writeUInt32LE(1, 36);
+  b.writeUInt32LE(3, 40);
+  b.writeUInt32LE(60_000, 44);
+  b.writeDoubleLE(1000, 48);
+  b.writeDoubleLE(31_000, 56);
+  const s = 32 + 128 * 32;
+  b.writeUInt32LE(9, s);
+  b.writeDoubleLE(5000, s + 8);
+  b.write('yahoo.com', s + 16, 'latin1');
+  b.write('x'.repeat(80), s + 80, 'latin1');
+  b.writeUInt32LE(crc32(b.subarray(8)), 4);
+  const t = decodeTrouble(b);
+  assert.deepEqual(t.health, [{ id: 7, down: true, failures: 3, rampMs: 60_000, sinceMs: 1000, retryAtMs: 31_000 }]);
+  assert.deepEqual(t.suspensions, [{ id: 9, untilMs: 5000, destination: 'yahoo.com', reason: 'x'.repeat(80) }]);
+  b[100] = b[100]! ^ 1;
+  assert.deepEqual(decodeTrouble(b), emptyTrouble(), 'its CRC still guards it');
 });
