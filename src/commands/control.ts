@@ -112,7 +112,7 @@ export function runDrain(configFile: string, statePath: string, name: string, dr
   const summary = describeTier(pool, flags);
   io.out(`${changed.length > 0 ? verb : `already ${verb}`}: ${values}; ${summary}\n`);
   if (changed.length > 0) {
-    io.logger.log('info', `${changed.join(' ')} ${verb} by uid ${process.geteuid?.() ?? '?'} (state ${resolve(statePath)}); ${summary}`);
+    io.logger.log('info', `${changed.join(' ')} ${verb} by ${describeUser(process.geteuid?.() ?? 0)} (state ${resolve(statePath)}); ${summary}`);
   }
   return EX.OK;
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { describeUser } from '../io/users.js';
 import { EX } from '../errors.js';
 import { hashLo } from '../balance/hash.js';
 import { clearSuspensions, markUp } from '../feedback/apply.js';
@@ -28,7 +29,7 @@ export function runMarkUp(configFile: string, statePath: string, name: string, i
   });
   if (code !== EX.OK) return code;
   io.out(`${name}: up at full weight${was === 0 ? ' (it was not down)' : ''}\n`);
-  io.logger.log('info', `${name}: marked up by uid ${process.geteuid?.() ?? '?'} (state ${resolve(statePath)})`);
+  io.logger.log('info', `${name}: marked up by ${describeUser(process.geteuid?.() ?? 0)} (state ${resolve(statePath)})`);
   return EX.OK;
 }
 
@@ -46,6 +47,6 @@ export function runClearSuspension(configFile: string, statePath: string, name: 
   });
   if (code !== EX.OK) return code;
   io.out(`${name}: ${cleared} suspension${cleared === 1 ? '' : 's'} cleared${dest ? ` for ${dest}` : ''}\n`);
-  if (cleared > 0) io.logger.log('info', `${name}: suspensions${dest ? ` for ${dest}` : ''} cleared by uid ${process.geteuid?.() ?? '?'} (state ${resolve(statePath)})`);
+  if (cleared > 0) io.logger.log('info', `${name}: suspensions${dest ? ` for ${dest}` : ''} cleared by ${describeUser(process.geteuid?.() ?? 0)} (state ${resolve(statePath)})`);
   return EX.OK;
 }

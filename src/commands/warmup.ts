@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { describeUser } from '../io/users.js';
 import { EX } from '../errors.js';
 import type { PoolConfig } from '../config/types.js';
 import { warmupRecordId } from '../balance/eligibility/warmup.js';
@@ -100,6 +101,6 @@ export function runWarmupStage(configFile: string, statePath: string, name: stri
   if (code !== EX.OK) return code;
   const values = members.map((i) => pool.transports[i]!.value).join(' ');
   io.out(`warm-up stage of ${values} set to ${stage > most ? 'warmed (no cap)' : stage}\n`);
-  io.logger.log('info', `warm-up: ${values} set to stage ${stage > most ? 'warmed' : stage} by uid ${process.geteuid?.() ?? '?'} (state ${resolve(statePath)})`);
+  io.logger.log('info', `warm-up: ${values} set to stage ${stage > most ? 'warmed' : stage} by ${describeUser(process.geteuid?.() ?? 0)} (state ${resolve(statePath)})`);
   return EX.OK;
 }

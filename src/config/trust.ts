@@ -1,4 +1,5 @@
 import type { Stats } from 'node:fs';
+import { describeUser } from '../io/users.js';
 import type { ConfigProblem } from '../errors.js';
 
 /**
@@ -13,7 +14,7 @@ export function untrustedConfigProblem(st: Stats, file: string, risk: string): C
   if (st.isFile() && (st.mode & 0o022) === 0 && (st.uid === 0 || st.uid === euid)) return undefined;
   return {
     file, line: 0, field: 'owner and mode',
-    expected: `a regular file owned by root${euid === 0 ? '' : ` or uid ${euid}`}, writable by no one else (${risk})`,
-    received: `${st.isFile() ? 'a file' : 'not a regular file'} owned by uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}`,
+    expected: `a regular file owned by root${euid === 0 ? '' : ` or ${describeUser(euid)}`}, writable by no one else (${risk})`,
+    received: `${st.isFile() ? 'a file' : 'not a regular file'} owned by ${describeUser(st.uid)}, mode ${(st.mode & 0o7777).toString(8)}`,
   };
 }

@@ -1,6 +1,7 @@
 import {
   closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync,
 } from 'node:fs';
+import { describeUser } from '../io/users.js';
 import { monotonicMs } from '../clock.js';
 import { holderGone, ownStart, pidAlive, sleepMs } from './peers.js';
 
@@ -132,7 +133,7 @@ export class FileLock {
         return { ok: false, reason: 'unsafe', detail: `${this.path} is not a regular file (symlink, FIFO or other): refusing to trust it` };
       }
       if (holder.uid !== this.#euid && this.#euid !== 0 && holder.uid !== 0) {
-        return { ok: false, reason: 'unsafe', detail: `${this.path} is owned by uid ${holder.uid}, not by us (uid ${this.#euid}): refusing to wait for it` };
+        return { ok: false, reason: 'unsafe', detail: `${this.path} is owned by ${describeUser(holder.uid)}, not by us (${describeUser(this.#euid)}): refusing to wait for it` };
       }
       const now = monotonicMs();
       if (holder.text !== this.#watched) {

@@ -1,4 +1,5 @@
 import { lstatSync, mkdirSync, type Stats } from 'node:fs';
+import { describeUser } from '../io/users.js';
 import { dirname } from 'node:path';
 import { StateError } from '../errors.js';
 
@@ -65,7 +66,7 @@ export function checkStateDirectory(path: string, opts: DirectoryCheck): void {
     throw new StateError('EUNSAFE', dir, `state directory is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}, expected 700 or 755): anyone who can write it can stall or steer mail`);
   }
   if (st.uid !== opts.euid && st.uid !== 0 && !(opts.strict && opts.euid === 0)) {
-    throw new StateError('EUNSAFE', dir, `state directory is owned by uid ${st.uid}, expected us (uid ${opts.euid}) or root`);
+    throw new StateError('EUNSAFE', dir, `state directory is owned by ${describeUser(st.uid)}, expected us (${describeUser(opts.euid)}) or root`);
   }
 }
 
@@ -75,7 +76,7 @@ export function checkStateDirectory(path: string, opts: DirectoryCheck): void {
  */
 export function checkStateFile(path: string, st: Stats, euid: number): void {
   if (!st.isFile()) throw new StateError('EUNSAFE', path, 'state file is not a regular file (FIFO, directory or device)');
-  if (euid !== 0 && st.uid !== euid) throw new StateError('EUNSAFE', path, `state file is owned by uid ${st.uid}, expected us (uid ${euid})`);
+  if (euid !== 0 && st.uid !== euid) throw new StateError('EUNSAFE', path, `state file is owned by ${describeUser(st.uid)}, expected us (${describeUser(euid)})`);
   if ((st.mode & 0o022) !== 0) throw new StateError('EUNSAFE', path, `state file is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}, expected 600)`);
   if (st.nlink !== 1) throw new StateError('EUNSAFE', path, `state file has ${st.nlink} hard links, expected 1`);
 }
