@@ -89,3 +89,15 @@ test('policy: bad input is bounded and answered; a good request after it still g
     await svc.close();
   }
 });
+
+test('policy: a dead service fails over to another of the same priority, never straight to the default', async () => {
+  const good = await service(() => 'action=from-good\n\n');
+  try {
+    const dead = await closedPort();
+    // The dead one first in the round robin (weight 3 of 4): its requests go to the other member.
+    const r = await runPostbal(['policy', '-s', `dead=127.0.0.1:${dead}:5:3`, '-s', `good=127.0.0.1:${good.port}:5:1`, '-d', 'defer_if_permit no service', '--syslog', 'none', '--state', 'none'], request('x@y').repeat(8));
+    assert.equal(r.stdout, 'action=from-good\n\n'.repeat(8));
+  } finally {
+    await good.close();
+  }
+});
