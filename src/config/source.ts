@@ -23,17 +23,30 @@ export function readConfigFile(file: string): ParsedConfig {
  * @throws ConfigError naming the file and what was wrong
  */
 export function readConfigText(file: string): string {
+  return readTrustedFile(file, { what: 'a readable config file', risk: 'another local user could send mail through any transport' }).toString('utf8');
+}
+
+/**
+ * The one reader of files that decide where mail or requests go (the pool,
+ * the policy services): never blocks on a FIFO, refuses devices, files that
+ * another user wrote or can change (config/trust.ts), and files over
+ * MAX_CONFIG_BYTES, judged by fstat before a byte is read.
+ * @param what what the file should be, for messages ("a readable config file")
+ * @param risk what another user could do through it, for messages
+ * @throws ConfigError naming the file, what was expected and what was found
+ */
+export function readTrustedFile(file: string, opts: { readonly what: string; readonly risk: string }): Buffer {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new ConfigError([{ file, line: 0, field: 'file', expected: 'a readable config file', received: code === 'ENOENT' ? 'no such file' : code }]);
+    throw new ConfigError([{ file, line: 0, field: 'file', expected: opts.what, received: code === 'ENOENT' ? 'no such file' : code }]);
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ConfigError([{ file, line: 0, field: 'file', expected: 'a regular file', received: 'a directory, FIFO or device' }]);
-    const untrusted = untrustedConfigProblem(st, file, 'another local user could send mail through any transport');
+    const untrusted = untrustedConfigProblem(st, file, opts.risk);
     if (untrusted) throw new ConfigError([untrusted]);
     if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([{ file, line: 0, field: 'file', expected: `at most ${MAX_CONFIG_BYTES} bytes`, received: `${st.size} bytes` }]);
     const buf = Buffer.alloc(st.size);
@@ -43,7 +56,10 @@ export function readConfigText(file: string): string {
       if (n === 0) break;
       off += n;
     }
-    return buf.toString('utf8', 0, off);
+    return buf.subarray(0, off);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError([{ file, line: 0, field: 'file', expected: opts.what, received: (err as NodeJS.ErrnoException).code ?? String(err) }]);
   } finally {
     closeSync(fd);
   }

@@ -1,7 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { BackendSpec } from './backend.js';
-import { untrustedConfigProblem } from '../config/trust.js';
+import { readTrustedFile } from '../config/source.js';
 
 /**
  * What `postbal policy` runs with: hapolicy's -s specs and options, from the
@@ -63,8 +62,6 @@ export function checkServices(services: readonly BackendSpec[], file: string): C
 /** The shared state has a record per service in one page. */
 export const MAX_SERVICES = 24;
 
-const MAX_FILE_BYTES = 1 << 20;
-
 /**
  * Reads a policy config file:
  *   service = NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]]   (repeatable)
@@ -74,22 +71,7 @@ const MAX_FILE_BYTES = 1 << 20;
  * @throws ConfigError with every problem, each naming file, line, field, expected and received
  */
 export function readPolicyFile(file: string): PolicySettings {
-  let text: string;
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    const untrusted = untrustedConfigProblem(st, file, 'another local user could send the policy requests elsewhere');
-    if (untrusted) throw new ConfigError([untrusted]);
-    const buf = readFileSync(fd);
-    if (buf.length > MAX_FILE_BYTES) throw new ConfigError([{ file, line: 0, field: 'size', expected: `at most ${MAX_FILE_BYTES} bytes`, received: `${buf.length} bytes` }]);
-    text = buf.toString('latin1');
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError([{ file, line: 0, field: 'file', expected: 'a readable policy config file', received: (err as NodeJS.ErrnoException).code ?? String(err) }]);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  const text = readTrustedFile(file, { what: 'a readable policy config file', risk: 'another local user could send the policy requests elsewhere' }).toString('latin1');
   return parsePolicyText(text, file);
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -223,5 +223,22 @@ test('every command and flag of --help is in the README and the man page; the ma
   assert.equal(man.status, 0, man.stderr);
   for (const heading of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'CONFIGURATION', 'COMMANDS', 'OPTIONS', 'EXIT STATUS', 'FILES', 'SEE ALSO']) {
     assert.match(man.stdout, new RegExp(`^${heading}$`, 'm'), heading);
+  }
+});
+
+test('one reader for every file that decides where mail goes: a 2 GiB pool or policy file is refused from its size, before a byte is read', () => {
+  const t = tempDir();
+  try {
+    for (const [flag, name] of [['-c', 'pool.cf'], ['--policy', 'policy.cf']] as const) {
+      const file = t.file(name, '');
+      chmodSync(file, 0o644);
+      truncateSync(file, 2 ** 31);
+      const args = flag === '-c' ? ['check', '-c', file] : ['check', '--policy', file];
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 78, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`${name}: file: expected at most 1048576 bytes, got 2147483648 bytes`));
+    }
+  } finally {
+    t.cleanup();
   }
 });
