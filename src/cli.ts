@@ -13,7 +13,8 @@ import { ALGORITHMS } from './config/parse.js';
 import type { Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
-import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from './log/create.js';
+import { createLogger } from './log/create.js';
+import { syslogOption } from './commands/options.js';
 import { becomeStateOwner } from './io/identity.js';
 import { unknownCommandProblem } from './command-word.js';
 import { EXAMPLES } from './help-text.js';
@@ -65,10 +66,6 @@ function parseSeconds(text: string): number {
   return n;
 }
 
-function parseSyslog(text: string): string {
-  if (!isSyslogTarget(text)) throw new InvalidArgumentError(`expected ${SYSLOG_TARGETS}, got "${text}"`);
-  return text;
-}
 
 /** Parses argv and runs the command. @returns the exit code */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -86,7 +83,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(readVersion(), '-V, --version')
     .addOption(new Option('-c, --config <file>', 'pool config, one {weight}transport:nexthop per line').default(DEFAULTS.config))
     .addOption(new Option('-s, --state <file>', 'shared state file, or "none" for per-process state').default(DEFAULTS.state))
-    .addOption(new Option('--syslog <target>', `where logs go: ${SYSLOG_TARGETS}`).default(DEFAULTS.syslog).argParser(parseSyslog))
+    .addOption(syslogOption())
     .option('--log-stderr', 'log to stderr instead of syslog (terminal debugging only: never under Postfix)')
     .option('--log-lookups', 'log one info line per lookup, as postbal.pl did (off by default, as in Postfix\'s own daemons without -v; each instance logs a summary when it exits)')
     .option('--no-log-lookups', 'no line per lookup (the default)')

@@ -56,4 +56,13 @@ export const DEFAULTS = {
     /** ...and back up after this many probes answered with 220 in a row (haproxy's rise 2). */
     probeRise: 2,
   },
+  /** postbal policy (hapolicy's command line, and its config file). */
+  policy: {
+    /** The action when no service answers: hapolicy's -d default. */
+    defaultAction: 'dunno',
+    /** How long every instance skips a service that failed (ms). */
+    breakerMs: 10_000,
+    /** How long a service may take to reply (s): hapolicy's per-service default. */
+    timeoutSec: 30,
+  },
 } as const;

@@ -1,7 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EX } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
-import { createLogger, isSyslogTarget, SYSLOG_TARGETS } from '../log/create.js';
+import { createLogger } from '../log/create.js';
+import { syslogOption } from './options.js';
 import type { Logger } from '../log/types.js';
 import { logBeforeExit } from '../log/local-syslog.js';
 import { POLICY_MAX_REQUEST_BYTES } from '../protocol/limits.js';
@@ -9,7 +10,7 @@ import { PolicyFramer, encodePolicyAction } from '../protocol/policy.js';
 import type { BackendSpec } from '../policy/backend.js';
 import { PolicyBoard } from '../policy/board.js';
 import { PolicyRouter } from '../policy/router.js';
-import { checkServices, isPolicyAction, parseServiceSpec, POLICY_DEFAULTS, readPolicyFile } from '../policy/spec.js';
+import { BREAKER_EXPECTED, checkServices, isPolicyAction, parseBreakerSeconds, parseServiceSpec, readPolicyFile } from '../policy/spec.js';
 import { ConfigError } from '../errors.js';
 import { guardProcess } from '../io/guard.js';
 import { becomeStateOwner } from '../io/identity.js';
@@ -51,20 +52,18 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
         specs.push(spec);
         return v;
       }))
-    .option('-d, --default <action>', `the action when no service answers (default: ${POLICY_DEFAULTS.defaultAction})`)
+    .option('-d, --default <action>', `the action when no service answers (default: ${DEFAULTS.policy.defaultAction})`)
     .option('-c, --config <file>', 'read services (service = NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]]), default and breaker from a file; -s adds to its services, -d and --breaker override it')
     .option('--state <file>', 'the state file every instance shares (breakers, round robin, counters), or "none"', DEFAULTS.policyState)
-    .addOption(new Option('--breaker <seconds>', `how long every instance skips a service that failed before one request tries it again (default: ${POLICY_DEFAULTS.breakerMs / 1000})`).argParser((v: string) => {
-      if (!/^\d{1,4}$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`expected whole seconds from 1 to 9999, got "${v}"`);
-      return Number(v) * 1000;
+    .addOption(new Option('--breaker <seconds>', `how long every instance skips a service that failed before one request tries it again (default: ${DEFAULTS.policy.breakerMs / 1000})`).argParser((v: string) => {
+      const ms = parseBreakerSeconds(v);
+      if (ms === undefined) throw new InvalidArgumentError(`expected ${BREAKER_EXPECTED}, got "${v}"`);
+      return ms;
     }))
     .option('-l, --log-requests', 'log each request (client, sender, recipient) and its answer')
     .option('-v, --verbose', 'log more (each service failure)')
     .option('-L, --log-stdout', 'log to stdout for debugging: never under Postfix, where stdout is the connection')
-    .addOption(new Option('--syslog <target>', `where logs go: ${SYSLOG_TARGETS}`).default(DEFAULTS.syslog).argParser((t: string) => {
-      if (!isSyslogTarget(t)) throw new InvalidArgumentError(`expected ${SYSLOG_TARGETS}, got "${t}"`);
-      return t;
-    }))
+    .addOption(syslogOption())
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: (s) => complain(s.trim()) });
   try {
@@ -80,7 +79,7 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
     complain(`postbal policy: ${(err as Error).message}`);
     return EX.NOPERM;
   }
-  let fromFile = { services: [] as readonly BackendSpec[], defaultAction: POLICY_DEFAULTS.defaultAction as string, breakerMs: POLICY_DEFAULTS.breakerMs as number };
+  let fromFile = { services: [] as readonly BackendSpec[], defaultAction: DEFAULTS.policy.defaultAction as string, breakerMs: DEFAULTS.policy.breakerMs as number };
   if (o.config !== undefined) {
     try {
       fromFile = readPolicyFile(o.config);

@@ -1,6 +1,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { BackendSpec } from './backend.js';
 import { readTrustedFile } from '../config/source.js';
+import { DEFAULTS } from '../defaults.js';
 
 /**
  * What `postbal policy` runs with: hapolicy's -s specs and options, from the
@@ -16,12 +17,6 @@ export interface PolicySettings {
   readonly breakerMs: number;
 }
 
-export const POLICY_DEFAULTS = {
-  defaultAction: 'dunno',
-  breakerMs: 10_000,
-  /** hapolicy's per-service default. */
-  timeoutSec: 30,
-} as const;
 
 const SPEC = /^([A-Za-z0-9_.-]{1,32})=([^:\s[\]]+|\[[^\]\s]+\]):(\d{1,5})(?::(\d{1,4})(?::(\d{1,6})(?::(\d{1,6}))?)?)?$/;
 
@@ -34,7 +29,7 @@ export function parseServiceSpec(text: string): BackendSpec | { readonly problem
   const m = SPEC.exec(text);
   const port = m ? Number(m[3]) : 0;
   const weight = m?.[5] === undefined ? 1 : Number(m[5]);
-  const timeout = m?.[6] === undefined ? POLICY_DEFAULTS.timeoutSec : Number(m[6]);
+  const timeout = m?.[6] === undefined ? DEFAULTS.policy.timeoutSec : Number(m[6]);
   if (!m || port < 1 || port > 65535 || weight < 1 || timeout < 1) {
     return { problem: 'NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] (NAME of letters, digits, ".", "_", "-", at most 32; port 1-65535; weight and timeout in seconds >= 1)' };
   }
@@ -75,12 +70,20 @@ export function readPolicyFile(file: string): PolicySettings {
   return parsePolicyText(text, file);
 }
 
+/** What a breaker time may be (for messages of the file and of --breaker alike). */
+export const BREAKER_EXPECTED = 'whole seconds from 1 to 9999';
+
+/** A breaker time in seconds (`breaker =`, `--breaker`), in ms; undefined when not one. */
+export function parseBreakerSeconds(text: string): number | undefined {
+  return /^\d{1,4}$/.test(text) && Number(text) >= 1 ? Number(text) * 1000 : undefined;
+}
+
 /** Parses the text of a policy config file (see readPolicyFile). @throws ConfigError */
 export function parsePolicyText(text: string, file: string): PolicySettings {
   const problems: ConfigProblem[] = [];
   const services: BackendSpec[] = [];
-  let defaultAction: string = POLICY_DEFAULTS.defaultAction;
-  let breakerMs: number = POLICY_DEFAULTS.breakerMs;
+  let defaultAction: string = DEFAULTS.policy.defaultAction;
+  let breakerMs: number = DEFAULTS.policy.breakerMs;
   text.split('\n').forEach((rawLine, i) => {
     const line = rawLine.replace(/\r$/, '').trim();
     if (line === '' || line.startsWith('#')) return;
@@ -99,8 +102,9 @@ export function parsePolicyText(text: string, file: string): PolicySettings {
       if (isPolicyAction(value)) defaultAction = value;
       else problems.push({ ...where, field: 'default', expected: 'a policy action (e.g. dunno, "defer_if_permit Service unavailable")', received: JSON.stringify(value.slice(0, 80)) });
     } else if (key === 'breaker') {
-      if (/^\d{1,4}$/.test(value) && Number(value) >= 1) breakerMs = Number(value) * 1000;
-      else problems.push({ ...where, field: 'breaker', expected: 'whole seconds from 1 to 9999', received: JSON.stringify(value.slice(0, 80)) });
+      const ms = parseBreakerSeconds(value);
+      if (ms !== undefined) breakerMs = ms;
+      else problems.push({ ...where, field: 'breaker', expected: BREAKER_EXPECTED, received: JSON.stringify(value.slice(0, 80)) });
     } else {
       problems.push({ ...where, field: key, expected: 'one of service, default, breaker', received: JSON.stringify(key) });
     }
