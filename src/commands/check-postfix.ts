@@ -4,6 +4,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { parseMasterCf, type MasterService } from '../config/master-cf.js';
 import type { PoolConfig } from '../config/types.js';
 import { describeUser } from '../io/users.js';
+import { serviceOf } from '../config/service-name.js';
 
 /**
  * `postbal check` against Postfix itself: a pool entry Postfix cannot run
@@ -68,7 +69,7 @@ function checkTransports(pool: PoolConfig, poolFile: string, masterCf: string, s
   const daemons = services.filter((s) => s.type === 'unix' && (s.command === 'smtp' || s.command === 'lmtp'));
   const seen = new Set<string>();
   for (const entry of pool.transports) {
-    const service = entry.value.slice(0, entry.value.indexOf(':'));
+    const service = serviceOf(entry.value);
     if (seen.has(service)) continue;
     seen.add(service);
     const svc = services.find((s) => s.name === service && s.type === 'unix');

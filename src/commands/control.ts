@@ -10,6 +10,7 @@ import { FileStateStore } from '../state/file-store.js';
 import type { BalanceState, TroubleAccess } from '../state/types.js';
 import type { Logger } from '../log/types.js';
 import { DEFAULTS } from '../defaults.js';
+import { serviceOf } from '../config/service-name.js';
 
 /**
  * `postbal drain`, `undrain` and `reset-stats`: change the shared state that
@@ -68,7 +69,7 @@ export function resolveTransport(pool: PoolConfig, name: string): number[] {
   if (exact >= 0) return [exact];
   const service = name.endsWith(':') ? name.slice(0, -1) : name;
   if (service.includes(':')) return [];
-  return pool.transports.flatMap((t, i) => (t.value.slice(0, t.value.indexOf(':')) === service ? [i] : []));
+  return pool.transports.flatMap((t, i) => (serviceOf(t.value) === service ? [i] : []));
 }
 
 function describeTier(pool: PoolConfig, flags: readonly number[]): string {

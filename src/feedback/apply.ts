@@ -3,6 +3,7 @@ import { hashLo } from '../balance/hash.js';
 import { MAX_SUSPENSIONS, SUSPENSION_REASON_BYTES } from '../state/layout.js';
 import type { TransportHealth, TroubleState } from '../state/types.js';
 import type { FeedbackEvent } from './engine.js';
+import { serviceOf } from '../config/service-name.js';
 
 /**
  * A decision of feedback (or an administrator's command) applied to the
@@ -16,7 +17,7 @@ const CUT = ' ...[cut]';
 
 /** The ids (state file identities) of every entry of `service`. */
 export function idsOfService(pool: PoolConfig, service: string): number[] {
-  return pool.transports.flatMap((t, i) => (t.value.slice(0, t.value.indexOf(':')) === service ? [hashLo(pool.memberHashes[i]!)] : []));
+  return pool.transports.flatMap((t, i) => (serviceOf(t.value) === service ? [hashLo(pool.memberHashes[i]!)] : []));
 }
 
 /** Drops what no longer matters: suspensions that ended, transports up and fully ramped. */

@@ -1,4 +1,5 @@
 import type { Delivery, DeliveryStatus } from './types.js';
+import { serviceOf } from '../config/service-name.js';
 
 /**
  * smtp(8)'s delivery line, as Postfix 3.x writes it:
@@ -82,7 +83,7 @@ export function parseDelivery(message: string): Delivery | undefined {
 export function tagsOfPool(transports: readonly { value: string; syslogName?: string }[]): Map<string, string> {
   const tags = new Map<string, string>();
   for (const t of transports) {
-    const service = t.value.slice(0, t.value.indexOf(':'));
+    const service = serviceOf(t.value);
     tags.set(`${t.syslogName ?? `postfix-${service}`}/smtp`, service);
   }
   return tags;

@@ -1,4 +1,5 @@
 import type { TransportEntry } from '../config/types.js';
+import { serviceOf, nexthopOf } from '../config/service-name.js';
 
 /** Where a probe of a transport connects: its fixed next hop, from its source address. */
 export interface ProbeTarget {
@@ -15,13 +16,12 @@ export interface ProbeTarget {
  * domain: there is no single host to probe, so undefined. Pure.
  */
 export function probeTargetOf(entry: TransportEntry): ProbeTarget | undefined {
-  const colon = entry.value.indexOf(':');
-  const nexthop = entry.value.slice(colon + 1);
+  const nexthop = nexthopOf(entry.value);
   const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(nexthop);
   if (!m) return undefined;
   const port = m[2] === undefined ? 25 : Number(m[2]);
   if (port < 1 || port > 65535) return undefined;
-  return { service: entry.value.slice(0, colon), host: m[1]!, port, localAddress: entry.source };
+  return { service: serviceOf(entry.value), host: m[1]!, port, localAddress: entry.source };
 }
 
 /**
@@ -34,8 +34,7 @@ export function servicesWithFixedNextHop(entries: readonly TransportEntry[]): Se
   const fixed = new Set<string>();
   const open = new Set<string>();
   for (const e of entries) {
-    const colon = e.value.indexOf(':');
-    (colon + 1 < e.value.length ? fixed : open).add(e.value.slice(0, colon));
+    (nexthopOf(e.value) !== '' ? fixed : open).add(serviceOf(e.value));
   }
   for (const s of open) fixed.delete(s);
   return fixed;
