@@ -1,3 +1,7 @@
+import type { WarmupRecord } from '../state/types.js';
+
+export type { WarmupRecord };
+
 /**
  * IP warm-up: how many new answers a warming transport may give now. Pure:
  * the clock and the record are passed in.
@@ -23,19 +27,6 @@ export const MAX_WARMUP_RECORDS = 16;
 export const MAX_STAGES = 64;
 
 /** One warming transport in the shared state. */
-export interface WarmupRecord {
-  /** Low 32 bits of the hash of the transport's value (as drain marks). */
-  id: number;
-  /** 0-based: the schedule's index in force; schedule.length or more: warmed, no cap. */
-  stage: number;
-  /** The local day number `count` belongs to (localDay); 0 before the first answer. */
-  day: number;
-  /** New answers given on `day`. */
-  count: number;
-  /** When it started warming (ms since the epoch; its first answer, or the last stage reset). */
-  sinceMs: number;
-}
-
 /** Where "now" falls in local time: the day number and the hour of the day. */
 export interface LocalTime {
   readonly day: number;

@@ -1,6 +1,5 @@
 /** The shared balancing state and the store interface (types only). */
 import type { PoolConfig } from '../config/types.js';
-import type { WarmupRecord } from '../balance/warmup.js';
 
 /** Per-transport counters kept in the state. */
 export interface TransportCounters {
@@ -137,4 +136,18 @@ export interface FileStoreOptions {
   readonly strict?: boolean;
   /** Monotonic milliseconds, for re-checks and retries. @default monotonicMs */
   readonly monotonicMs?: () => number;
+}
+
+/** One warming transport's (or provider group's) warm-up: its stage and today's count (balance/warmup.ts). */
+export interface WarmupRecord {
+  /** Low 32 bits of the hash of the transport's value (as drain marks). */
+  id: number;
+  /** 0-based: the schedule's index in force; schedule.length or more: warmed, no cap. */
+  stage: number;
+  /** The local day number `count` belongs to (localDay); 0 before the first answer. */
+  day: number;
+  /** New answers given on `day`. */
+  count: number;
+  /** When it started warming (ms since the epoch; its first answer, or the last stage reset). */
+  sinceMs: number;
 }
