@@ -4,7 +4,7 @@ import type { Algorithm as AlgorithmName, PoolConfig } from './config/types.js';
 import { ALGORITHM_IMPLS } from './balance/algorithms/index.js';
 import { EligibilityView } from './balance/eligibility/view.js';
 import { WarmupCaps, warmupRule } from './balance/eligibility/warmup.js';
-import { hashKey } from './balance/hash.js';
+import { hashKey } from './keys/hash.js';
 import type { PickInput } from './balance/types.js';
 import { LookupLog } from './lookup-log.js';
 import type { Logger } from './log/types.js';

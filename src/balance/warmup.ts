@@ -1,4 +1,4 @@
-import type { WarmupRecord } from '../state/types.js';
+import type { WarmupRecord } from './types.js';
 
 export type { WarmupRecord };
 
@@ -21,10 +21,7 @@ export type { WarmupRecord };
 
 export const ADVANCE_SHARE = 0.9;
 export const PACING_PARTS = 20;
-/** Warm-up counts a pool may keep (one per warming transport and provider group; they share the state header's page). */
-export const MAX_WARMUP_RECORDS = 16;
-/** Stages a schedule may list. */
-export const MAX_STAGES = 64;
+export { MAX_STAGES, MAX_WARMUP_RECORDS } from '../config/limits.js';
 
 /** One warming transport in the shared state. */
 /** Where "now" falls in local time: the day number and the hour of the day. */

@@ -3,7 +3,7 @@ import { accessSync, constants, lstatSync, readFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { parseMasterCf, type MasterService } from '../config/master-cf.js';
 import type { PoolConfig } from '../config/types.js';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import { serviceOf } from '../config/service-name.js';
 
 /**

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { loadConfigFor } from './load-config.js';
 import type { PoolConfig } from '../config/types.js';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import { EX, StateError } from '../errors.js';
 import { DRAINED } from '../balance/eligibility/drain.js';
 import { eligibleMembers } from '../balance/eligibility/index.js';

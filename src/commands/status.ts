@@ -9,14 +9,14 @@ import { eligibleMembers } from '../balance/eligibility/index.js';
 import { inspectStateFile, inspectTrouble } from '../state/inspect.js';
 import { healthFactor } from '../balance/eligibility/health.js';
 import { RULES } from '../balance/eligibility/index.js';
-import { hashLo } from '../balance/hash.js';
+import { hashLo } from '../keys/hash.js';
 import type { TransportHealth } from '../state/types.js';
 import { carryOver, type DecodedHeader } from '../state/codec.js';
 import { CAPPED } from '../balance/eligibility/warmup.js';
 import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
 import { readLastGood, type LastGoodConfig } from '../state/last-good.js';
 import { parseConfig } from '../config/parse.js';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import { printable } from '../log/format.js';
 
 /**

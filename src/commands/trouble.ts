@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import { EX } from '../errors.js';
-import { hashLo } from '../balance/hash.js';
+import { hashLo } from '../keys/hash.js';
 import { clearSuspensions, markUp } from '../feedback/apply.js';
 import { changeState, poolAndMembers, type ControlIo } from './control.js';
 import type { PoolConfig } from '../config/types.js';

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import { EX } from '../errors.js';
 import type { PoolConfig } from '../config/types.js';
 import { warmupRecordId } from '../balance/eligibility/warmup.js';

@@ -1,4 +1,8 @@
 import type { ScopeConfig, ScopeRule } from './types.js';
+import { asciiLower, domainOf, isNullSender } from '../keys/domain.js';
+
+// Re-exported for config's users; the helpers live below config (keys/domain.ts).
+export { asciiLower, domainOf } from '../keys/domain.js';
 
 /**
  * Which keys postbal answers (`match` in postbal.cf). Pure.
@@ -9,25 +13,11 @@ import type { ScopeConfig, ScopeRule } from './types.js';
  * see the key as UTF-8 text.
  */
 
-/** ASCII-only lower case: latin1 case folding would conflate UTF-8 bytes (0xC3 vs 0xE3). */
-export function asciiLower(s: string): string {
-  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
-}
 
 function toBytes(text: string): string {
   return Buffer.from(text, 'utf8').toString('latin1');
 }
 
-/**
- * The domain of a folded key: after the last `@` of an address (`""` for
- * `user@`), the key itself when it has no `@` (a bare domain, as typed by
- * hand), one trailing dot removed.
- */
-export function domainOf(folded: string): string {
-  const at = folded.lastIndexOf('@');
-  const d = at >= 0 ? folded.slice(at + 1) : folded;
-  return d.endsWith('.') ? d.slice(0, -1) : d;
-}
 
 /**
  * Compiles one pattern as written after `match =` (without a leading `!`).
@@ -97,13 +87,4 @@ export function inScope(scope: ScopeConfig, key: string): boolean {
   return false;
 }
 
-function isNullSender(key: string): boolean {
-  return key === '"<>"' || key === '<>';
-}
 
-/** The key sticky hashing uses: the domain, else the whole folded key (`user@`); both null sender keys are one. */
-export function stickyKeyOf(key: string): string {
-  const folded = asciiLower(key);
-  if (isNullSender(folded)) return '<>';
-  return domainOf(folded) || folded;
-}

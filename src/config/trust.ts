@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import type { ConfigProblem } from '../errors.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { ConfigProblem } from '../errors.js';
-import { MAX_STAGES, MAX_WARMUP_RECORDS } from '../balance/warmup.js';
+import { MAX_STAGES, MAX_WARMUP_RECORDS } from './limits.js';
 import type { TransportEntry } from './types.js';
 
 /**

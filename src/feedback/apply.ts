@@ -1,5 +1,5 @@
 import type { PoolConfig } from '../config/types.js';
-import { hashLo } from '../balance/hash.js';
+import { hashLo } from '../keys/hash.js';
 import { MAX_SUSPENSIONS, SUSPENSION_REASON_BYTES } from '../state/layout.js';
 import type { TransportHealth, TroubleState } from '../state/types.js';
 import type { FeedbackEvent } from './engine.js';

@@ -1,4 +1,4 @@
-import { hashKey } from '../balance/hash.js';
+import { hashKey } from '../keys/hash.js';
 import type { BackendSpec } from './backend.js';
 
 /**

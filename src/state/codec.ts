@@ -4,7 +4,7 @@ import {
   WARMUP_RECORD_BYTES, headerBytes,
 } from './layout.js';
 import { MAX_WARMUP_RECORDS, type WarmupRecord } from '../balance/warmup.js';
-import { hashLo } from '../balance/hash.js';
+import { hashLo } from '../keys/hash.js';
 import type { BalanceState } from './types.js';
 
 /** What identifies a pool in a state file. */

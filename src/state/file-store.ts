@@ -2,7 +2,7 @@ import { fstatSync, readSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PoolConfig } from '../config/types.js';
 import { StateError } from '../errors.js';
-import { MemoTable, type SlotIO } from '../balance/memo.js';
+import { MemoTable, type SlotIO } from './memo.js';
 import { DEFAULTS } from '../defaults.js';
 import { monotonicMs } from '../clock.js';
 import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';

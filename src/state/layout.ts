@@ -22,7 +22,7 @@
  *             sinceMs f64 (balance/warmup.ts)
  *   4096   lock table: 256 x 16-byte slots (see state/bakery-lock.ts):
  *          pid u32, choosing u32, number u32, reserved u32
- *   8192   memo: slot count x 16-byte slots (see balance/memo.ts)
+ *   8192   memo: slot count x 16-byte slots (see state/memo.ts)
  *   8192 + 16 x slots   trouble region, TROUBLE_BYTES (state/trouble-codec.ts):
  *          what postbal feedback found (transports down, suspensions per
  *          destination); rewritten whole under the lock, and read by an
@@ -36,8 +36,8 @@ export const VERSION = 2;
 export const HEADER_FIXED_BYTES = 64;
 export const TRANSPORT_RECORD_BYTES = 24;
 export const HEADER_BLOCK_BYTES = 4096;
-/** Bounded so the whole header fits one page. */
-export const MAX_TRANSPORTS = 128;
+/** Bounded so the whole header fits one page (config/limits.ts). */
+export { MAX_TRANSPORTS } from '../config/limits.js';
 export const LOCK_TABLE_OFFSET = HEADER_BLOCK_BYTES;
 /** More instances than Postfix ever runs against one table (one per trivial-rewrite connection). */
 export const LOCK_SLOTS = 256;

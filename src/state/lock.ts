@@ -1,7 +1,7 @@
 import {
   closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync,
 } from 'node:fs';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import { monotonicMs } from '../clock.js';
 import { holderGone, ownStart, pidAlive, sleepMs } from './peers.js';
 

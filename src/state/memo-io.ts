@@ -1,5 +1,5 @@
 import { readSync, writeSync } from 'node:fs';
-import type { SlotIO } from '../balance/memo.js';
+import type { SlotIO } from './memo.js';
 import { MEMO_OFFSET, MEMO_SLOT_BYTES } from './layout.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { PoolConfig } from '../config/types.js';
-import { BufferSlotIO, MemoTable } from '../balance/memo.js';
+import { BufferSlotIO, MemoTable } from './memo.js';
 import { MEMO_SLOT_BYTES } from './layout.js';
 import { carryOver, freshState } from './codec.js';
-import { hashLo } from '../balance/hash.js';
+import { hashLo } from '../keys/hash.js';
 import type { BalanceState, MemoAccess, StateStore, StoreInfo, TroubleAccess, TroubleState } from './types.js';
 import { emptyTrouble, nextTroubleGen } from './trouble-codec.js';
 

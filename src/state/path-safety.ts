@@ -1,5 +1,5 @@
 import { lstatSync, mkdirSync, type Stats } from 'node:fs';
-import { describeUser } from '../io/users.js';
+import { describeUser } from '../sys/users.js';
 import { dirname } from 'node:path';
 import { StateError } from '../errors.js';
 

@@ -1,64 +1,13 @@
 /** The shared balancing state and the store interface (types only). */
 import type { PoolConfig } from '../config/types.js';
 
-/** Per-transport counters kept in the state. */
-export interface TransportCounters {
-  /** Running score of smooth weighted round robin. */
-  current: number;
-  /** Positions of the sequence this transport answered. */
-  picks: number;
-  /** Answers repeated for a key seen moments before (no new position used). */
-  repeats: number;
-  /** Bit flags (balance/tiers.ts: DRAINED). */
-  flags: number;
-}
+// The state that balancing reasons about is declared by balance/, which
+// state/ stores: layers point down (test/unit/layers.test.ts).
+import type { BalanceState, TroubleState } from '../balance/types.js';
 
-export interface BalanceState {
-  /** Picks made since the state was created. */
-  seq: number;
-  /** When the counters were last reset (ms since the epoch). */
-  statsSince: number;
-  transports: TransportCounters[];
-  /** Bumped by every change of the trouble region; 0 while there is none. */
-  troubleGen: number;
-  /** Warming transports' stages and day counts (balance/warmup.ts), by transport id; [] when none warms. */
-  warmup: WarmupRecord[];
-}
+export type { BalanceState, TransportCounters, TransportHealth, Suspension, TroubleState, WarmupRecord } from '../balance/types.js';
 
-/** What postbal feedback (or an administrator) found about one transport. */
-export interface TransportHealth {
-  /** Low 32 bits of the hash of the transport's value, as in the header. */
-  id: number;
-  down: boolean;
-  /** Consecutive connection failures seen. */
-  failures: number;
-  /** Down: since when. Up: since when it is back (its ramp starts there); 0: never down. */
-  sinceMs: number;
-  /** Down: when a trial may take traffic again. */
-  retryAtMs: number;
-  /** Back up: how long its ramp to full weight lasts (feedback_ramp when it came back). */
-  rampMs: number;
-}
-
-/** A transport suspended for one destination (provider or domain). */
-export interface Suspension {
-  id: number;
-  destination: string;
-  untilMs: number;
-  reason: string;
-}
-
-/**
- * The trouble region: health per transport and suspensions. Written by
- * `postbal feedback` and the control commands under the lock; read by
- * instances when the header's troubleGen changed.
- */
-export interface TroubleState {
-  health: TransportHealth[];
-  suspensions: Suspension[];
-}
-
-/** A 53-bit key hash (balance/hash.ts): hi * 2^32 + lo. */
+/** A 53-bit key hash (keys/hash.ts): hi * 2^32 + lo. */
 export type KeyHash = number;
 
 /** Remembers recent answers by key hash. */
@@ -136,18 +85,4 @@ export interface FileStoreOptions {
   readonly strict?: boolean;
   /** Monotonic milliseconds, for re-checks and retries. @default monotonicMs */
   readonly monotonicMs?: () => number;
-}
-
-/** One warming transport's (or provider group's) warm-up: its stage and today's count (balance/warmup.ts). */
-export interface WarmupRecord {
-  /** Low 32 bits of the hash of the transport's value (as drain marks). */
-  id: number;
-  /** 0-based: the schedule's index in force; schedule.length or more: warmed, no cap. */
-  stage: number;
-  /** The local day number `count` belongs to (localDay); 0 before the first answer. */
-  day: number;
-  /** New answers given on `day`. */
-  count: number;
-  /** When it started warming (ms since the epoch; its first answer, or the last stage reset). */
-  sinceMs: number;
 }

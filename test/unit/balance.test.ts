@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { pickSmoothWrr, previewSmoothWrr } from '../../src/balance/algorithms/wrr.js';
-import { BufferSlotIO, MemoTable } from '../../src/balance/memo.js';
-import { hashKey, hashLo } from '../../src/balance/hash.js';
+import { BufferSlotIO, MemoTable } from '../../src/state/memo.js';
+import { hashKey, hashLo } from '../../src/keys/hash.js';
 import { MEMO_SLOT_BYTES } from '../../src/state/layout.js';
 
 test('wrr: 3:2:1 interleaves as a b a c b a, repeating', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/parse.js';
-import { hashKey } from '../../src/balance/hash.js';
+import { hashKey } from '../../src/keys/hash.js';
 import { FileStateStore } from '../../src/state/file-store.js';
 import { DRAINED } from '../../src/balance/eligibility/drain.js';
 import { LOCK_TABLE_OFFSET, headerBytes } from '../../src/state/layout.js';

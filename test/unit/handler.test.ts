@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConfigSource } from '../../src/config/source.js';
 import { LookupHandler } from '../../src/handler.js';
 import { MemoryStateStore } from '../../src/state/memory-store.js';
-import { hashLo } from '../../src/balance/hash.js';
+import { hashLo } from '../../src/keys/hash.js';
 import { DRAINED } from '../../src/balance/eligibility/drain.js';
 import { BakeryLock } from '../../src/state/bakery-lock.js';
 import { FileLock } from '../../src/state/lock.js';

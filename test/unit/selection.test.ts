@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseConfig } from '../../src/config/parse.js';
-import { inScope, stickyKeyOf } from '../../src/config/scope.js';
+import { inScope } from '../../src/config/scope.js';
+import { stickyKeyOf } from '../../src/keys/domain.js';
 import { eligibleMembers } from '../../src/balance/eligibility/index.js';
 import { DRAINED, drainRule } from '../../src/balance/eligibility/drain.js';
 import { ALGORITHM_IMPLS } from '../../src/balance/algorithms/index.js';
@@ -11,7 +12,7 @@ import { pickRendezvous } from '../../src/balance/algorithms/sticky.js';
 import type { EligibilityRule } from '../../src/balance/types.js';
 import { destinationOf } from '../../src/balance/eligibility/suspension.js';
 import { suspensionApplies } from '../../src/balance/eligibility/suspension.js';
-import { hashKey } from '../../src/balance/hash.js';
+import { hashKey } from '../../src/keys/hash.js';
 
 const scopeOf = (lines: string): Parameters<typeof inScope>[0] => parseConfig(`${lines}\n{1}smtp0:\n`, 'f').pool.scope;
 /** A key as the codec hands it over: UTF-8 bytes, one char per byte. */

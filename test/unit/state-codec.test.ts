@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { carryOver, decodeHeader, encodeHeader, freshState } from '../../src/state/codec.js';
-import { hashKey } from '../../src/balance/hash.js';
+import { hashKey } from '../../src/keys/hash.js';
 
 const ids = (...values: string[]): number[] => values.map(hashKey);
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { countAnswer, localTime, mayAnswer, newRecord, pacedAllowance, rollDay, type WarmupRecord } from '../../src/balance/warmup.js';
 import { carryOver, decodeHeader, encodeHeader, freshState, warmupRoom } from '../../src/state/codec.js';
-import { hashKey, hashLo } from '../../src/balance/hash.js';
+import { hashKey, hashLo } from '../../src/keys/hash.js';
 import { MAX_TRANSPORTS } from '../../src/state/layout.js';
 import { MAX_WARMUP_RECORDS } from '../../src/balance/warmup.js';
 

@@ -1,5 +1,5 @@
-import { stickyKeyOf } from '../../config/scope.js';
-import { hashHi, hashKey, hashLo } from '../hash.js';
+import { stickyKeyOf } from '../../keys/domain.js';
+import { hashHi, hashKey, hashLo } from '../../keys/hash.js';
 import type { Algorithm } from '../types.js';
 
 function fmix32(h: number): number {

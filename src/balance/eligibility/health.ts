@@ -1,5 +1,5 @@
 import type { EligibilityRule } from '../types.js';
-import type { TransportHealth } from '../../state/types.js';
+import type { TransportHealth } from '../types.js';
 
 /**
  * Transport health from postbal feedback. A transport down takes no new

@@ -1,5 +1,5 @@
 import type { EligibilityRule } from '../types.js';
-import type { Suspension } from '../../state/types.js';
+import type { Suspension } from '../types.js';
 
 /**
  * A transport suspended for a destination answers no key of that

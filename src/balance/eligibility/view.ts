@@ -1,6 +1,6 @@
 import type { PoolConfig } from '../../config/types.js';
-import type { TroubleState, TransportHealth } from '../../state/types.js';
-import { hashLo } from '../hash.js';
+import type { TroubleState, TransportHealth } from '../types.js';
+import { hashLo } from '../../keys/hash.js';
 import type { Eligible, MemberFacts } from '../types.js';
 import { describeEligible, describeExcluded } from './describe.js';
 import { MANUAL_RULES, RULES, eligibleMembers } from './index.js';

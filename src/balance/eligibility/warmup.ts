@@ -1,6 +1,6 @@
 import type { PoolConfig } from '../../config/types.js';
-import type { BalanceState } from '../../state/types.js';
-import { hashKey, hashLo } from '../hash.js';
+import type { BalanceState } from '../types.js';
+import { hashKey, hashLo } from '../../keys/hash.js';
 import type { EligibilityRule } from '../types.js';
 import { destinationOf } from './suspension.js';
 import { countAnswer, localTimeCached, mayAnswer, newRecord, rollDay, stageCap, type LocalTime, type WarmupRecord } from '../warmup.js';

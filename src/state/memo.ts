@@ -1,6 +1,6 @@
-import { MEMO_SLOT_BYTES } from '../state/layout.js';
-import type { KeyHash, MemoAccess } from '../state/types.js';
-import { hashHi, hashLo } from './hash.js';
+import { MEMO_SLOT_BYTES } from './layout.js';
+import type { KeyHash, MemoAccess } from './types.js';
+import { hashHi, hashLo } from '../keys/hash.js';
 
 /**
  * The repeat memo: "this key was just answered with transport T; answer the
