@@ -6,11 +6,12 @@ import { syslogOption } from './options.js';
 import type { Logger } from '../log/types.js';
 import { logBeforeExit } from '../log/local-syslog.js';
 import { POLICY_MAX_REQUEST_BYTES } from '../protocol/limits.js';
-import { PolicyFramer, encodePolicyAction } from '../protocol/policy.js';
+import { encodePolicyAction } from '../protocol/policy.js';
+import { servePolicyConnection } from '../io/policy-serve.js';
 import type { BackendSpec } from '../policy/backend.js';
 import { PolicyBoard } from '../policy/board.js';
 import { PolicyRouter } from '../policy/router.js';
-import { BREAKER_EXPECTED, checkServices, isPolicyAction, parseBreakerSeconds, parseServiceSpec, readPolicyFile } from '../policy/spec.js';
+import { BREAKER_EXPECTED, checkServices, isPolicyAction, parseBreakerSeconds, parseServiceSpec, readPolicyFile, type PolicySettings } from '../policy/spec.js';
 import { ConfigError } from '../errors.js';
 import { guardProcess } from '../io/guard.js';
 import { becomeStateOwner } from '../io/identity.js';
@@ -24,26 +25,15 @@ import { quoteForLog } from '../log/format.js';
  * byte for byte; replies come back verbatim and in request order.
  */
 
-/** Requests read ahead of their replies at most; past this, input waits. */
-const MAX_WAITING_REQUESTS = 64;
-/** Replies not yet taken by Postfix at most; past this, input waits. */
-const MAX_UNSENT_BYTES = 64 * 1024;
-
 /** The value of `name=` in a request, for log lines. */
 function attribute(raw: Buffer, name: string): string {
   const m = new RegExp(`(?:^|\\n)${name}=([^\\n]*)`).exec(raw.toString('latin1'));
   return m ? m[1]!.slice(0, 200) : '';
 }
 
-/** Runs `postbal policy ARGS`. @returns the exit code */
-export async function runPolicy(args: readonly string[], io: { out: (s: string) => void; err: (s: string) => void; spawned: boolean }): Promise<number> {
-  const specs: BackendSpec[] = [];
-  // Under spawn(8) stderr is Postfix's connection: problems go to syslog there.
-  const complain = (message: string): void => {
-    if (io.spawned) logBeforeExit({ tag: 'postfix/postbal-policy', pid: process.pid }, 'error', message);
-    else io.err(`${message}\n`);
-  };
-  const cmd = new Command('postbal policy')
+/** hapolicy's command line (and postbal's additions); `-s` specs are collected into `specs` as parsed. */
+function policyCommand(specs: BackendSpec[], out: (s: string) => void, complain: (message: string) => void): Command {
+  return new Command('postbal policy')
     .description('failover and balancing for Postfix policy services (hapolicy\'s command line): each request goes, byte for byte, to the best service that answers')
     .addOption(new Option('-s, --service <spec>', 'NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] (repeatable; lower PRIO first, WEIGHT shares within a PRIO, TIMEOUT seconds for a reply, default 30)')
       .argParser((v: string) => {
@@ -65,20 +55,15 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
     .option('-L, --log-stdout', 'log to stdout for debugging: never under Postfix, where stdout is the connection')
     .addOption(syslogOption())
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: (s) => complain(s.trim()) });
-  try {
-    cmd.parse(args, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EX.OK : EX.USAGE;
-    throw err;
-  }
-  const o = cmd.opts<{ default?: string; config?: string; state: string; breaker?: number; logRequests?: boolean; verbose?: boolean; logStdout?: boolean; syslog: string }>();
-  try {
-    becomeStateOwner(o.state);
-  } catch (err) {
-    complain(`postbal policy: ${(err as Error).message}`);
-    return EX.NOPERM;
-  }
+    .configureOutput({ writeOut: out, writeErr: (s) => complain(s.trim()) });
+}
+
+/**
+ * The services, default action and breaker in force: the file's (-c), plus
+ * -s services, -d and --breaker over them.
+ * @returns them, or the exit code after saying what is wrong
+ */
+function resolveSettings(o: PolicyOptions, specs: readonly BackendSpec[], complain: (message: string) => void): PolicySettings | number {
   let fromFile = { services: [] as readonly BackendSpec[], defaultAction: DEFAULTS.policy.defaultAction as string, breakerMs: DEFAULTS.policy.breakerMs as number };
   if (o.config !== undefined) {
     try {
@@ -100,7 +85,46 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
     complain(`postbal policy: -d: expected a policy action (e.g. dunno, "defer_if_permit Service unavailable"), got ${JSON.stringify(defaultAction)}`);
     return EX.USAGE;
   }
-  const breakerMs = o.breaker ?? fromFile.breakerMs;
+  return { services, defaultAction, breakerMs: o.breaker ?? fromFile.breakerMs };
+}
+
+/** The options of `postbal policy`, as parsed. */
+interface PolicyOptions {
+  default?: string;
+  config?: string;
+  state: string;
+  breaker?: number;
+  logRequests?: boolean;
+  verbose?: boolean;
+  logStdout?: boolean;
+  syslog: string;
+}
+
+/** Runs `postbal policy ARGS`. @returns the exit code */
+export async function runPolicy(args: readonly string[], io: { out: (s: string) => void; err: (s: string) => void; spawned: boolean }): Promise<number> {
+  const specs: BackendSpec[] = [];
+  // Under spawn(8) stderr is Postfix's connection: problems go to syslog there.
+  const complain = (message: string): void => {
+    if (io.spawned) logBeforeExit({ tag: 'postfix/postbal-policy', pid: process.pid }, 'error', message);
+    else io.err(`${message}\n`);
+  };
+  const cmd = policyCommand(specs, io.out, complain);
+  try {
+    cmd.parse(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? EX.OK : EX.USAGE;
+    throw err;
+  }
+  const o = cmd.opts<PolicyOptions>();
+  try {
+    becomeStateOwner(o.state);
+  } catch (err) {
+    complain(`postbal policy: ${(err as Error).message}`);
+    return EX.NOPERM;
+  }
+  const settings = resolveSettings(o, specs, complain);
+  if (typeof settings === 'number') return settings;
+  const { services, defaultAction, breakerMs } = settings;
   const logger: Logger = createLogger(o.logStdout && !io.spawned ? 'stderr' : o.syslog, 'postfix/postbal-policy', process.pid)!;
   const board = new PolicyBoard(o.state === 'none' ? undefined : o.state, services, { warn: (m) => logger.log('warning', m) });
   const router = new PolicyRouter(services, {
@@ -111,60 +135,22 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   });
   guardProcess(logger, (err) => logger.log('error', `policy: internal error (please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
   logger.log('info', `policy: services ${services.map((s) => `${s.name}=${s.host}:${s.port} prio ${s.priority} weight ${s.weight}`).join(', ')}; default action ${defaultAction}; state in ${board.where}`);
-  const framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
-  let chain: Promise<void> = Promise.resolve();
-  let oversized = 0;
-  // Requests read but not yet answered, and whether input is paused for them:
-  // a client that pipelines without reading replies is read no further, so
-  // memory stays bounded (400,000 pipelined requests took 287 MB before).
-  let waiting = 0;
-  let paused = false;
-  const backedUp = (): boolean => waiting >= MAX_WAITING_REQUESTS || process.stdout.writableLength > MAX_UNSENT_BYTES;
-  const resumeWhenClear = (): void => {
-    if (!paused || backedUp()) return;
-    paused = false;
-    process.stdin.resume();
-  };
-  process.stdout.on('drain', resumeWhenClear);
-  const answer = async (raw: Buffer | undefined): Promise<void> => {
-    let reply: Buffer;
-    try {
-      reply = raw ? await router.route(raw) : encodePolicyAction(defaultAction);
-    } catch (err) {
-      // Exactly one reply per request, whatever happened: smtpd waits for it.
+  const result = await servePolicyConnection(process.stdin, process.stdout, {
+    answer: async (raw) => (raw ? router.route(raw) : encodePolicyAction(defaultAction)),
+    fallback: (err) => {
       logger.log('error', `policy: internal error (please report), answered the default action: ${err instanceof Error ? err.message : String(err)}`);
-      reply = encodePolicyAction(defaultAction);
-    }
-    process.stdout.write(reply);
-    if (o.logRequests && raw) {
-      logger.log('info', `policy: client=${quoteForLog(attribute(raw, 'client_address'))} sender=${quoteForLog(attribute(raw, 'sender'))} recipient=${quoteForLog(attribute(raw, 'recipient'))} reply=${quoteForLog(reply.toString('latin1').trim())}`);
-    }
-  };
-  await new Promise<void>((resolve) => {
-    process.stdin.on('data', (chunk: Buffer) => {
-      for (const f of framer.feed(chunk)) {
-        if (f.kind === 'tooLong') oversized++;
-        waiting++;
-        // Replies leave in request order: each waits for the one before.
-        chain = chain.then(() => answer(f.kind === 'request' ? f.raw : undefined)).finally(() => {
-          waiting--;
-          resumeWhenClear();
-        });
-      }
-      if (!paused && backedUp()) {
-        paused = true;
-        process.stdin.pause();
-      }
-    });
-    process.stdin.on('end', resolve);
-    process.stdin.on('error', () => resolve());
-    process.stdout.on('error', () => resolve());
+      return encodePolicyAction(defaultAction);
+    },
+    ...(o.logRequests ? {
+      replied: (raw: Buffer | undefined, reply: Buffer) => {
+        if (raw) logger.log('info', `policy: client=${quoteForLog(attribute(raw, 'client_address'))} sender=${quoteForLog(attribute(raw, 'sender'))} recipient=${quoteForLog(attribute(raw, 'recipient'))} reply=${quoteForLog(reply.toString('latin1').trim())}`);
+      },
+    } : {}),
   });
-  await chain;
   router.close();
   board.close();
-  if (oversized > 0) logger.log('warning', `policy: ${oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
-  if (framer.pendingBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${framer.pendingBytes} bytes dropped)`);
+  if (result.oversized > 0) logger.log('warning', `policy: ${result.oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
+  if (result.unfinishedBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${result.unfinishedBytes} bytes dropped)`);
   logger.close();
   return EX.OK;
 }
