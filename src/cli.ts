@@ -67,16 +67,20 @@ function parseSeconds(text: string): number {
 }
 
 
-/** Parses argv and runs the command. @returns the exit code */
-export async function main(argv: readonly string[]): Promise<number> {
-  const spawned = stdinIsSocket();
-  // `postbal --help | head -1`: a reader that goes away is not an error.
-  process.stdout.on('error', () => undefined);
-  // hapolicy's command line, -s included, so it has a parser of its own
-  // (postbal's -s is --state).
-  if (argv[2] === 'policy') return runPolicy(argv.slice(3), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), spawned });
-  let serveResult: Promise<number> | undefined;
-  let code: number = EX.OK;
+/** What the command that ran leaves: its exit code, or the serving loop's to come. */
+interface Result {
+  code: number;
+  serving?: Promise<number>;
+}
+
+/** Says a command-line problem where its reader is: the log under spawn (stderr is Postfix's), else stderr. */
+function sayProblem(spawned: boolean, message: string): void {
+  if (spawned) logBeforeExit({ tag: DEFAULTS.syslogTag, pid: process.pid }, 'error', message);
+  else process.stderr.write(`${message}\n`);
+}
+
+/** The program with its global options. */
+function programFor(spawned: boolean): Command {
   const program = new Command('postbal');
   program
     .description('Outbound transport balancer for Postfix: answers tcp_table and socketmap lookups on stdin/stdout with a transport of the best tier not drained, chosen by smooth weighted round robin (or weighted random, or sticky per domain), shared by every instance through a state file.')
@@ -101,7 +105,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         } else process.stderr.write(s);
       },
     });
+  return program;
+}
 
+/** serve (the default), check and status. */
+function addServeAndInspect(program: Command, r: Result): void {
   program
     .command('serve', { isDefault: true })
     .description('answer lookups on stdin/stdout until EOF (the default; what master.cf runs)')
@@ -109,7 +117,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       const target = o.logStderr ? 'stderr' : o.syslog;
       const logger = createLogger(target, DEFAULTS.syslogTag, process.pid)!;
-      serveResult = runServe({
+      r.serving = runServe({
         configPath: o.config,
         statePath: o.state,
         logger,
@@ -126,7 +134,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--postfix-config <dir>', 'check the pool against this Postfix instance\'s master.cf (postconf -c DIR); by default the instance whose config directory holds the pool file')
     .action((opts: { policy?: string; postfixConfig?: string }, cmd: Command) => {
       const o = cmd.optsWithGlobals<GlobalOptions>();
-      code = opts.policy !== undefined
+      r.code = opts.policy !== undefined
         ? runPolicyCheck(opts.policy, (s) => process.stdout.write(s), (s) => process.stderr.write(s))
         : runCheck(o.config, (s) => process.stdout.write(s), (s) => process.stderr.write(s), { statePath: o.state, ...(opts.postfixConfig === undefined ? {} : { dir: opts.postfixConfig }) });
     });
@@ -140,17 +148,22 @@ export async function main(argv: readonly string[]): Promise<number> {
       const o = cmd.optsWithGlobals<GlobalOptions>();
       if (opts.policy) {
         const path = cmd.parent?.getOptionValueSource('state') === 'default' ? DEFAULTS.policyState : o.state;
-        code = runPolicyStatus(path, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+        r.code = runPolicyStatus(path, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
         return;
       }
-      code = runStatus(o.config, o.state, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      r.code = runStatus(o.config, o.state, opts.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     });
+}
 
-  const control = (cmd: Command, tag: string = DEFAULTS.syslogTag): { out: (s: string) => void; err: (s: string) => void; logger: Logger; o: GlobalOptions } => {
-    const o = cmd.optsWithGlobals<GlobalOptions>();
-    const logger = createLogger(o.logStderr ? 'stderr' : o.syslog, tag, process.pid)!;
-    return { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), logger, o };
-  };
+/** A control command's streams, logger and global options. */
+function controlIo(cmd: Command, tag: string = DEFAULTS.syslogTag): { out: (s: string) => void; err: (s: string) => void; logger: Logger; o: GlobalOptions } {
+  const o = cmd.optsWithGlobals<GlobalOptions>();
+  const logger = createLogger(o.logStderr ? 'stderr' : o.syslog, tag, process.pid)!;
+  return { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), logger, o };
+}
+
+/** The commands that change the shared state: drain, undrain, mark-up, clear-suspension, warmup-stage, reset-stats. */
+function addControl(program: Command, r: Result): void {
   for (const [name, drain] of [['drain', true], ['undrain', false]] as const) {
     program
       .command(`${name} <transport>`)
@@ -158,8 +171,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         ? 'take a transport out of rotation in every running instance from their next lookup (persists; logged).\n<transport> is an entry ("smtp1:[relay.example]:25") or a service ("smtp1": all its entries)'
         : 'put a drained transport back into rotation')
       .action((transport: string, _opts, cmd: Command) => {
-        const io = control(cmd);
-        code = runDrain(io.o.config, io.o.state, transport, drain, io);
+        const io = controlIo(cmd);
+        r.code = runDrain(io.o.config, io.o.state, transport, drain, io);
         io.logger.close();
       });
   }
@@ -168,8 +181,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('mark-up <transport>')
     .description('put a transport that postbal feedback marked down back at full weight at once (an entry, or every entry of a service)')
     .action((transport: string, _opts, cmd: Command) => {
-      const io = control(cmd);
-      code = runMarkUp(io.o.config, io.o.state, transport, io);
+      const io = controlIo(cmd);
+      r.code = runMarkUp(io.o.config, io.o.state, transport, io);
       io.logger.close();
     });
 
@@ -177,11 +190,32 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('clear-suspension <transport> [destination]')
     .description('end the suspensions postbal feedback set for a transport: for one destination (provider or domain), or all')
     .action((transport: string, destination: string | undefined, _opts, cmd: Command) => {
-      const io = control(cmd);
-      code = runClearSuspension(io.o.config, io.o.state, transport, destination, io);
+      const io = controlIo(cmd);
+      r.code = runClearSuspension(io.o.config, io.o.state, transport, destination, io);
       io.logger.close();
     });
 
+  program
+    .command('warmup-stage <transport> <stage>')
+    .description('set the warm-up stage of a transport with a warmup= schedule: 1 starts it again, the number of stages + 1 (or "warmed") ends it; every instance follows from its next new answer')
+    .action((transport: string, stage: string, _opts, cmd: Command) => {
+      const io = controlIo(cmd);
+      r.code = runWarmupStage(io.o.config, io.o.state, transport, stage, io);
+      io.logger.close();
+    });
+
+  program
+    .command('reset-stats')
+    .description('set the pick and repeat counters shown by status back to zero')
+    .action((_opts, cmd: Command) => {
+      const io = controlIo(cmd);
+      r.code = runResetStats(io.o.config, io.o.state, io);
+      io.logger.close();
+    });
+}
+
+/** The jobs beside lookups: policy (parsed apart, hapolicy's line) and feedback. */
+function addJobs(program: Command, r: Result): void {
   program
     .command('policy')
     .description('failover and balancing for Postfix policy services, with hapolicy\'s options (-s NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] ..., -d ACTION, -l, -v, -L); "postbal policy --help" tells more')
@@ -196,42 +230,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--print', 'also print each decision on stdout')
     .action(async (opts: { trustInput?: boolean; mailOwner?: string; print?: boolean }, cmd: Command) => {
       // Its own name, so its lines can be filtered apart from the lookups'.
-      const io = control(cmd, 'postfix/postbal-feedback');
-      code = await runFeedback({
+      const io = controlIo(cmd, 'postfix/postbal-feedback');
+      r.code = await runFeedback({
         configFile: io.o.config, statePath: io.o.state, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
         logger: io.logger, out: io.out, err: io.err,
       }, process.stdin);
       io.logger.close();
     });
+}
 
-  program
-    .command('warmup-stage <transport> <stage>')
-    .description('set the warm-up stage of a transport with a warmup= schedule: 1 starts it again, the number of stages + 1 (or "warmed") ends it; every instance follows from its next new answer')
-    .action((transport: string, stage: string, _opts, cmd: Command) => {
-      const io = control(cmd);
-      code = runWarmupStage(io.o.config, io.o.state, transport, stage, io);
-      io.logger.close();
-    });
-
-  program
-    .command('reset-stats')
-    .description('set the pick and repeat counters shown by status back to zero')
-    .action((_opts, cmd: Command) => {
-      const io = control(cmd);
-      code = runResetStats(io.o.config, io.o.state, io);
-      io.logger.close();
-    });
-
-  const unknown = unknownCommandProblem(argv.slice(2), program);
-  if (unknown !== undefined) {
-    if (spawned) logBeforeExit({ tag: DEFAULTS.syslogTag, pid: process.pid }, 'error', `command line (argv= in master.cf): ${unknown}`);
-    else process.stderr.write(`postbal: ${unknown}\n`);
-    return EX.USAGE;
-  }
-
-  // Root takes the state directory owner's identity before any command
-  // touches the state (io/identity.ts); check touches none.
-  let identityProblem: string | undefined;
+/**
+ * Root takes the state directory owner's identity before any command
+ * touches the state (io/identity.ts); check touches none.
+ * @returns what went wrong taking it, once the command was refused
+ */
+function takeStateOwnerFirst(program: Command): () => string | undefined {
+  let problem: string | undefined;
   program.hook('preAction', (_program, action) => {
     if (action.name() === 'check') return;
     const o = action.optsWithGlobals<GlobalOptions & { policy?: boolean }>();
@@ -239,18 +253,38 @@ export async function main(argv: readonly string[]): Promise<number> {
     try {
       becomeStateOwner(path);
     } catch (err) {
-      identityProblem = (err as Error).message;
+      problem = (err as Error).message;
       throw err;
     }
   });
+  return () => problem;
+}
 
+/** Parses argv and runs the command. @returns the exit code */
+export async function main(argv: readonly string[]): Promise<number> {
+  const spawned = stdinIsSocket();
+  // `postbal --help | head -1`: a reader that goes away is not an error.
+  process.stdout.on('error', () => undefined);
+  // hapolicy's command line, -s included, so it has a parser of its own
+  // (postbal's -s is --state).
+  if (argv[2] === 'policy') return runPolicy(argv.slice(3), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), spawned });
+  const r: Result = { code: EX.OK };
+  const program = programFor(spawned);
+  addServeAndInspect(program, r);
+  addControl(program, r);
+  addJobs(program, r);
+  const unknown = unknownCommandProblem(argv.slice(2), program);
+  if (unknown !== undefined) {
+    sayProblem(spawned, spawned ? `command line (argv= in master.cf): ${unknown}` : `postbal: ${unknown}`);
+    return EX.USAGE;
+  }
+  const identityProblem = takeStateOwnerFirst(program);
   try {
     await program.parseAsync(argv, { from: 'node' });
   } catch (err) {
-    if (identityProblem !== undefined) {
-      const message = `postbal: ${identityProblem}`;
-      if (spawned) logBeforeExit({ tag: DEFAULTS.syslogTag, pid: process.pid }, 'error', message);
-      else process.stderr.write(`${message}\n`);
+    const problem = identityProblem();
+    if (problem !== undefined) {
+      sayProblem(spawned, `postbal: ${problem}`);
       return EX.NOPERM;
     }
     if (err instanceof CommanderError) {
@@ -259,6 +293,5 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw err;
   }
-  if (serveResult) return serveResult;
-  return code;
+  return r.serving ?? r.code;
 }

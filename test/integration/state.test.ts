@@ -152,7 +152,7 @@ test('a sidecar lock whose PID now names another process (started at another tim
   }
 });
 
-test('SIGKILL at random instants: state always parses, no stall over 1 s, sharing stays exact', async () => {
+test('SIGKILL at random instants: state always parses, no lock of a killed instance waited for, sharing stays exact', async () => {
   const t = tempDir();
   try {
     const cfg = t.file('p.cf', POOL_321);
@@ -174,13 +174,14 @@ test('SIGKILL at random instants: state always parses, no stall over 1 s, sharin
       await new Promise((r) => setTimeout(r, Math.random() * 2));
       await victim.kill();
       for (const line of (await other).stdout.split('\n')) if (line) count(line);
-      const fresh = new Interactive(['-c', cfg, '-s', state, '--syslog', 'none']);
-      const t0 = Date.now();
-      const reply = await fresh.ask(`get fresh${round}@x`, 1000);
+      // No stall: told by what the instance says (a lock it had to wait for ends in 'serving
+      // from memory' after 1 s), not by a clock that a loaded machine slows; 60 s is a hang guard.
+      const fresh = new Interactive(['-c', cfg, '-s', state, '--log-stderr']);
+      const reply = await fresh.ask(`get fresh${round}@x`, 60_000);
       assert.match(reply, /^200 smtp[012]:$/);
-      assert.ok(Date.now() - t0 < 1000, `fresh instance took ${Date.now() - t0} ms`);
       count(reply);
       assert.equal(await fresh.end(), 0);
+      assert.doesNotMatch(fresh.stderr, /serving from memory|lock/i, `round ${round}: the killed holder's lock was waited for`);
       assert.match(status(cfg, state), /position: +\d+ picks/);
     }
     // Exactness: every reply received, against the weights; each killed
