@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
-import { LineFramer } from '../protocol/line-framer.js';
+import { readLines } from '../io/lines.js';
 import { parseLogLine, MAX_LOG_LINE } from '../feedback/log-line.js';
 import { parseDeliveryLine, tagsOfPool } from '../feedback/delivery.js';
 import { classifyDelivery } from '../feedback/classify.js';
@@ -117,6 +117,24 @@ function doubtReporter(logger: Logger, summary: () => string): { noted(first: st
   };
 }
 
+/**
+ * Whose lines to believe, asked when the first line with credentials comes:
+ * postconf takes a second (a fatal error and its sleep) on a host without
+ * /etc/postfix/main.cf, and a feedback fed plain lines never needs it.
+ */
+function trustPolicyOnDemand(mailOwner: string | undefined, trustInput: boolean, logger: Logger): () => TrustPolicy {
+  let policy: TrustPolicy | undefined;
+  return () => {
+    if (policy) return policy;
+    const owner = mailOwner ?? mailOwnerName();
+    policy = { mailOwnerUid: uidOf(owner), trustInput };
+    logger.log(policy.mailOwnerUid === undefined ? 'warning' : 'info', policy.mailOwnerUid === undefined
+      ? `feedback: no uid for mail_owner "${owner}": no line with credentials will be believed`
+      : `feedback: believing lines sent by mail_owner ${owner} (uid ${policy.mailOwnerUid})`);
+    return policy;
+  };
+}
+
 /** Runs until stdin ends. @returns the exit code */
 export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableStream): Promise<number> {
   const parsed = loadConfigFor(opts.configFile, opts.err);
@@ -124,19 +142,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const tags = tagsOfPool(parsed.pool.transports);
   const services = new Set(tags.values());
   const { logger } = opts;
-  // Asked when the first line with credentials comes: postconf takes a second
-  // (a fatal error and its sleep) on a host without /etc/postfix/main.cf, and
-  // a feedback fed plain lines never needs it.
-  let policy: TrustPolicy | undefined;
-  const trustPolicy = (): TrustPolicy => {
-    if (policy) return policy;
-    const owner = opts.mailOwner ?? mailOwnerName();
-    policy = { mailOwnerUid: uidOf(owner), trustInput: opts.trustInput };
-    logger.log(policy.mailOwnerUid === undefined ? 'warning' : 'info', policy.mailOwnerUid === undefined
-      ? `feedback: no uid for mail_owner "${owner}": no line with credentials will be believed`
-      : `feedback: believing lines sent by mail_owner ${owner} (uid ${policy.mailOwnerUid})`);
-    return policy;
-  };
+  const trustPolicy = trustPolicyOnDemand(opts.mailOwner, opts.trustInput, logger);
   if (opts.trustInput) logger.log('warning', 'feedback: --trust-input: lines without sender credentials are believed; any local user who can write to this input can steer balancing');
   const store = opts.statePath === 'none'
     ? undefined
@@ -151,6 +157,14 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const counts = { lines: 0, deliveries: 0, untrusted: 0, refused: 0, skipped: 0 };
   // Behind a follower EOF never comes: lines it does not believe are said at once, then at most a minute apart.
   const doubts = doubtReporter(logger, () => `feedback: so far ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed, ${counts.refused} refused`);
+  /** A decision: into the state (every instance follows), the log and, with --print, stdout. */
+  const act = (event: FeedbackEvent, at: number): void => {
+    store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, at)));
+    if (event.kind === 'failing') return;
+    const text = describeEvent(event);
+    logger.log(event.kind === 'up' ? 'info' : 'warning', text);
+    if (opts.print) opts.out(`${text}\n`);
+  };
   const handle = (line: string): void => {
     counts.lines++;
     const record = parseLogLine(line);
@@ -174,31 +188,10 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
     const delivery = parsedLine.delivery;
     counts.deliveries++;
     const at = now();
-    for (const event of engine.observe(service, delivery, classifyDelivery(delivery, parsed.pool.feedback.rules), at)) {
-      store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, at)));
-      if (event.kind === 'failing') continue;
-      const text = describeEvent(event);
-      logger.log(event.kind === 'up' ? 'info' : 'warning', text);
-      if (opts.print) opts.out(`${text}\n`);
-    }
+    for (const event of engine.observe(service, delivery, classifyDelivery(delivery, parsed.pool.feedback.rules), at)) act(event, at);
   };
-  const probes = startProbes(parsed.pool, engine, (event) => {
-    store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, now())));
-    const text = describeEvent(event);
-    logger.log('info', text);
-    if (opts.print) opts.out(`${text}\n`);
-  });
-  const framer = new LineFramer(MAX_LOG_LINE);
-  await new Promise<void>((resolve) => {
-    input.on('data', (chunk: Buffer) => {
-      for (const f of framer.feed(chunk)) if (typeof f === 'string') handle(f);
-    });
-    input.on('end', () => {
-      for (const f of framer.end()) if (typeof f === 'string') handle(f);
-      resolve();
-    });
-    input.on('error', () => resolve());
-  });
+  const probes = startProbes(parsed.pool, engine, (event) => act(event, now()));
+  await readLines(input, MAX_LOG_LINE, handle);
   probes.stop();
   doubts.stop();
   store?.close();
