@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants, lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { parseMasterCf, type MasterService } from '../config/master-cf.js';
 import type { PoolConfig } from '../config/types.js';
-import { describeUser } from '../sys/users.js';
+import { describeUser, uidOf } from '../sys/users.js';
+import { postconf, SYSTEM_PATH } from '../sys/postconf.js';
+import { isExecutable } from '../sys/files.js';
 import { serviceOf } from '../config/service-name.js';
 
 /**
@@ -26,42 +27,12 @@ export interface PostfixFindings {
   readonly warnings: string[];
 }
 
-const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** postconf's output, or why there is none. */
-function postconf(args: readonly string[]): { out: string } | { problem: string } {
-  try {
-    return { out: execFileSync('postconf', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000, env: { PATH } }) };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    return { problem: e.code === 'ENOENT' ? 'postconf not found' : `postconf ${args.join(' ')} failed: ${(e.stderr ?? '').trim().split('\n')[0] || e.message}` };
-  }
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** What `command -v postbal` would say here. */
 function whereIsPostbal(): string | undefined {
-  for (const dir of `${process.env.PATH ?? ''}${delimiter}${PATH}`.split(delimiter)) {
-    if (dir && executable(join(dir, 'postbal'))) return join(dir, 'postbal');
+  for (const dir of `${process.env.PATH ?? ''}${delimiter}${SYSTEM_PATH}`.split(delimiter)) {
+    if (dir && isExecutable(join(dir, 'postbal'))) return join(dir, 'postbal');
   }
   return undefined;
-}
-
-function uidOf(user: string): number | undefined {
-  try {
-    const out = execFileSync('id', ['-u', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000, env: { PATH } }).trim();
-    return /^\d+$/.test(out) ? Number(out) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The transports' checks. */
@@ -108,7 +79,7 @@ function checkSpawn(masterCf: string, services: readonly MasterService[], stateP
   }
   for (const s of runs) {
     const program = s.argv![0]!;
-    if (!executable(program)) {
+    if (!isExecutable(program)) {
       const found = whereIsPostbal();
       f.warnings.push(`${masterCf}:${s.line}: argv= names ${program}, which is not there or not executable${found ? ` (command -v postbal: ${found})` : ''}: every lookup would fail`);
     }

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
 import { readLines } from '../io/lines.js';
@@ -15,6 +14,8 @@ import { applyEvent } from '../feedback/apply.js';
 import { FileStateStore } from '../state/file-store.js';
 import { DEFAULTS } from '../defaults.js';
 import { quoteForLog } from '../log/format.js';
+import { uidOf } from '../sys/users.js';
+import { postconf } from '../sys/postconf.js';
 
 /**
  * `postbal feedback`: reads Postfix's log on stdin until EOF (or forever,
@@ -39,25 +40,10 @@ export interface FeedbackOptions {
   readonly nowMs?: () => number;
 }
 
-/** The uid of `name` (a user name or a number), or undefined when it cannot be known. */
-function uidOf(name: string): number | undefined {
-  if (/^\d{1,10}$/.test(name)) return Number(name);
-  try {
-    const out = execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
-    return /^\d+$/.test(out) ? Number(out) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Postfix's mail_owner, the user smtp(8) runs as; `postfix` when postconf cannot say. */
 function mailOwnerName(): string {
-  try {
-    const out = execFileSync('postconf', ['-h', 'mail_owner'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).trim();
-    return out || 'postfix';
-  } catch {
-    return 'postfix';
-  }
+  const asked = postconf(['-h', 'mail_owner']);
+  return ('out' in asked && asked.out.trim()) || 'postfix';
 }
 
 /**

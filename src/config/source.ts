@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
+import { readWhole } from '../sys/files.js';
 import { ConfigError } from '../errors.js';
 import { parseConfig, type ParsedConfig } from './parse.js';
 import { untrustedConfigProblem } from './trust.js';
@@ -49,14 +50,7 @@ export function readTrustedFile(file: string, opts: { readonly what: string; rea
     const untrusted = untrustedConfigProblem(st, file, opts.risk);
     if (untrusted) throw new ConfigError([untrusted]);
     if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([{ file, line: 0, field: 'file', expected: `at most ${MAX_CONFIG_BYTES} bytes`, received: `${st.size} bytes` }]);
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
+    return readWhole(fd, st.size);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError([{ file, line: 0, field: 'file', expected: opts.what, received: (err as NodeJS.ErrnoException).code ?? String(err) }]);

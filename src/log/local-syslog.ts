@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { lazyRequire } from '../lazy-require.js';
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from '../sys/files.js';
 import { neutraliseMessage, priority } from './format.js';
 import type { Level, Logger } from './types.js';
 import type * as ChildProcesses from 'node:child_process';
@@ -39,7 +39,7 @@ const CLOSE_CHECK_MS = 50;
  * delay and would be gone with the process. At most 2 s; never throws.
  */
 export function logBeforeExit(opts: LocalSyslogOptions, level: Level, message: string): void {
-  const bin = LOGGER_PATHS.find(executable);
+  const bin = LOGGER_PATHS.find(isExecutable);
   if (!bin) return;
   try {
     lazyRequire<typeof ChildProcesses>('node:child_process').spawnSync(bin, loggerArgs(opts), {
@@ -49,15 +49,6 @@ export function logBeforeExit(opts: LocalSyslogOptions, level: Level, message: s
     });
   } catch {
     // Nowhere left to say it.
-  }
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -179,7 +170,7 @@ export class LocalSyslog implements Logger {
     if (this.#child || this.#dead) return;
     // Loaded here, not at start: node:child_process costs start-up time.
     const { spawn } = lazyRequire<typeof ChildProcesses>('node:child_process');
-    const bin = LOGGER_PATHS.find(executable);
+    const bin = LOGGER_PATHS.find(isExecutable);
     if (!bin) {
       this.#dead = true;
       this.#pending = [];

@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { readWhole } from '../sys/files.js';
 import { lazyRequire } from '../lazy-require.js';
 import { writeFileAtomicSync } from './atomic-write.js';
 import { checkStateDirectory, forbiddenPathProblem } from './path-safety.js';
@@ -65,14 +66,7 @@ export function readLastGood(statePath: string): LastGoodConfig | undefined {
     const st = fstatSync(fd);
     const euid = process.geteuid?.() ?? 0;
     if (!st.isFile() || (st.mode & 0o022) !== 0 || (st.uid !== euid && st.uid !== 0) || st.size > MAX_BYTES) return undefined;
-    const buf = Buffer.alloc(st.size);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    const all = buf.toString('utf8', 0, off);
+    const all = readWhole(fd, st.size).toString('utf8');
     const m = HEADER.exec(all);
     if (!m) return undefined;
     const text = all.slice(m[0].length);

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { lazyRequire } from '../lazy-require.js';
+import { SYSTEM_PATH } from './postconf.js';
+import type * as ChildProcesses from 'node:child_process';
 
 /**
  * A uid as people read it: `nobody (uid 65534)`. Node has no getpwuid(3);
@@ -15,4 +18,21 @@ export function describeUser(uid: number): string {
     // No passwd file to ask.
   }
   return `uid ${uid}`;
+}
+
+/**
+ * The uid of `name` (a user name or a number), or undefined when it cannot
+ * be known. node:child_process is loaded here, not at start: every spawned
+ * instance would pay for it (~5 ms) and only commands ask.
+ */
+export function uidOf(name: string): number | undefined {
+  if (/^\d{1,10}$/.test(name)) return Number(name);
+  try {
+    const out = lazyRequire<typeof ChildProcesses>('node:child_process').execFileSync('id', ['-u', name], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000, env: { PATH: SYSTEM_PATH },
+    }).trim();
+    return /^\d+$/.test(out) ? Number(out) : undefined;
+  } catch {
+    return undefined;
+  }
 }

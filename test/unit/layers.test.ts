@@ -11,7 +11,8 @@ import { ROOT } from '../helpers/postbal.js';
 
 /** Top-level folders and files of src/, by layer: each may import only what sits in a lower layer. */
 const LAYERS: readonly (readonly string[])[] = [
-  ['keys', 'sys', 'types', 'errors.ts', 'defaults.ts', 'clock.ts', 'lazy-require.ts', 'syslog-pro.d.ts'], // facts with no policy
+  ['types', 'errors.ts', 'defaults.ts', 'clock.ts', 'lazy-require.ts', 'syslog-pro.d.ts'], // no imports of ours
+  ['keys', 'sys'], // facts with no policy: key hashing and domains; users, files, postconf
   ['protocol', 'log'], // codecs, log sinks
   ['config'], // postbal.cf into a frozen config
   ['balance'], // selection: eligibility, algorithms, warm-up rules; pure
