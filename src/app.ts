@@ -3,6 +3,7 @@ import { lastGoodPath, readLastGood, saveLastGood } from './state/last-good.js';
 import { formatConfigProblem } from './errors.js';
 import { LookupHandler } from './handler.js';
 import { serveConnection } from './io/serve.js';
+import { lookupWireFor } from './protocol/wire.js';
 import { guardProcess } from './io/guard.js';
 import type { Algorithm } from './config/types.js';
 import type { Logger } from './log/types.js';
@@ -119,10 +120,10 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     logger.log('error', `internal error (answered as a temporary failure; please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
   };
   guardProcess(logger, internalError);
-  const how = await serveConnection(process.stdin, process.stdout, {
+  const how = await serveConnection(process.stdin, process.stdout, lookupWireFor, {
     handle: (r) => handler.handleBatch(r),
     internalError,
-    afterReply: () => handler.afterReply(),
+    replied: () => handler.afterReply(),
     afterFirstReply: () => {
       capYoungGeneration();
       keeper?.afterFirstReply();

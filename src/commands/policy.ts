@@ -7,7 +7,8 @@ import type { Logger } from '../log/types.js';
 import { logBeforeExit } from '../log/local-syslog.js';
 import { POLICY_MAX_REQUEST_BYTES } from '../protocol/limits.js';
 import { encodePolicyAction } from '../protocol/policy.js';
-import { servePolicyConnection } from '../io/policy-serve.js';
+import { serveConnection } from '../io/serve.js';
+import { policyWire } from '../protocol/wire.js';
 import type { BackendSpec } from '../policy/backend.js';
 import { PolicyBoard } from '../policy/board.js';
 import { PolicyRouter } from '../policy/router.js';
@@ -24,6 +25,9 @@ import { quoteForLog } from '../log/format.js';
  * administrator swaps the argv= and nothing else. Requests reach a service
  * byte for byte; replies come back verbatim and in request order.
  */
+
+/** A request still unanswered this long gets the default action (smtpd waits 100 s by default). */
+const POLICY_DEADLINE_MS = 90_000;
 
 /** The value of `name=` in a request, for log lines. */
 function attribute(raw: Buffer, name: string): string {
@@ -135,22 +139,26 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   });
   guardProcess(logger, (err) => logger.log('error', `policy: internal error (please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
   logger.log('info', `policy: services ${services.map((s) => `${s.name}=${s.host}:${s.port} prio ${s.priority} weight ${s.weight}`).join(', ')}; default action ${defaultAction}; state in ${board.where}`);
-  const result = await servePolicyConnection(process.stdin, process.stdout, {
-    answer: async (raw) => (raw ? router.route(raw) : encodePolicyAction(defaultAction)),
-    fallback: (err) => {
-      logger.log('error', `policy: internal error (please report), answered the default action: ${err instanceof Error ? err.message : String(err)}`);
-      return encodePolicyAction(defaultAction);
+  const wire = policyWire(encodePolicyAction(defaultAction));
+  let oversized = 0;
+  await serveConnection(process.stdin, process.stdout, () => wire, {
+    handle: async ([raw]) => {
+      if (raw === undefined) oversized++;
+      return [raw ? await router.route(raw) : wire.failure];
     },
+    // smtpd gives up at smtpd_policy_service_timeout (100 s): the default action before that.
+    deadlineMs: POLICY_DEADLINE_MS,
+    internalError: (err) => logger.log('error', `policy: internal error (please report), answered the default action: ${err instanceof Error ? err.message : String(err)}`),
     ...(o.logRequests ? {
-      replied: (raw: Buffer | undefined, reply: Buffer) => {
-        if (raw) logger.log('info', `policy: client=${quoteForLog(attribute(raw, 'client_address'))} sender=${quoteForLog(attribute(raw, 'sender'))} recipient=${quoteForLog(attribute(raw, 'recipient'))} reply=${quoteForLog(reply.toString('latin1').trim())}`);
+      replied: ([raw]: readonly (Buffer | undefined)[], [reply]: readonly Buffer[]) => {
+        if (raw) logger.log('info', `policy: client=${quoteForLog(attribute(raw, 'client_address'))} sender=${quoteForLog(attribute(raw, 'sender'))} recipient=${quoteForLog(attribute(raw, 'recipient'))} reply=${quoteForLog(reply!.toString('latin1').trim())}`);
       },
     } : {}),
   });
   router.close();
   board.close();
-  if (result.oversized > 0) logger.log('warning', `policy: ${result.oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
-  if (result.unfinishedBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${result.unfinishedBytes} bytes dropped)`);
+  if (oversized > 0) logger.log('warning', `policy: ${oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
+  if (wire.unfinishedBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${wire.unfinishedBytes} bytes dropped)`);
   logger.close();
   return EX.OK;
 }

@@ -1,186 +1,227 @@
 import type { Readable, Writable } from 'node:stream';
-import { LineFramer } from '../protocol/line-framer.js';
-import { MAX_REQUEST_LINE_BYTES, SOCKETMAP_MAX_NETSTRING_BYTES } from '../protocol/limits.js';
-import { NetstringFramer } from '../protocol/netstring.js';
-import { decodeSocketmapRequest, encodeSocketmapReply } from '../protocol/socketmap.js';
-import { decodeTcpTableRequest, encodeTcpTableReply } from '../protocol/tcp-table.js';
-import type { Frame, Outcome, Request } from '../protocol/types.js';
+import type { Wire } from '../protocol/wire.js';
 
 /**
- * The only code that touches the protocol stream. The first byte tells the
- * protocol: a digit starts a socketmap netstring, anything else a tcp_table
- * line (whose verb is a letter). Every chunk read is cut into requests, all
- * complete requests in it are answered at once (one lock and one write for a
- * pipelined burst, no waiting for more input), and the replies are written
- * in request order. When the peer stops reading, input pauses until the
- * output drains, so memory stays bounded.
+ * The one serving loop of every stdin protocol (tcp_table, socketmap,
+ * policy), and the only code that writes to the connection. Each chunk read
+ * is cut into frames; they are handled a slice at a time (protocol/wire.ts),
+ * a slice only after the one before it was answered, so replies leave in
+ * request order, exactly one per request whatever the handler does (throws,
+ * answers too few, rejects, or misses its deadline: the wire's `failure`).
+ * A handler that answers at once (lookups) is answered in the same tick: a
+ * pipelined burst costs one lock and one write per slice, no waiting for
+ * more input. Input is read only while fewer than MAX_WAITING frames wait
+ * and the peer takes what was written: a client that pipelines without
+ * reading cannot grow the process (400,000 pipelined policy requests took
+ * 287 MB before this rule).
  */
 
-/** Requests decided together at most; a 64 KiB read holds ~2,500 lookups. */
-const SLICE = 256;
+/** Frames read ahead of their replies at most; past this, input waits. */
+export const MAX_WAITING = 64;
 
-/** The answer to requests whose handling threw: try again later. */
-const INTERNAL_ERROR: Outcome = { kind: 'tempFail', reason: 'error:internal' };
-
-export type Protocol = 'tcp_table' | 'socketmap';
-
-export interface ServeHooks {
-  handle(requests: readonly Request[]): Outcome[];
-  /** Runs after each burst's replies were handed to the output. */
-  readonly afterReply?: () => void;
+export interface ServeHooks<Req, Out> {
+  /** The answers to a slice of requests, in order; at once or later. */
+  handle(requests: readonly Req[]): readonly Out[] | Promise<readonly Out[]>;
+  /** A slice not answered within this many ms gets the wire's `failure` (undefined: no deadline). */
+  readonly deadlineMs?: number;
+  /** Runs after each slice's replies were handed to the output. */
+  readonly replied?: (requests: readonly Req[], answers: readonly Out[]) => void;
   /** Runs once, right after the first replies were handed to the output. */
   readonly afterFirstReply?: () => void;
-  /**
-   * A hook threw: a bug, never expected. The requests of that slice were
-   * answered as temporary failures (Postfix retries; nothing is lost).
-   */
+  /** A handler or hook threw, rejected or answered the wrong count (a bug), or missed the deadline. */
   internalError(err: unknown): void;
   /** The stream cannot be framed any further; the connection is being closed. */
-  framingError?(reason: string): void;
+  readonly framingError?: (reason: string) => void;
 }
 
-/** What a chunk (or the end of input) completed; `fatal` when the stream cannot be framed further. */
-interface Framed {
-  readonly frames: Frame[];
-  readonly fatal?: string;
+export type ServeEnd = 'eof' | 'peer-gone' | 'framing-error';
+
+/** A slice that missed its deadline. */
+export class DeadlineError extends Error {}
+
+/**
+ * Serves `input` to `output` through the wire `pick` chooses from the first
+ * chunk. Resolves when input ended and every reply was written (or the peer
+ * left, or the stream could not be framed).
+ */
+export function serveConnection<F, Req, Out>(
+  input: Readable,
+  output: Writable,
+  pick: (firstChunk: Buffer) => Wire<F, Req, Out>,
+  hooks: ServeHooks<Req, Out>,
+): Promise<ServeEnd> {
+  return new Promise((resolve) => new Connection(input, output, pick, hooks, resolve).start());
 }
 
-/** A protocol's framing and codec, behind one shape. */
-interface Wire {
-  feed(chunk: Buffer): Framed;
-  end(): Framed;
-  /** Decoded a slice at a time, so a 64 KiB burst never holds thousands of requests at once. */
-  readonly decode: (frame: Frame) => Request;
-  readonly encode: (outcome: Outcome) => string;
-}
+class Connection<F, Req, Out> {
+  #wire: Wire<F, Req, Out> | undefined;
+  readonly #waiting: F[] = [];
+  /** A slice is being awaited: the next waits for it (request order). */
+  #busy = false;
+  #paused = false;
+  #ended = false;
+  #fatal: string | undefined;
+  /** No more replies: the last write was issued, or the peer left. */
+  #closing = false;
+  #firstReply = true;
 
-function tcpTableWire(): Wire {
-  const framer = new LineFramer(MAX_REQUEST_LINE_BYTES);
-  return {
-    feed: (chunk) => ({ frames: framer.feed(chunk) }),
-    end: () => ({ frames: framer.end() }),
-    decode: decodeTcpTableRequest,
-    encode: encodeTcpTableReply,
-  };
-}
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private readonly pick: (firstChunk: Buffer) => Wire<F, Req, Out>,
+    private readonly hooks: ServeHooks<Req, Out>,
+    private readonly resolve: (how: ServeEnd) => void,
+  ) {}
 
-function socketmapWire(): Wire {
-  const framer = new NetstringFramer(SOCKETMAP_MAX_NETSTRING_BYTES);
-  return {
-    feed(chunk) {
-      const r = framer.feed(chunk);
-      return r.error === undefined ? { frames: r.frames } : { frames: r.frames, fatal: r.error };
-    },
-    end() {
-      const error = framer.end();
-      return error === undefined ? { frames: [] } : { frames: [], fatal: error };
-    },
-    // The netstring framer yields strings only; TOO_LONG is a line framer's.
-    decode: (frame) => decodeSocketmapRequest(typeof frame === 'string' ? frame : ''),
-    encode: encodeSocketmapReply,
-  };
-}
-
-function isDigit(byte: number | undefined): boolean {
-  return byte !== undefined && byte >= 0x30 && byte <= 0x39;
-}
-
-/** Resolves when input ended and every reply was written (or the peer left). */
-export function serveConnection(input: Readable, output: Writable, hooks: ServeHooks): Promise<'eof' | 'peer-gone' | 'framing-error'> {
-  let wire: Wire | undefined;
-  return new Promise((resolve) => {
-    let finished = false;
-    let firstReply = true;
-    const finish = (how: 'eof' | 'peer-gone' | 'framing-error'): void => {
-      if (finished) return;
-      finished = true;
-      input.removeAllListeners('data');
-      resolve(how);
-    };
-    /** Exactly one reply per request, whatever a hook does. */
-    const replyTo = (slice: Frame[]): string => {
-      let text = '';
-      try {
-        const outcomes = hooks.handle(slice.map(wire!.decode));
-        if (outcomes.length !== slice.length) throw new Error(`handler answered ${outcomes.length} of ${slice.length} requests`);
-        for (const o of outcomes) text += wire!.encode(o);
-        return text;
-      } catch (err) {
-        guard(() => hooks.internalError(err));
-        const reply = wire!.encode(INTERNAL_ERROR);
-        return reply.repeat(slice.length);
-      }
-    };
-    const guard = (fn: (() => void) | undefined): void => {
-      if (!fn) return;
-      try {
-        fn();
-      } catch (err) {
-        try {
-          hooks.internalError(err);
-        } catch {
-          // The last resort has failed too; the replies still go out.
-        }
-      }
-    };
-    const answer = (frames: Frame[]): boolean => {
-      if (frames.length === 0) return true;
-      // Slices keep what is alive at once small (and with it the heap, see
-      // README: Memory); each slice is one lock hold and one write.
-      let flowing = true;
-      for (let i = 0; i < frames.length; i += SLICE) {
-        const slice = frames.slice(i, i + SLICE);
-        flowing = output.write(replyTo(slice)) && flowing;
-        guard(hooks.afterReply);
-        if (firstReply) {
-          firstReply = false;
-          guard(hooks.afterFirstReply);
-        }
-      }
-      return flowing;
-    };
-    /** Answers what was framed; on a framing error answers it with PERM and closes. */
-    const settle = (r: Framed, atEnd: boolean): boolean => {
-      const flowing = answer(r.frames);
-      if (r.fatal === undefined) {
-        if (atEnd) output.write('', () => finish('eof'));
-        return flowing;
-      }
-      const fatal = r.fatal;
-      guard(() => hooks.framingError?.(fatal));
-      input.removeAllListeners('data');
-      input.pause();
-      output.write(wire!.encode({ kind: 'permFail', reason: fatal }), () => {
-        // Nothing after the error can be read, and a paused stdin would keep the process alive.
-        input.destroy();
-        finish('framing-error');
-      });
-      return true;
-    };
-    const choose = (chunk: Buffer): Wire => {
-      if (!wire) {
-        const protocol: Protocol = isDigit(chunk[0]) ? 'socketmap' : 'tcp_table';
-        wire = protocol === 'socketmap' ? socketmapWire() : tcpTableWire();
-      }
-      return wire;
-    };
-    output.on('error', () => finish('peer-gone'));
-    const atEnd = (): void => {
-      if (finished) return;
-      if (!wire) {
-        output.write('', () => finish('eof'));
-        return;
-      }
-      settle(wire.end(), true);
-    };
-    input.on('error', atEnd);
-    input.on('end', atEnd);
-    input.on('data', (chunk: Buffer) => {
-      if (chunk.length === 0) return;
-      if (!settle(choose(chunk).feed(chunk), false)) {
-        input.pause();
-        output.once('drain', () => input.resume());
-      }
+  start(): void {
+    this.output.on('error', () => this.#finish('peer-gone'));
+    this.output.on('drain', () => this.#resumeWhenClear());
+    this.input.on('error', () => this.#atEnd());
+    this.input.on('end', () => this.#atEnd());
+    this.input.on('data', (chunk: Buffer) => {
+      if (chunk.length === 0 || this.#fatal !== undefined) return;
+      this.#wire ??= this.pick(chunk);
+      this.#take(this.#wire.feed(chunk));
     });
-  });
+  }
+
+  #take(r: { readonly frames: F[]; readonly fatal?: string }): void {
+    for (const f of r.frames) this.#waiting.push(f);
+    if (r.fatal !== undefined) {
+      this.#fatal = r.fatal;
+      this.#guard(() => this.hooks.framingError?.(r.fatal!));
+      // Nothing after the error can be read.
+      this.input.removeAllListeners('data');
+      this.input.pause();
+    }
+    this.#pump();
+    if (!this.#paused && !this.#ended && this.#fatal === undefined && this.#backedUp()) {
+      this.#paused = true;
+      this.input.pause();
+    }
+  }
+
+  #atEnd(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#wire && this.#fatal === undefined) this.#take(this.#wire.end());
+    else this.#pump();
+  }
+
+  #backedUp(): boolean {
+    return this.#waiting.length >= MAX_WAITING || this.output.writableNeedDrain;
+  }
+
+  #resumeWhenClear(): void {
+    if (!this.#paused || this.#backedUp()) return;
+    this.#paused = false;
+    this.input.resume();
+  }
+
+  /** Handles waiting slices until one must be awaited or none is left; then ends the connection if all is done. */
+  #pump(): void {
+    while (!this.#busy && !this.#closing && this.#waiting.length > 0) {
+      const wire = this.#wire!;
+      const requests = this.#waiting.splice(0, wire.slice).map((f) => wire.decode(f));
+      let answers: readonly Out[] | Promise<readonly Out[]>;
+      try {
+        answers = this.hooks.handle(requests);
+      } catch (err) {
+        answers = this.#failed(err, requests.length);
+      }
+      if (!(answers instanceof Promise)) {
+        this.#reply(requests, this.#checked(answers, requests.length));
+        continue;
+      }
+      this.#busy = true;
+      void this.#settle(answers, requests.length).then((settled) => {
+        this.#busy = false;
+        this.#reply(requests, settled);
+        this.#pump();
+        this.#resumeWhenClear();
+      });
+      return;
+    }
+    if (this.#busy || this.#closing || this.#waiting.length > 0) return;
+    if (this.#fatal !== undefined) {
+      this.#closing = true;
+      this.output.write(this.#wire!.fatalReply(this.#fatal), () => {
+        // A paused stdin would keep the process alive.
+        this.input.destroy();
+        this.#finish('framing-error');
+      });
+    } else if (this.#ended) {
+      this.#closing = true;
+      this.output.write('', () => this.#finish('eof'));
+    }
+  }
+
+  /** An async slice's answers, or the failure answer when it rejects or misses the deadline. */
+  async #settle(answers: Promise<readonly Out[]>, n: number): Promise<readonly Out[]> {
+    const deadline = this.hooks.deadlineMs;
+    let timer: NodeJS.Timeout | undefined;
+    const late = deadline === undefined ? undefined : new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeadlineError(`no answer within ${deadline} ms`)), deadline);
+    });
+    try {
+      return this.#checked(await (late ? Promise.race([answers, late]) : answers), n);
+    } catch (err) {
+      return this.#failed(err, n);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #checked(answers: readonly Out[], n: number): readonly Out[] {
+    if (answers.length === n) return answers;
+    return this.#failed(new Error(`handler answered ${answers.length} of ${n} requests`), n);
+  }
+
+  #failed(err: unknown, n: number): Out[] {
+    this.#guard(() => this.hooks.internalError(err));
+    return new Array<Out>(n).fill(this.#wire!.failure);
+  }
+
+  #reply(requests: readonly Req[], answers: readonly Out[]): void {
+    if (this.#closing) return;
+    let bytes: string | Buffer;
+    try {
+      bytes = this.#encode(answers);
+    } catch (err) {
+      bytes = this.#encode(this.#failed(err, requests.length));
+    }
+    this.output.write(bytes);
+    this.#guard(() => this.hooks.replied?.(requests, answers));
+    if (this.#firstReply) {
+      this.#firstReply = false;
+      this.#guard(() => this.hooks.afterFirstReply?.());
+    }
+  }
+
+  /** One write per slice. */
+  #encode(answers: readonly Out[]): string | Buffer {
+    const parts = answers.map((a) => this.#wire!.encode(a));
+    if (parts.every((p) => typeof p === 'string')) return parts.join('');
+    return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
+  }
+
+  /** A hook's exception is a bug to report, never a lost reply. */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        this.hooks.internalError(err);
+      } catch {
+        // The last resort has failed too; the replies still go out.
+      }
+    }
+  }
+
+  /** Resolves once: the first of the end, a framing error, or the peer leaving. */
+  #finish(how: ServeEnd): void {
+    this.#closing = true;
+    this.input.removeAllListeners('data');
+    this.resolve(how);
+  }
 }

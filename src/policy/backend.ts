@@ -123,6 +123,9 @@ export class PolicyBackend {
 
   /** Sends one request as it is and resolves with the reply as it came. */
   ask(raw: Buffer): Promise<Buffer> {
+    // A request still out (the serving loop answered it past its deadline):
+    // its reply must never answer this one, so its connection goes with it.
+    if (this.#pending) this.#fail(this.#pending.sock, new PolicyBackendError('reply', 'abandoned: answered with the default action past the deadline'));
     const sock = this.#ready();
     return sock ? this.#send(sock, raw) : this.#open().then((s) => this.#send(s, raw));
   }
