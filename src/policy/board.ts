@@ -135,25 +135,19 @@ export class PolicyBoard {
    */
   update<T>(change: (page: Buffer) => T): T {
     const file = this.#file();
-    const lock = this.#binding?.lock;
-    if (!file || !lock) return change(this.#page);
-    const got = lock.acquire();
-    if (!got.ok) {
-      // A slot another process claimed meanwhile: a new one for the next request.
-      if (got.lost === true) this.#binding.slotLost();
-      return change(this.#page);
-    }
+    if (!file || !this.#binding) return change(this.#page);
     try {
-      readSync(file.fd, this.#page, 0, this.#used, 0);
-      if (!this.#matches()) initBoard(this.#page, this.#services, this.#now());
-      const result = change(this.#page);
-      writeSync(file.fd, this.#page, 0, this.#used, 0);
-      return result;
+      const done = this.#binding.locked((f) => {
+        readSync(f.fd, this.#page, 0, this.#used, 0);
+        if (!this.#matches()) initBoard(this.#page, this.#services, this.#now());
+        const result = change(this.#page);
+        writeSync(f.fd, this.#page, 0, this.#used, 0);
+        return result;
+      });
+      return done.ok ? done.value : change(this.#page);
     } catch (err) {
       this.#giveUp(stateErrorOf(this.path!, 'cannot update it', err).message);
       return change(this.#page);
-    } finally {
-      if (this.#binding.lock === lock) lock.release();
     }
   }
 

@@ -34,6 +34,12 @@ export function balancerFile(size: number, magic: number): { replace: string } |
   return { replace: size === 0 ? 'empty' : size < MEMO_OFFSET ? `truncated (${size} bytes)` : 'not a postbal state file (bad magic)' };
 }
 
+/** A transaction that found the file replaced, or its slot claimed, starts once more; never more. */
+const ATTEMPTS = 2;
+
+/** What a transaction answers when the file was replaced under it: start again on the new file. */
+export const AGAIN: unique symbol = Symbol('again');
+
 /** How often the path is checked for having been deleted or replaced. */
 const RECHECK_MS = 1000;
 
@@ -148,9 +154,38 @@ export class StateFileBinding {
     return this.#lock!;
   }
 
-  /** The slot was claimed by another process: the next `ready` claims a new one. */
-  slotLost(): void {
-    this.#lock = undefined;
+  /**
+   * The one lock transaction of every state file (the balancer's and the
+   * policy board's): runs `fn` holding this process's lock-table slot, after
+   * opening or creating the file and claiming a slot when needed. A slot
+   * another process claimed meanwhile is claimed anew, and `fn` may answer
+   * AGAIN (the file was replaced under it) to start once more on the new
+   * file; both at most ATTEMPTS times in all.
+   * Lock needs: none held on entry; returns with none held.
+   * @returns fn's result, or why the lock could not be had in time
+   * @throws StateError (or an I/O error) when the file cannot be used
+   */
+  locked<T>(fn: (file: OpenFile) => T | typeof AGAIN): { readonly ok: true; readonly value: T } | { readonly ok: false; readonly detail: string } {
+    for (let attempt = 1; ; attempt++) {
+      const lock = this.ready();
+      const got = lock.acquire();
+      if (!got.ok && got.lost === true && attempt < ATTEMPTS) {
+        this.#lock = undefined;
+        continue;
+      }
+      if (!got.ok) {
+        if (got.lost === true) this.#lock = undefined;
+        return { ok: false, detail: got.detail };
+      }
+      try {
+        const value = fn(this.#file!);
+        if (value !== AGAIN) return { ok: true, value };
+        if (attempt >= ATTEMPTS) throw new StateError('EUNAVAILABLE', this.#opts.path, 'state file replaced twice in one transaction');
+      } finally {
+        // A file replaced inside the transaction gave its slot back already.
+        if (this.#lock === lock) lock.release();
+      }
+    }
   }
 
   /**

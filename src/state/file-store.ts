@@ -7,7 +7,7 @@ import { DEFAULTS } from '../defaults.js';
 import { monotonicMs } from '../clock.js';
 import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
 import { MemoryFallback, type LastGood } from './fallback.js';
-import { StateFileBinding } from './file-binding.js';
+import { AGAIN, StateFileBinding } from './file-binding.js';
 import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, troubleOffset } from './layout.js';
 import { MemoRegion } from './memo-io.js';
 import type { MemoryStateStore } from './memory-store.js';
@@ -18,8 +18,6 @@ import { decodeTrouble, emptyTrouble, encodeTrouble, nextTroubleGen } from './tr
 
 /** After a failure, how long to serve from memory before trying the file again. */
 const RETRY_FILE_MS = 10_000;
-/** A transaction that found the file replaced starts once more on the new file; never more. */
-const ATTEMPTS = 2;
 const EMPTY_IO: SlotIO = { slots: 0, words: new Uint32Array(0), load() {}, store() {} };
 const EMPTY_TROUBLE: TroubleState = Object.freeze(emptyTrouble());
 
@@ -105,47 +103,32 @@ export class FileStateStore implements StateStore {
     let applied = false;
     let result: T | undefined;
     try {
-      for (let attempt = 1; ; attempt++) {
-        const lock = this.#binding.ready();
-        const got = lock.acquire();
-        if (!got.ok && got.lost === true && attempt < ATTEMPTS) {
-          this.#binding.slotLost();
-          continue;
+      const done = this.#binding.locked((): T | typeof AGAIN => {
+        const read = this.#readState(pool);
+        if (read === 'replaced') return AGAIN;
+        const trouble = this.#troubleFor(read.state.troubleGen, read.memoSlots);
+        let replaced: TroubleState | undefined;
+        result = fn(read.state, { current: trouble, replace: (next) => { replaced = next; } });
+        applied = true;
+        if (replaced) {
+          // The region first: whoever sees the new generation in the header finds it written.
+          read.state.troubleGen = nextTroubleGen(read.state.troubleGen);
+          this.#pwrite(encodeTrouble(replaced), troubleOffset(read.memoSlots));
+          this.#trouble = { gen: read.state.troubleGen, trouble: replaced };
         }
-        if (!got.ok) {
-          const busy = new StateError('EUNAVAILABLE', this.path, `state lock: ${got.detail}`);
-          if (this.#opts.strict) throw busy;
-          // The file is sound, only busy: it stays open, and its drain marks are still obeyed.
-          this.#busy = true;
-          return this.#withFileMarks(this.#fallback.enter(busy.message, this.#now(), this.#lastGood, pool), pool, fn);
-        }
-        try {
-          const read = this.#readState(pool);
-          if (read === 'replaced') {
-            if (attempt < ATTEMPTS) continue;
-            throw new StateError('EUNAVAILABLE', this.path, 'state file replaced twice in one transaction');
-          }
-          const trouble = this.#troubleFor(read.state.troubleGen, read.memoSlots);
-          let replaced: TroubleState | undefined;
-          result = fn(read.state, { current: trouble, replace: (next) => { replaced = next; } });
-          applied = true;
-          if (replaced) {
-            // The region first: whoever sees the new generation in the header finds it written.
-            read.state.troubleGen = nextTroubleGen(read.state.troubleGen);
-            this.#pwrite(encodeTrouble(replaced), troubleOffset(read.memoSlots));
-            this.#trouble = { gen: read.state.troubleGen, trouble: replaced };
-          }
-          this.#pwrite(encodeHeader(read.state, pool, read.memoSlots), 0);
-          this.#memoSlots = read.memoSlots;
-          this.#lastGood = { fingerprint: pool.fingerprint, state: read.state, pool };
-          this.#busy = false;
-          this.#fallback.leave();
-          return result;
-        } finally {
-          // A file replaced inside the transaction gave its slot back already.
-          if (this.#binding.lock === lock) lock.release();
-        }
-      }
+        this.#pwrite(encodeHeader(read.state, pool, read.memoSlots), 0);
+        this.#memoSlots = read.memoSlots;
+        this.#lastGood = { fingerprint: pool.fingerprint, state: read.state, pool };
+        this.#busy = false;
+        this.#fallback.leave();
+        return result;
+      });
+      if (done.ok) return done.value;
+      const busy = new StateError('EUNAVAILABLE', this.path, `state lock: ${done.detail}`);
+      if (this.#opts.strict) throw busy;
+      // The file is sound, only busy: it stays open, and its drain marks are still obeyed.
+      this.#busy = true;
+      return this.#withFileMarks(this.#fallback.enter(busy.message, this.#now(), this.#lastGood, pool), pool, fn);
     } catch (err) {
       const memory = this.#degrade(err, pool);
       // An answer already decided stands; later ones come from memory.
