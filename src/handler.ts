@@ -2,14 +2,13 @@ import type { ConfigSource } from './config/source.js';
 import { inScope } from './config/scope.js';
 import type { Algorithm as AlgorithmName, PoolConfig } from './config/types.js';
 import { ALGORITHM_IMPLS } from './balance/algorithms/index.js';
-import { EligibilityView } from './balance/eligibility/view.js';
-import { WarmupCaps, warmupRule } from './balance/eligibility/warmup.js';
+import { Selection } from './balance/select.js';
 import { hashKey } from './keys/hash.js';
-import type { PickInput } from './balance/types.js';
 import { LookupLog } from './lookup-log.js';
 import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
-import type { StateStore } from './state/types.js';
+import type { MemoAccess, StateStore } from './state/types.js';
+import { planBurst, type BurstPlan } from './state/memo.js';
 import { monotonicMs } from './clock.js';
 
 /**
@@ -60,10 +59,7 @@ export class LookupHandler {
   readonly #opts: HandlerOptions;
   readonly #now: () => number;
   #found: { pool: PoolConfig; outcomes: readonly Outcome[]; none: Outcome } | undefined;
-  /**
-   * This pool's eligibility view (#viewFor).
-   */
-  #view: { pool: PoolConfig; view: EligibilityView; caps: WarmupCaps } | undefined;
+  #selection: Selection | undefined;
   readonly #random: () => number;
   readonly #log: LookupLog;
   #repeats: { pool: PoolConfig; counts: number[] } | undefined;
@@ -129,125 +125,86 @@ export class LookupHandler {
     return this.#found;
   }
 
-  /** The eligibility view and warm-up caps of this pool (balance/eligibility/); their log lines wait for the replies. */
-  #viewFor(pool: PoolConfig): { view: EligibilityView; caps: WarmupCaps } {
-    if (this.#view?.pool !== pool) {
-      const log = (level: 'info' | 'warning', line: string): void => { this.#deferred.push(() => this.#opts.logger.log(level, line)); };
-      this.#view = { pool, view: new EligibilityView(pool, log), caps: new WarmupCaps(pool, log) };
+  /** This pool's selection (balance/select.ts); its log lines wait for the replies. */
+  #selectionFor(pool: PoolConfig): Selection {
+    if (this.#selection?.pool !== pool) {
+      this.#selection = new Selection(pool, (level, line) => { this.#deferred.push(() => this.#opts.logger.log(level, line)); });
     }
-    return this.#view;
+    return this.#selection;
   }
 
   /**
    * Decides a burst: keys the memo remembers repeat their answer (while its
-   * transport stays eligible); each other key runs eligibility, tier and
-   * algorithm in one transaction; a key twice in the burst repeats its first
-   * answer. New picks are remembered once the replies are out.
+   * member may still answer them); each other key gets a new pick, all in
+   * one transaction; a key twice in the burst repeats its first answer. New
+   * picks are remembered once the replies are out.
    */
   #decide(pool: PoolConfig, keys: readonly string[]): Decision[] {
-    const { store } = this.#opts;
-    const nowSec = Math.floor(this.#now() / 1000);
-    const hashes = keys.map(hashKey);
-    const memo = store.memo(pool, keys.length);
-    const decisions: Decision[] = new Array<Decision>(keys.length);
-    // Keys answered by the memo, and the first new occurrence of each other key.
-    let fresh: number[] = [];
-    const remembered: number[] = [];
-    // A key twice in one burst: its second occurrence repeats the first's
-    // pick, as it would have from the memo had it come in a later burst.
-    const pendingRepeat = new Map<number, number>();
-    const repeatOf: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const hash = hashes[i]!;
-      const first = pendingRepeat.get(hash);
-      if (first !== undefined) {
-        pendingRepeat.delete(hash);
-        repeatOf.push(i, first);
-        continue;
-      }
-      const index = memo.take(hash, nowSec);
-      if (index !== undefined) {
-        decisions[i] = { index, repeat: true };
-        remembered.push(i);
-        continue;
-      }
-      fresh.push(i);
-      pendingRepeat.set(hash, i);
-    }
-    const { view, caps } = this.#viewFor(pool);
     const nowMs = this.#now();
-    // A remembered answer stands only while its transport may answer that key
-    // now: a drain, a transport down or suspended for the key's destination
-    // (or a better tier coming back) applies from the next lookup. A warm-up
-    // cap does not: the recipient was counted at its first lookup.
-    const stale = (): number[] => (remembered.length === 0
-      ? remembered
-      : remembered.filter((i) => {
-        const e = view.forKey(keys[i]!, nowMs);
-        const index = decisions[i]!.index;
-        return !e.members[index] && e.excludedBy[index] !== warmupRule.name;
-      }));
-    let needTransaction = fresh.length > 0;
-    if (!needTransaction && remembered.length > 0) {
-      const peek = store.peekFlags(pool);
-      if (peek === undefined || peek.troubleGen !== view.troubleGen) needTransaction = true;
-      else {
-        view.update(peek.flags, peek.troubleGen, undefined, nowMs);
-        needTransaction = stale().length > 0;
-      }
+    const nowSec = Math.floor(nowMs / 1000);
+    const memo = this.#opts.store.memo(pool, keys.length);
+    const plan = planBurst(keys.map(hashKey), memo, nowSec);
+    const repeat = keys.map(() => true);
+    const selection = this.#selectionFor(pool);
+    if (plan.fresh.length > 0 || this.#remembersStale(pool, selection, keys, plan, nowMs)) {
+      for (const i of this.#pickInTransaction(pool, selection, keys, plan, nowMs)) repeat[i] = false;
     }
-    if (needTransaction) {
-      const algorithm = ALGORITHM_IMPLS[this.#opts.algorithm ?? pool.algorithm];
-      // Hashed before the lock is taken: other instances wait while it is held.
-      const keyHashes = keys.map((k) => algorithm.keyHash(k));
-      store.transact(pool, (state, trouble) => {
-        caps.begin(state, nowMs);
-        const flags = (t: number): number => state.transports[t]!.flags;
-        view.update(flags, state.troubleGen, trouble.current, nowMs);
-        const restale = stale();
-        if (restale.length > 0) fresh = [...fresh, ...restale].sort((a, b) => a - b);
-        const input: { -readonly [K in keyof PickInput]: PickInput[K] } = {
-          current: state.transports.map((t) => t.current),
-          keyHash: 0,
-          memberHashes: pool.memberHashes,
-          random: this.#random,
-        };
-        let picked = 0;
-        for (const i of fresh) {
-          input.keyHash = keyHashes[i]!;
-          const group = caps.groupOf(keys[i]!);
-          const capped = caps.cappedFor(group);
-          const index = algorithm.pick(view.forKey(keys[i]!, nowMs, capped && { name: `${group}:${caps.version}`, members: capped }), input);
-          if (index >= 0) {
-            state.transports[index]!.picks++;
-            picked++;
-            // At its cap from this answer on: the next keys of the burst go elsewhere.
-            if (caps.picked(state, index, group) === 'flags') view.update(flags, state.troubleGen, undefined, nowMs);
-          }
-          decisions[i] = { index, repeat: false };
-        }
-        state.seq += picked;
-        for (let t = 0; t < input.current.length; t++) state.transports[t]!.current = input.current[t]!;
-        this.#addRepeats(pool, state.transports);
-      });
-    }
-    for (let r = 0; r < repeatOf.length; r += 2) {
-      decisions[repeatOf[r]!] = { index: decisions[repeatOf[r + 1]!]!.index, repeat: true };
-    }
+    const members = plan.members;
+    for (let r = 0; r < plan.repeatOf.length; r += 2) members[plan.repeatOf[r]!] = members[plan.repeatOf[r + 1]!];
+    const decisions = members.map((m, i): Decision => ({ index: m ?? -1, repeat: repeat[i]! }));
     for (const d of decisions) if (d.repeat && d.index >= 0) this.#countRepeat(pool, d.index);
-    // Remember the picks whose one repeat was not used up within this burst,
-    // once the replies are out.
-    if (pendingRepeat.size > 0) {
-      const puts: number[] = [];
-      for (const [hash, i] of pendingRepeat) if (decisions[i]!.index >= 0) puts.push(hash, decisions[i]!.index);
-      this.#deferred.push(() => {
-        // The first lookups of a new state file had no memo to read; the
-        // transaction has created one to write to.
-        const target = memo.usable ? memo : store.memo(pool, puts.length / 2);
-        for (let k = 0; k < puts.length; k += 2) target.put(puts[k]!, puts[k + 1]!, nowSec);
-      });
-    }
+    this.#rememberLater(pool, memo, plan, nowSec);
     return decisions;
+  }
+
+  /**
+   * Lock-free, for a burst the memo answered whole: does it need a
+   * transaction after all (the trouble region changed, or a remembered
+   * member may no longer answer its key)?
+   */
+  #remembersStale(pool: PoolConfig, selection: Selection, keys: readonly string[], plan: BurstPlan, nowMs: number): boolean {
+    if (plan.remembered.length === 0) return false;
+    const peek = this.#opts.store.peekFlags(pool);
+    if (peek === undefined || peek.troubleGen !== selection.troubleGen) return true;
+    selection.peeked(peek.flags, peek.troubleGen, nowMs);
+    return selection.stale(keys, plan.remembered, plan.members, nowMs).length > 0;
+  }
+
+  /**
+   * One transaction: new picks for the fresh keys and for remembered ones
+   * gone stale, into `plan.members`.
+   * @returns the keys picked anew
+   */
+  #pickInTransaction(pool: PoolConfig, selection: Selection, keys: readonly string[], plan: BurstPlan, nowMs: number): number[] {
+    const algorithm = ALGORITHM_IMPLS[this.#opts.algorithm ?? pool.algorithm];
+    // Hashed before the lock is taken: other instances wait while it is held.
+    const keyHashes = keys.map((k) => algorithm.keyHash(k));
+    let fresh = plan.fresh;
+    this.#opts.store.transact(pool, (state, trouble) => {
+      selection.begin(state, trouble.current, nowMs);
+      const stale = selection.stale(keys, plan.remembered, plan.members, nowMs);
+      fresh = stale.length === 0 ? plan.fresh : [...plan.fresh, ...stale].sort((a, b) => a - b);
+      const picked = selection.pick(state, algorithm, this.#random, keys, keyHashes, fresh, nowMs);
+      fresh.forEach((i, k) => { plan.members[i] = picked[k]!; });
+      this.#addRepeats(pool, state.transports);
+    });
+    return fresh;
+  }
+
+  /** The new picks whose one repeat was not used within the burst, written to the memo once the replies are out. */
+  #rememberLater(pool: PoolConfig, memo: MemoAccess, plan: BurstPlan, nowSec: number): void {
+    const puts: number[] = [];
+    for (const [hash, i] of plan.unpaired) {
+      const m = plan.members[i];
+      if (m !== undefined && m >= 0) puts.push(hash, m);
+    }
+    if (puts.length === 0) return;
+    this.#deferred.push(() => {
+      // The first lookups of a new state file had no memo to read; the
+      // transaction has created one to write to.
+      const target = memo.usable ? memo : this.#opts.store.memo(pool, puts.length / 2);
+      for (let k = 0; k < puts.length; k += 2) target.put(puts[k]!, puts[k + 1]!, nowSec);
+    });
   }
 
   /**

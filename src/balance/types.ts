@@ -41,6 +41,30 @@ export interface EligibilityRule {
   factor(member: number, facts: MemberFacts, nowMs: number): number;
 }
 
+/**
+ * A rule whose exclusions move with every answer it counts (warm-up caps;
+ * rate limits next): kept up to date inside the state transaction, where its
+ * records live, and shown to the eligibility view as a flag bit (the same
+ * for every key) or, for keys it judges apart, as an override of that bit.
+ */
+export interface CountingRule {
+  /** The EligibilityRule that reads its flag bit (its name in excludedBy). */
+  readonly rule: EligibilityRule;
+  /** The flag bit it sets in the state for members it excludes for every key. */
+  readonly flag: number;
+  /**
+   * A remembered answer of a member it excludes still stands: the key was
+   * counted at its first lookup (a cap counts recipients, not lookups).
+   */
+  readonly keepsRemembered: boolean;
+  /** At the start of a transaction: brings its records to now and sets or clears its flag bits. */
+  begin(state: BalanceState, nowMs: number): void;
+  /** The members it excludes for `key` when they differ from its flag bits, with a name for caching; else undefined. Lock needs: none. */
+  overrideFor(key: string): { readonly name: string; readonly members: readonly boolean[] } | undefined;
+  /** Counts a new answer by `member` for `key`. @returns true when its flag bits changed (the view must be brought up to date) */
+  counted(state: BalanceState, member: number, key: string): boolean;
+}
+
 /** The members that may answer now and their weights: the input of every algorithm. */
 export interface Eligible {
   /** The active tier's priority, or undefined when no member is eligible. */

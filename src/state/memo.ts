@@ -180,3 +180,45 @@ export class BufferSlotIO implements SlotIO {
   load(): void {}
   store(): void {}
 }
+
+/**
+ * A burst of keys against the memo: which keys repeat a remembered answer,
+ * which need a new one, and which repeat an earlier key of the same burst
+ * (its second occurrence repeats the first's pick, as it would have from the
+ * memo had it come in a later burst).
+ */
+export interface BurstPlan {
+  /** Per key: the remembered member, or undefined (decided later). */
+  readonly members: (number | undefined)[];
+  /** Keys answered from the memo. */
+  readonly remembered: number[];
+  /** The first occurrence of each key the memo does not have, in order. */
+  readonly fresh: number[];
+  /** Pairs [later, first]: a later occurrence and the first it repeats. */
+  readonly repeatOf: number[];
+  /** Per key hash, its fresh occurrence whose one repeat was not used within the burst (to be remembered). */
+  readonly unpaired: Map<KeyHash, number>;
+}
+
+/** Takes each key's remembered answer, if any (consumed: one repeat per answer). */
+export function planBurst(hashes: readonly KeyHash[], memo: MemoAccess, nowSec: number): BurstPlan {
+  const plan: BurstPlan = { members: new Array<number | undefined>(hashes.length), remembered: [], fresh: [], repeatOf: [], unpaired: new Map() };
+  for (let i = 0; i < hashes.length; i++) {
+    const hash = hashes[i]!;
+    const first = plan.unpaired.get(hash);
+    if (first !== undefined) {
+      plan.unpaired.delete(hash);
+      plan.repeatOf.push(i, first);
+      continue;
+    }
+    const index = memo.take(hash, nowSec);
+    if (index !== undefined) {
+      plan.members[i] = index;
+      plan.remembered.push(i);
+      continue;
+    }
+    plan.fresh.push(i);
+    plan.unpaired.set(hash, i);
+  }
+  return plan;
+}

@@ -4,7 +4,6 @@ import { hashLo } from '../../keys/hash.js';
 import type { Eligible, MemberFacts } from '../types.js';
 import { describeEligible, describeExcluded } from './describe.js';
 import { MANUAL_RULES, RULES, eligibleMembers } from './index.js';
-import { CAPPED } from './warmup.js';
 import { destinationOf } from './suspension.js';
 
 /**
@@ -83,12 +82,12 @@ export class EligibilityView {
   }
 
   /**
-   * The members eligible for lookup key `key` (call update first). `capped`:
-   * the warm-up caps of the key's provider group when they differ from the
-   * CAPPED flags (eligibility/warmup.ts), with a name for the cache.
+   * The members eligible for lookup key `key` (call update first).
+   * `override`: a counting rule's exclusions for this key when they differ
+   * from its flag bit (a warm-up provider group's caps), named for the cache.
    */
-  forKey(key: string, nowMs: number, capped?: { readonly name: string; readonly members: readonly boolean[] }): Eligible {
-    if (capped) return this.#forKeyCapped(key, nowMs, capped);
+  forKey(key: string, nowMs: number, override?: FlagOverride): Eligible {
+    if (override) return this.#forKeyOverridden(key, nowMs, override);
     let eligible = this.#base!;
     if (this.#suspended) {
       const destination = destinationOf(this.#suspended, key);
@@ -106,15 +105,15 @@ export class EligibilityView {
     return this.#noneLeft(eligible, this.#facts, nowMs);
   }
 
-  /** As forKey, with the warm-up caps of a provider group in place of the CAPPED flags. */
-  #forKeyCapped(key: string, nowMs: number, capped: { readonly name: string; readonly members: readonly boolean[] }): Eligible {
+  /** As forKey, with a rule's exclusions for this key in place of its flag bit. */
+  #forKeyOverridden(key: string, nowMs: number, override: FlagOverride): Eligible {
     const destination = this.#suspended ? destinationOf(this.#suspended, key) : undefined;
-    const cacheKey = `${destination ?? ''}\u0000${capped.name}`;
+    const cacheKey = `${destination ?? ''}\u0000${override.flag}:${override.name}`;
     let e = this.#perDestination.get(cacheKey);
     if (!e) {
       const ids = new Set(destination === undefined ? [] : this.#suspended!.get(destination));
       const facts = this.#facts.map((f, i) => {
-        const flags = capped.members[i] ? f.flags | CAPPED : f.flags & ~CAPPED;
+        const flags = override.members[i] ? f.flags | override.flag : f.flags & ~override.flag;
         return ids.has(this.#ids[i]!) ? { ...f, flags, suspended: true } : { ...f, flags };
       });
       e = this.#noneLeft(eligibleMembers(this.#weights, this.#priorities, facts, RULES, nowMs), facts, nowMs);
@@ -130,6 +129,13 @@ export class EligibilityView {
     if (!eligible.excludedBy.some((r) => r !== undefined && !MANUAL_NAMES.has(r))) return eligible;
     return eligibleMembers(this.#weights, this.#priorities, facts, MANUAL_RULES, nowMs);
   }
+}
+
+/** A counting rule's exclusions for one key in place of its flag bit. */
+export interface FlagOverride {
+  readonly name: string;
+  readonly flag: number;
+  readonly members: readonly boolean[];
 }
 
 /** Per-provider eligibilities kept at most (a cache: cleared when full). */

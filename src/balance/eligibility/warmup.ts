@@ -1,5 +1,5 @@
 import type { PoolConfig } from '../../config/types.js';
-import type { BalanceState } from '../types.js';
+import type { BalanceState, CountingRule } from '../types.js';
 import { hashKey, hashLo } from '../../keys/hash.js';
 import type { EligibilityRule } from '../types.js';
 import { destinationOf } from './suspension.js';
@@ -43,10 +43,14 @@ export function warmupRecordId(pool: PoolConfig, member: number, group: number):
 }
 
 /**
- * The warm-up bookkeeping of one pool inside transactions. Lock needs: every
- * method but groupOf runs inside a transaction on its `state`.
+ * The warm-up bookkeeping of one pool inside transactions, as a counting
+ * rule of the selection (balance/select.ts). Lock needs: every method but
+ * groupOf and overrideFor runs inside a transaction on its `state`.
  */
-export class WarmupCaps {
+export class WarmupCaps implements CountingRule {
+  readonly rule = warmupRule;
+  readonly flag = CAPPED;
+  readonly keepsRemembered = true;
   readonly #pool: PoolConfig;
   readonly #warming: readonly Warming[];
   readonly #log: WarmupLog;
@@ -112,6 +116,16 @@ export class WarmupCaps {
       }
     }
     state.warmup = records;
+  }
+
+  overrideFor(key: string): { readonly name: string; readonly members: readonly boolean[] } | undefined {
+    const group = this.groupOf(key);
+    const members = this.cappedFor(group);
+    return members && { name: `${group}:${this.version}`, members };
+  }
+
+  counted(state: BalanceState, member: number, key: string): boolean {
+    return this.picked(state, member, this.groupOf(key)) === 'flags';
   }
 
   /** The members capped for provider group `group` when they differ from other domains' (the CAPPED flags), else undefined. */
