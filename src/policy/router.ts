@@ -1,4 +1,6 @@
-import { pickSmoothWrr } from '../balance/algorithms/wrr.js';
+import { wrr } from '../balance/algorithms/wrr.js';
+import { eligibleMembers } from '../balance/eligibility/index.js';
+import type { EligibilityRule, MemberFacts } from '../balance/types.js';
 import { encodePolicyAction } from '../protocol/policy.js';
 import { PolicyBackend, PolicyBackendError, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
 import type { PolicyBoard } from './board.js';
@@ -47,6 +49,16 @@ export const TRIP_AFTER = 3;
 /** A streak older than this starts again: failures far apart are not one outage. */
 export const TRIP_WINDOW_MS = 60_000;
 
+/** A service held by its breaker, or already in this request's order. */
+const HELD = 1;
+
+/** The breaker as an eligibility rule: a held service is skipped like a drained transport. */
+const breakerRule: EligibilityRule = {
+  name: 'breaker',
+  automatic: false,
+  factor: (_member, facts) => ((facts.flags & HELD) !== 0 ? 0 : 1),
+};
+
 /** Counters are added to the board at most this often (and at close). */
 const FLUSH_MS = 1000;
 
@@ -55,8 +67,8 @@ export class PolicyRouter {
   readonly #opts: RouterOptions;
   readonly #now: () => number;
   readonly #weights: readonly number[];
-  /** Members of each priority, best priority first (priorities as numbers). */
-  readonly #groups: readonly (readonly number[])[];
+  /** Tiers: lower first (numbers, unlike hapolicy's string sort). */
+  readonly #priorities: readonly number[];
   /** Answers and latency not yet added to the board. */
   readonly #answered: number[];
   readonly #latencyMs: number[];
@@ -71,8 +83,7 @@ export class PolicyRouter {
     this.#weights = specs.map((s) => s.weight);
     this.#answered = specs.map(() => 0);
     this.#latencyMs = specs.map(() => 0);
-    const priorities = [...new Set(specs.map((s) => s.priority))].sort((a, b) => a - b);
-    this.#groups = priorities.map((p) => specs.map((s, i) => (s.priority === p ? i : -1)).filter((i) => i >= 0));
+    this.#priorities = specs.map((s) => s.priority);
     this.#flushTimer = setInterval(() => this.flush(), FLUSH_MS);
     this.#flushTimer.unref();
   }
@@ -106,28 +117,31 @@ export class PolicyRouter {
     });
   }
 
-  /** The services to try for one request, in order. */
+  /**
+   * The services to try for one request, in order: the tiers and smooth
+   * WRR of the lookups (balance/), a service held by its breaker being a
+   * member excluded by the `breaker` rule. The best tier's pick first (its
+   * scores shared on the board, so the shares hold across instances), then
+   * the rest of that tier by weight, then the next tier's the same way.
+   */
   #order(now: number): number[] {
     const page = this.#opts.board.read();
+    const facts: MemberFacts[] = this.#backends.map((_, i) => ({ flags: this.#usable(page, i, now) ? 0 : HELD }));
     const order: number[] = [];
-    for (const group of this.#groups) {
-      const usable = group.filter((i) => this.#usable(page, i, now));
-      if (usable.length === 0) continue;
-      let first = usable[0]!;
-      if (usable.length > 1) {
-        const weights = this.#weights;
-        const ok = (i: number): boolean => usable.includes(i);
-        // The scores are shared, so the shares hold across instances.
-        first = this.#opts.board.update((p) => {
-          const current = this.#backends.map((_, i) => currentOf(p, i));
-          const pick = pickSmoothWrr(weights, current, ok);
-          for (const i of group) setCurrent(p, i, current[i]!);
-          return pick;
-        });
-      }
-      order.push(first, ...usable.filter((i) => i !== first).sort((a, b) => this.#weights[b]! - this.#weights[a]!));
+    for (;;) {
+      const tier = eligibleMembers(this.#weights, this.#priorities, facts, [breakerRule], now);
+      if (tier.priority === undefined) return order;
+      const members = this.#backends.map((_, i) => i).filter((i) => tier.members[i]);
+      const first = members.length === 1 ? members[0]! : this.#opts.board.update((p) => {
+        const input = { current: this.#backends.map((_, i) => currentOf(p, i)), keyHash: 0, memberHashes: [], random: Math.random };
+        const pick = wrr.pick(tier, input);
+        for (const i of members) setCurrent(p, i, input.current[i]!);
+        return pick;
+      });
+      order.push(first, ...members.filter((i) => i !== first).sort((a, b) => this.#weights[b]! - this.#weights[a]!));
+      // This tier is spoken for: the next one follows on failure.
+      for (const i of members) facts[i] = { flags: HELD };
     }
-    return order;
   }
 
   #succeeded(i: number, latencyMs: number, now: number, page: Buffer): void {
