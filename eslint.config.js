@@ -1,6 +1,7 @@
 // npm run lint: typescript-eslint's type-checked rules over every TypeScript file.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerRules } from './scripts/layers.mjs';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'scripts/**', 'bin/**', 'eslint.config.js', 'stryker.config.mjs', '.stryker-tmp/**', 'reports/**'] },
@@ -23,6 +24,7 @@ export default tseslint.config(
       eqeqeq: 'error',
     },
   },
+  ...layerRules(),
   {
     // Benchmarks and test helpers print their results.
     files: ['bench/**', 'test/**'],

@@ -7,23 +7,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
 import { ROOT } from '../helpers/postbal.js';
 
-/** Top-level folders and files of src/, by layer: each may import only what sits in a lower layer. */
-const LAYERS: readonly (readonly string[])[] = [
-  ['types', 'errors.ts', 'defaults.ts', 'clock.ts', 'lazy-require.ts', 'syslog-pro.d.ts'], // no imports of ours
-  ['keys', 'sys'], // facts with no policy: key hashing and domains; users, files, postconf
-  ['protocol', 'log'], // codecs, log sinks
-  ['config'], // postbal.cf into a frozen config
-  ['balance'], // selection: eligibility, algorithms, warm-up rules; pure
-  ['state'], // the state file and its locks, storing what balance defines
-  ['feedback', 'policy', 'lookup-log.ts'], // the jobs beside lookups
-  ['handler.ts'], // a lookup: config, balance and state together
-  ['io'], // stdin/stdout, sockets, the process
-  ['commands', 'app.ts'], // one composition per command
-  ['command-word.ts', 'help-text.ts'],
-  ['cli.ts'], // argv in, exit code out
-];
+/** The table (scripts/layers.mjs), shared with the lint rule. */
+const layersModule = (await import(pathToFileURL(join(ROOT, 'scripts/layers.mjs')).href)) as {
+  LAYERS: readonly (readonly string[])[];
+  layerRules: () => unknown[];
+};
+const LAYERS = layersModule.LAYERS;
 
 const rankOf = (unit: string): number => LAYERS.findIndex((l) => l.includes(unit));
 
@@ -52,4 +46,22 @@ test('layers point down only: no src/ module imports a module of its own layer\'
   }
   assert.ok(imports > 200, `the imports were read (${imports})`);
   assert.deepEqual(problems, []);
+});
+
+test('the lint rule refuses an upward or sideways import, at every depth, naming both layers; a downward one passes', async () => {
+  const eslint = new ESLint({
+    cwd: ROOT,
+    overrideConfigFile: true,
+    baseConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser } }, ...(layersModule.layerRules() as never[])],
+  });
+  const lint = async (filePath: string, from: string): Promise<string[]> => {
+    const [r] = await eslint.lintText(`import { x } from '${from}';\nexport const y = x;\n`, { filePath: join(ROOT, filePath) });
+    return r!.messages.map((m) => m.message);
+  };
+  assert.deepEqual(await lint('src/balance/probe.ts', '../state/memo.js'), ['\'../state/memo.js\' import is restricted from being used by a pattern. layers point down only (scripts/layers.mjs): balance (layer 4) may not import state (layer 5)']);
+  assert.match((await lint('src/balance/eligibility/probe.ts', '../../handler.js'))[0] ?? '', /balance \(layer 4\) may not import handler\.ts \(layer 7\)/);
+  assert.match((await lint('src/feedback/probe.ts', '../policy/router.js'))[0] ?? '', /feedback \(layer 6\) may not import policy \(layer 6\)/, 'a neighbour of its own layer');
+  assert.match((await lint('src/handler.ts', './io/serve.js'))[0] ?? '', /handler\.ts \(layer 7\) may not import io/);
+  assert.deepEqual(await lint('src/state/probe.ts', '../balance/select.js'), [], 'downward');
+  assert.deepEqual(await lint('src/balance/eligibility/probe.ts', '../types.js'), [], 'within its own folder');
 });
