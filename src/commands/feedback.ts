@@ -1,19 +1,18 @@
 import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
 import { readLines } from '../io/lines.js';
-import { parseLogLine, MAX_LOG_LINE } from '../feedback/log-line.js';
-import { parseDeliveryLine, tagsOfPool } from '../feedback/delivery.js';
+import { MAX_LOG_LINE } from '../feedback/log-line.js';
+import { tagsOfPool } from '../feedback/delivery.js';
 import { classifyDelivery } from '../feedback/classify.js';
 import { FeedbackEngine, describeEvent, type FeedbackEvent } from '../feedback/engine.js';
 import { probeTargetOf, servicesWithFixedNextHop, type ProbeTarget } from '../feedback/probe-target.js';
 import { probeSmtp } from '../io/smtp-probe.js';
 import type { PoolConfig } from '../config/types.js';
-import { isTrusted, type TrustPolicy } from '../feedback/trust.js';
+import { judgeLine, type TrustPolicy } from '../feedback/trust.js';
 import type { Logger } from '../log/types.js';
 import { applyEvent } from '../feedback/apply.js';
 import { FileStateStore } from '../state/file-store.js';
 import { DEFAULTS } from '../defaults.js';
-import { quoteForLog } from '../log/format.js';
 import { uidOf } from '../sys/users.js';
 import { postconf } from '../sys/postconf.js';
 
@@ -153,28 +152,22 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   };
   const handle = (line: string): void => {
     counts.lines++;
-    const record = parseLogLine(line);
-    const parsedLine = record ? parseDeliveryLine(record.message) : undefined;
-    const service = record ? tags.get(record.tag) : undefined;
-    if (!record || !parsedLine || service === undefined) {
-      counts.skipped++;
-      return;
+    const judged = judgeLine(line, tags, opts.trustInput, trustPolicy);
+    switch (judged.kind) {
+      case 'other': counts.skipped++; return;
+      case 'untrusted': counts.untrusted++; doubts.noted(judged.why); return;
+      case 'refused': counts.refused++; doubts.noted(judged.why); return;
+      case 'delivery': {
+        counts.deliveries++;
+        const at = now();
+        for (const event of engine.observe(judged.service, judged.delivery, classifyDelivery(judged.delivery, pool.feedback.rules), at)) act(event, at);
+        return;
+      }
+      default: {
+        const unreachable: never = judged;
+        return unreachable;
+      }
     }
-    if (!isTrusted(record, record.uid === undefined ? { mailOwnerUid: undefined, trustInput: opts.trustInput } : trustPolicy())) {
-      counts.untrusted++;
-      doubts.noted(`a line of ${quoteForLog(record.tag, 64)} not believed: ${record.uid === undefined ? 'it carries no sender credentials (--trust-input believes such lines)' : `sent by uid ${record.uid}, not mail_owner`}`);
-      return;
-    }
-    if (parsedLine.kind === 'refused') {
-      // An address crafted to read as other fields: the sender's own mail, never a decision.
-      counts.refused++;
-      doubts.noted(`a delivery line of ${quoteForLog(record.tag, 64)} refused (${parsedLine.why}): its address could be read as other fields`);
-      return;
-    }
-    const delivery = parsedLine.delivery;
-    counts.deliveries++;
-    const at = now();
-    for (const event of engine.observe(service, delivery, classifyDelivery(delivery, parsed.pool.feedback.rules), at)) act(event, at);
   };
   const probes = startProbes(parsed.pool, engine, (event) => act(event, now()));
   await readLines(input, MAX_LOG_LINE, handle);

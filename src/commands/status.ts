@@ -10,7 +10,7 @@ import { inspectStateFile, inspectTrouble } from '../state/inspect.js';
 import { healthFactor } from '../balance/eligibility/health.js';
 import { RULES } from '../balance/eligibility/index.js';
 import { hashLo } from '../keys/hash.js';
-import type { TransportHealth } from '../state/types.js';
+import type { Eligible, TransportHealth, TroubleState } from '../balance/types.js';
 import { carryOver, type DecodedHeader } from '../state/codec.js';
 import { CAPPED } from '../balance/eligibility/warmup.js';
 import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
@@ -112,18 +112,60 @@ function lastGoodPool(statePath: string): { pool: PoolConfig; kept: LastGoodConf
 }
 
 export function statusReport(configFile: string, statePath: string, err: (s: string) => void): { report: StatusReport; code: number } {
+  const f = readFacts(configFile, statePath, err);
+  const { pool, decoded, trouble, nowMs } = f;
+  const report: StatusReport = {
+    config: {
+      file: configFile,
+      valid: f.own !== undefined,
+      ...(pool ? { algorithm: pool.algorithm, fallback: pool.fallback ?? null } : {}),
+      ...(f.lastGood ? { lastGood: { path: f.lastGood.path, source: f.lastGood.source, loadedAt: f.lastGood.loadedAt, sha256: f.lastGood.sha256 } } : {}),
+    },
+    state: {
+      path: f.path,
+      status: decoded ? 'ok' : f.unreadable ? `UNKNOWN: ${f.header as string} as ${describeUser(process.geteuid?.() ?? 0)}; drain marks, health and counters cannot be shown${process.geteuid?.() === 0 ? '' : ' (run this as the user postbal runs as under Postfix, or as root)'}` : (f.header as string),
+      samePool: f.samePool,
+      ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
+    },
+    activePriority: f.eligible?.priority ?? null,
+    warmup: f.warm,
+    suspensions: pool && trouble
+      ? trouble.suspensions.filter((x) => x.untilMs > nowMs).flatMap((x) => pool.transports.filter((_, i) => hashLo(pool.memberHashes[i]!) === x.id).map((t) => ({
+        transport: t.value, destination: x.destination, until: new Date(x.untilMs).toISOString(), reason: x.reason,
+      })))
+      : [],
+    transports: transportRows(f),
+  };
+  return { report, code: !f.own ? EX.CONFIG : f.unreadable ? EX.NOPERM : EX.OK };
+}
+
+/** What status reads, once: the config (or the last good copy), the state file, and the eligibility they give now. */
+interface StatusFacts {
+  readonly own: PoolConfig | undefined;
+  readonly lastGood: LastGoodConfig | undefined;
+  readonly pool: PoolConfig | undefined;
+  readonly path: string | null;
+  readonly header: DecodedHeader | string;
+  readonly decoded: DecodedHeader | undefined;
+  /** A file that is there but cannot be read: drain marks, health and counters are unknown, not absent. */
+  readonly unreadable: boolean;
+  /** Counters belong to this pool only when the fingerprint matches. */
+  readonly samePool: boolean;
+  readonly trouble: TroubleState | undefined;
+  readonly warm: WarmupStatus[];
+  readonly flags: readonly number[];
+  readonly eligible: Eligible | undefined;
+  readonly nowMs: number;
+}
+
+function readFacts(configFile: string, statePath: string, err: (s: string) => void): StatusFacts {
   const own: PoolConfig | undefined = loadConfigFor(configFile, err)?.pool;
   const fallback = own ? undefined : lastGoodPool(statePath);
   const pool = own ?? fallback?.pool;
   const path = statePath === 'none' ? null : resolve(statePath);
   const header: DecodedHeader | string = path === null ? 'none (each instance balances on its own)' : refusal(path) ?? inspectStateFile(path);
   const decoded = typeof header === 'string' ? undefined : header;
-  // A file that is there but cannot be read: drain marks, health and counters are unknown, not absent.
-  const unreadable = typeof header === 'string' && header.startsWith('cannot open state file');
-  const who = describeUser(process.geteuid?.() ?? 0);
-  // Counters belong to this pool when the fingerprint matches; drain marks
-  // are found by each transport's value, as a serving instance finds them.
-  const samePool = pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint;
+  // Drain marks are found by each transport's value, as a serving instance finds them.
   const carried = pool && decoded ? carryOver(decoded, pool, 0) : undefined;
   const nowMs = Date.now();
   const warm = pool ? warmupStatus(pool, carried?.warmup ?? [], nowMs) : [];
@@ -131,54 +173,46 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
   const cappedNow = (i: number): boolean => warm.some((w) => w.transport === pool!.transports[i]!.value && w.provider === null && w.allowedNow !== null && w.today >= w.allowedNow);
   const flags = (carried ? carried.transports.map((t) => t.flags) : (pool?.transports.map(() => 0) ?? [])).map((f, i) => (cappedNow(i) ? f | CAPPED : f & ~CAPPED));
   const trouble = decoded && path !== null && decoded.state.troubleGen > 0 ? inspectTrouble(path, decoded.memoSlots) : undefined;
-  const healthOf = (i: number): TransportHealth | undefined => trouble?.health.find((h) => h.id === hashLo(pool!.memberHashes[i]!));
   const eligible = pool
     ? eligibleMembers(pool.transports.map((t) => t.weight), pool.transports.map((t) => t.priority), flags.map((f, i) => {
-      const h = healthOf(i);
+      const h = healthOf(pool, trouble, i);
       return h ? { flags: f, health: h } : { flags: f };
     }), RULES, nowMs)
     : undefined;
-  const eligibleWeight = eligible ? eligible.weights.reduce((s, w, i) => s + (eligible.members[i] ? w : 0), 0) : 0;
-  const counters = samePool ? decoded.state.transports : undefined;
-  const picked = counters ? counters.reduce((s, c) => s + c.picks, 0) : 0;
-  const tierWeight = (p: number): number => pool!.transports.filter((t) => t.priority === p).reduce((s, t) => s + t.weight, 0);
-  const report: StatusReport = {
-    config: {
-      file: configFile,
-      valid: own !== undefined,
-      ...(pool ? { algorithm: pool.algorithm, fallback: pool.fallback ?? null } : {}),
-      ...(fallback ? { lastGood: { path: fallback.kept.path, source: fallback.kept.source, loadedAt: fallback.kept.loadedAt, sha256: fallback.kept.sha256 } } : {}),
-    },
-    state: {
-      path,
-      status: decoded ? 'ok' : unreadable ? `UNKNOWN: ${header} as ${who}; drain marks, health and counters cannot be shown${process.geteuid?.() === 0 ? '' : ' (run this as the user postbal runs as under Postfix, or as root)'}` : (header as string),
-      samePool,
-      ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
-    },
-    activePriority: eligible?.priority ?? null,
-    warmup: warm,
-    suspensions: pool && trouble
-      ? trouble.suspensions.filter((x) => x.untilMs > nowMs).flatMap((x) => pool.transports.filter((_, i) => hashLo(pool.memberHashes[i]!) === x.id).map((t) => ({
-        transport: t.value, destination: x.destination, until: new Date(x.untilMs).toISOString(), reason: x.reason,
-      })))
-      : [],
-    transports: (pool?.transports ?? []).map((t, i) => ({
-      transport: t.value,
-      weight: t.weight,
-      priority: t.priority,
-      drained: unreadable ? null : isDrained(flags[i]!),
-      capped: (flags[i]! & CAPPED) !== 0,
-      active: eligible?.members[i] === true,
-      targetShare: t.weight / tierWeight(t.priority),
-      effectiveShare: eligible?.members[i] ? eligible.weights[i]! / eligibleWeight : 0,
-      health: unreadable ? 'unknown' : describeHealth(healthOf(i), nowMs),
-      suspendedFor: trouble ? trouble.suspensions.filter((x) => x.untilMs > nowMs && x.id === hashLo(pool!.memberHashes[i]!)).map((x) => x.destination) : [],
-      picks: counters ? counters[i]!.picks : null,
-      actualShare: counters && picked > 0 ? counters[i]!.picks / picked : null,
-      repeats: counters ? counters[i]!.repeats : null,
-    })),
+  return {
+    own, lastGood: fallback?.kept, pool, path, header, decoded, trouble, warm, flags, eligible, nowMs,
+    unreadable: typeof header === 'string' && header.startsWith('cannot open state file'),
+    samePool: pool !== undefined && decoded !== undefined && decoded.fingerprint === pool.fingerprint,
   };
-  return { report, code: !own ? EX.CONFIG : unreadable ? EX.NOPERM : EX.OK };
+}
+
+function healthOf(pool: PoolConfig, trouble: TroubleState | undefined, i: number): TransportHealth | undefined {
+  return trouble?.health.find((h) => h.id === hashLo(pool.memberHashes[i]!));
+}
+
+/** One row per transport of the pool in force. */
+function transportRows(f: StatusFacts): StatusReport['transports'] {
+  const { pool, eligible, flags, trouble, nowMs } = f;
+  if (!pool) return [];
+  const eligibleWeight = eligible ? eligible.weights.reduce((s, w, i) => s + (eligible.members[i] ? w : 0), 0) : 0;
+  const counters = f.samePool ? f.decoded!.state.transports : undefined;
+  const picked = counters ? counters.reduce((s, c) => s + c.picks, 0) : 0;
+  const tierWeight = (p: number): number => pool.transports.filter((t) => t.priority === p).reduce((s, t) => s + t.weight, 0);
+  return pool.transports.map((t, i) => ({
+    transport: t.value,
+    weight: t.weight,
+    priority: t.priority,
+    drained: f.unreadable ? null : isDrained(flags[i]!),
+    capped: (flags[i]! & CAPPED) !== 0,
+    active: eligible?.members[i] === true,
+    targetShare: t.weight / tierWeight(t.priority),
+    effectiveShare: eligible?.members[i] ? eligible.weights[i]! / eligibleWeight : 0,
+    health: f.unreadable ? 'unknown' : describeHealth(healthOf(pool, trouble, i), nowMs),
+    suspendedFor: trouble ? trouble.suspensions.filter((x) => x.untilMs > nowMs && x.id === hashLo(pool.memberHashes[i]!)).map((x) => x.destination) : [],
+    picks: counters ? counters[i]!.picks : null,
+    actualShare: counters && picked > 0 ? counters[i]!.picks / picked : null,
+    repeats: counters ? counters[i]!.repeats : null,
+  }));
 }
 
 /** The state column: what limits a transport now, most limiting first. */

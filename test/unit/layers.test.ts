@@ -10,6 +10,7 @@ import { dirname, join, normalize, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
+import type { Node as TsNode } from 'typescript';
 import { ROOT } from '../helpers/postbal.js';
 
 /** The table (scripts/layers.mjs), shared with the lint rule. */
@@ -64,4 +65,29 @@ test('the lint rule refuses an upward or sideways import, at every depth, naming
   assert.match((await lint('src/handler.ts', './io/serve.js'))[0] ?? '', /handler\.ts \(layer 7\) may not import io/);
   assert.deepEqual(await lint('src/state/probe.ts', '../balance/select.js'), [], 'downward');
   assert.deepEqual(await lint('src/balance/eligibility/probe.ts', '../types.js'), [], 'within its own folder');
+});
+
+test('no module of src/ over 300 lines and no function over 60: a feature that would grow one splits it in the same change', async () => {
+  const ts = (await import('typescript')).default;
+  const src = join(ROOT, 'src');
+  const problems: string[] = [];
+  let functions = 0;
+  for (const file of sources(src)) {
+    const text = readFileSync(file, 'utf8');
+    const lines = text.split('\n').length;
+    if (lines > 300) problems.push(`${relative(src, file)}: ${lines} lines`);
+    const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+    const visit = (n: TsNode): void => {
+      if (ts.isFunctionLike(n) && 'body' in n && n.body) {
+        functions++;
+        const first = sf.getLineAndCharacterOfPosition(n.getStart()).line;
+        const last = sf.getLineAndCharacterOfPosition(n.end).line;
+        if (last - first + 1 > 60) problems.push(`${relative(src, file)}:${first + 1}: ${n.name?.getText() ?? '(anonymous)'} is ${last - first + 1} lines`);
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(sf);
+  }
+  assert.ok(functions > 500, `the functions were found (${functions})`);
+  assert.deepEqual(problems, []);
 });
