@@ -91,7 +91,7 @@ export class Interactive {
   }
 
   /** Sends one request line and resolves with the reply line (without LF). */
-  ask(line: string, timeoutMs = 5000): Promise<string> {
+  ask(line: string, timeoutMs = 120_000): Promise<string> {
     return new Promise((resolvePromise, reject) => {
       const timer = setTimeout(() => reject(new Error(`no reply to ${JSON.stringify(line)} within ${timeoutMs} ms`)), timeoutMs);
       this.#waiters.push((reply) => {
@@ -215,5 +215,20 @@ export class AsNobody {
   /** Runs postbal as nobody with `input` on stdin. */
   run(args: readonly string[], input: string): SpawnSyncReturns<string> {
     return spawnSync(process.execPath, [this.bin, ...args], { input, encoding: 'utf8', uid: this.uid, gid: this.uid, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+  }
+}
+
+/**
+ * Asks `request` again and again until `done(reply)` holds: for what happens
+ * at postbal's next 1 s re-check, without a sleep that a busy machine
+ * outruns. Fails after `guardMs` (a guard against a hang, not a deadline).
+ */
+export async function askUntil(p: Interactive, request: string, done: (reply: string) => boolean, guardMs = 120_000): Promise<string> {
+  const start = Date.now();
+  for (;;) {
+    const reply = await p.ask(request);
+    if (done(reply)) return reply;
+    if (Date.now() - start > guardMs) throw new Error(`still ${JSON.stringify(reply)} for ${JSON.stringify(request)} after ${guardMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

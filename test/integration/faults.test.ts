@@ -18,7 +18,7 @@ import { BIN, Interactive, POOL_321, tempDir } from '../helpers/postbal.js';
 async function askAll(p: Interactive, prefix: string, n: number): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    const reply = await p.ask(`get ${prefix}${i}@example.com`, 2000);
+    const reply = await p.ask(`get ${prefix}${i}@example.com`);
     assert.match(reply, /^200 smtp[012]:$/, `${prefix}${i}`);
     out.push(reply);
   }
@@ -53,7 +53,7 @@ for (const [name, inject, warning] of STATE_FAULTS) {
           // A clean path, and the instance back on a new file, before the next hit.
           // (After a refused path the instance serves from memory and retries the file every 10 s.)
           rmSync(state, { recursive: true, force: true });
-          const until = Date.now() + 12_000;
+          const until = Date.now() + 120_000; // a guard: the file is retried every 10 s
           for (let k = 0; !existsSync(state) && Date.now() < until; k++) {
             await sleep(500);
             await askAll(p, `ready${round}-${k}-`, 1);

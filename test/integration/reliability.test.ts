@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AsNobody, BIN, Interactive, POOL_321, runPostbal, tempDir } from '../helpers/postbal.js';
+import { AsNobody, BIN, Interactive, POOL_321, askUntil, runPostbal, tempDir } from '../helpers/postbal.js';
 import { datagramSink, sinkReady } from '../helpers/syslog-sink.js';
 import { FAKETIME, faketimeUnavailable } from '../helpers/faketime.js';
 
@@ -36,7 +36,7 @@ test(`SIGKILL at random instants while 4 instances serve, ${ROUNDS} rounds: stat
     let slowest = 0;
     const ask = async (p: Interactive, key: string): Promise<void> => {
       const t0 = Date.now();
-      const reply = await p.ask(`get ${key}`, 1000);
+      const reply = await p.ask(`get ${key}`);
       slowest = Math.max(slowest, Date.now() - t0);
       assert.match(reply, /^200 smtp[012]:$/);
       received.set(reply, (received.get(reply) ?? 0) + 1);
@@ -65,7 +65,8 @@ test(`SIGKILL at random instants while 4 instances serve, ${ROUNDS} rounds: stat
     const dev = WEIGHTS.map(([reply, w]) => (received.get(reply) ?? 0) - (total * w) / 6);
     const picks = statusJson(cfg, state).transports.map((x) => x.picks ?? 0);
     t.diagnostic(`${ROUNDS} rounds, ${kills} SIGKILLs, ${asked} lookups answered, slowest reply ${slowest} ms, deviation from 3:2:1 per transport ${dev.map((x) => x.toFixed(1)).join(' / ')} (bound ${2 + kills}), positions used ${picks.reduce((a, b) => a + b, 0)}`);
-    assert.ok(slowest < 1000);
+    // A time, so a claim for a quiet machine: checked by `npm run faults` only (npm test must pass on a busy one).
+    if (process.env.FAULT_ROUNDS !== undefined) assert.ok(slowest < 1000, `slowest reply ${slowest} ms`);
     for (const x of dev) assert.ok(Math.abs(x) <= 2 + kills, `deviation ${x}`);
     // Every position used is a reply received or a request killed in flight.
     assert.ok(picks.reduce((a, b) => a + b, 0) - total <= kills);
@@ -186,7 +187,7 @@ test('state directory made read-only and the config unreadable mid-run (as user 
     const all: string[] = [];
     const ask = async (tag: string, n: number): Promise<void> => {
       for (let i = 0; i < n; i++) {
-        const r = await p.ask(`get ${tag}${i}@x`, 2000);
+        const r = await p.ask(`get ${tag}${i}@x`);
         assert.match(r, /^200 smtp[012]:$/, tag);
         all.push(r);
       }
@@ -195,22 +196,20 @@ test('state directory made read-only and the config unreadable mid-run (as user 
     // The file gone and its directory read-only: no new file can be made.
     unlinkSync(state);
     chmodSync(stateDir, 0o500);
-    await sleep(1100);
+    // At its next 1 s re-check of the path it finds the file gone and cannot make one.
+    await askUntil(p, 'get readonly@x', (r) => (assert.match(r, /^200 smtp[012]:$/), /EACCES.*serving from memory/.test(p.stderr)));
     await ask('readonly', 6);
-    assert.match(p.stderr, /EACCES.*serving from memory/);
     // The config made unreadable (and changed, so the instance looks at it): the last good one stays.
     writeFileSync(cfg, `${POOL_321}# touched\n`);
     chmodSync(cfg, 0o000);
-    await sleep(600);
+    await askUntil(p, 'get noconfig@x', (r) => (assert.match(r, /^200 smtp[012]:$/), /keeping the last good configuration/.test(p.stderr)));
     await ask('noconfig', 6);
     assert.match(p.stderr, /EACCES/);
-    assert.match(p.stderr, /keeping the last good configuration/);
     chmodSync(cfg, 0o644);
     chmodSync(stateDir, 0o700);
-    // The file is retried every 10 s.
-    await sleep(10_500);
+    // The file is retried every 10 s, at a lookup.
+    await askUntil(p, 'get after@x', (r) => (assert.match(r, /^200 smtp[012]:$/), existsSync(state)));
     await ask('after', 6);
-    assert.ok(existsSync(state), 'the state file is back');
     assert.equal(await p.end(), 0);
     t.diagnostic(`${all.length} lookups answered through both faults`);
   } finally {
