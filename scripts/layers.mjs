@@ -14,7 +14,7 @@ export const LAYERS = [
   ['feedback', 'policy', 'lookup-log.ts'], // the jobs beside lookups
   ['handler.ts'], // a lookup: config, balance and state together
   ['io'], // stdin/stdout, sockets, the process
-  ['commands', 'app.ts'], // one composition per command
+  ['commands'], // one composition root per command (serve.ts: serving)
   ['command-word.ts', 'help-text.ts'],
   ['cli.ts'], // argv in, exit code out
 ];

@@ -1,6 +1,6 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { runServe } from './app.js';
+import { runServe } from './commands/serve.js';
 import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';

@@ -1,18 +1,18 @@
-import { ConfigSource, type LastGoodKeeper } from './config/source.js';
-import { lastGoodPath, readLastGood, saveLastGood } from './state/last-good.js';
-import { formatConfigProblem } from './errors.js';
-import { LookupHandler } from './handler.js';
-import { serveConnection } from './io/serve.js';
-import { lookupWireFor } from './protocol/wire.js';
-import { guardProcess } from './io/guard.js';
-import type { Algorithm } from './config/types.js';
-import type { Logger } from './log/types.js';
-import { FileStateStore } from './state/file-store.js';
-import { MemoryStateStore } from './state/memory-store.js';
-import type { StateStore } from './state/types.js';
-import { DEFAULTS } from './defaults.js';
-import { monotonicMs } from './clock.js';
-import { lazyRequire } from './lazy-require.js';
+import { ConfigSource, type LastGoodKeeper } from '../config/source.js';
+import { lastGoodPath, readLastGood, saveLastGood } from '../state/last-good.js';
+import { formatConfigProblem } from '../errors.js';
+import { LookupHandler } from '../handler.js';
+import { serveConnection } from '../io/serve.js';
+import { lookupWireFor } from '../protocol/wire.js';
+import { guardProcess } from '../io/guard.js';
+import type { Algorithm } from '../config/types.js';
+import type { Logger } from '../log/types.js';
+import { FileStateStore } from '../state/file-store.js';
+import { MemoryStateStore } from '../state/memory-store.js';
+import type { StateStore } from '../state/types.js';
+import { DEFAULTS } from '../defaults.js';
+import { monotonicMs } from '../clock.js';
+import { lazyRequire } from '../lazy-require.js';
 import type * as V8 from 'node:v8';
 
 /** The composition root of a serving instance. */
