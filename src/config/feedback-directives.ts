@@ -36,13 +36,13 @@ export class FeedbackDirectives {
   /** @returns the problem with this line, if any */
   set(name: string, value: string, line: number): ConfigProblem | undefined {
     const problem = (expected: string): ConfigProblem => ({ file: this.#file, line, field: name, expected, received: JSON.stringify(value) });
-    if (name in COUNTS) {
+    if (Object.hasOwn(COUNTS, name)) {
       const n = /^\d{1,3}$/.test(value) ? Number(value) : 0;
       if (n < 1 || n > 100) return problem('a whole number from 1 to 100');
       this.#values[COUNTS[name as keyof typeof COUNTS]] = n;
       return undefined;
     }
-    if (name in DURATIONS) {
+    if (Object.hasOwn(DURATIONS, name)) {
       const m = /^(\d{1,7})\s*([smhd]?)$/.exec(value);
       const ms = m ? Number(m[1]) * UNIT_MS[m[2]!]! : 0;
       if (ms < 1000 || ms > MAX_DURATION_MS) return problem('a duration from 1s to 7d, e.g. 30s, 10m, 1h');

@@ -4,6 +4,7 @@ import { fingerprintPool, hashKey } from '../keys/hash.js';
 import { EVERY_KEY } from './scope.js';
 import { describeValue, ENTRY, MAX_WEIGHT, parseEntryLine, type EntryLine } from './entry-line.js';
 import { PoolDirectives } from './pool-directives.js';
+import { configLines, directiveOf } from './lines.js';
 import type { ConfigWarning, PoolConfig, TransportEntry } from './types.js';
 
 export { ALGORITHMS } from './pool-directives.js';
@@ -15,8 +16,6 @@ export { MAX_PRIORITY, MAX_WEIGHT } from './entry-line.js';
  * rejected, so an old file keeps its meaning: attributes after an entry, and
  * `name = value` directive lines (config/pool-directives.ts).
  */
-const DIRECTIVE = /^([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*)$/;
-
 export interface ParsedConfig {
   readonly pool: PoolConfig;
   readonly warnings: readonly ConfigWarning[];
@@ -57,14 +56,11 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   const entries: TransportEntry[] = [];
   const byValue = new Map<string, number>();
   const directives = new PoolDirectives(file);
-  text.split('\n').forEach((raw, i) => {
-    const line = i + 1;
-    const trimmed = raw.replace(/\r$/, '').trim();
-    if (trimmed === '' || trimmed.startsWith('#')) return;
-    const d = trimmed.startsWith('{') ? null : DIRECTIVE.exec(trimmed);
+  for (const { line, text: trimmed } of configLines(text)) {
+    const d = trimmed.startsWith('{') ? undefined : directiveOf(trimmed);
     if (d) {
-      problems.push(...directives.set(d[1]!.toLowerCase(), d[2]!.trim(), line));
-      return;
+      problems.push(...directives.set(d.name.toLowerCase(), d.value, line));
+      continue;
     }
     const m = ENTRY.exec(trimmed);
     if (!m) {
@@ -73,11 +69,11 @@ export function parseConfig(text: string, file: string): ParsedConfig {
         expected: '"{weight}transport:nexthop [priority=N]" (e.g. "{3}smtp0:"), "name = value" (algorithm, fallback, match), a "#" comment or a blank line',
         received: describeValue(trimmed),
       });
-      return;
+      continue;
     }
     const entry = parseEntryLine(m, { file, line }, problems);
     if (entry) addEntry(entries, byValue, entry, line, file, problems, warnings);
-  });
+  }
   if (problems.length === 0 && entries.length === 0) {
     problems.push({ file, line: 0, field: 'pool', expected: 'at least one "{weight}transport:nexthop" line', received: 'none' });
   }

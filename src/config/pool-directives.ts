@@ -35,7 +35,8 @@ export class PoolDirectives {
 
   /** One directive line. @returns its problems (none when it was taken) */
   set(name: string, value: string, line: number): ConfigProblem[] {
-    const handler = HANDLERS[name];
+    // Own keys only: a line "constructor = x" names no directive (it was exit 70, an internal error).
+    const handler = Object.hasOwn(HANDLERS, name) ? HANDLERS[name] : undefined;
     if (handler) return handler(this, value, { file: this.file, line, field: name });
     if (name.startsWith('feedback_')) {
       const problem = this.feedback.set(name, value, line);

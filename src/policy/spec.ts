@@ -2,6 +2,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { BackendSpec } from './backend.js';
 import { readTrustedFile } from '../config/source.js';
 import { DEFAULTS } from '../defaults.js';
+import { configLines, directiveOf } from '../config/lines.js';
 
 /**
  * What `postbal policy` runs with: hapolicy's -s specs and options, from the
@@ -78,38 +79,44 @@ export function parseBreakerSeconds(text: string): number | undefined {
   return /^\d{1,4}$/.test(text) && Number(text) >= 1 ? Number(text) * 1000 : undefined;
 }
 
+/** Each directive of the policy file: sets its value, or says what was expected. */
+const POLICY_DIRECTIVES: Readonly<Record<string, (value: string, into: { services: BackendSpec[]; defaultAction: string; breakerMs: number }) => string | undefined>> = {
+  service(value, into) {
+    const spec = parseServiceSpec(value);
+    if ('problem' in spec) return spec.problem;
+    into.services.push(spec);
+    return undefined;
+  },
+  default(value, into) {
+    if (!isPolicyAction(value)) return 'a policy action (e.g. dunno, "defer_if_permit Service unavailable")';
+    into.defaultAction = value;
+    return undefined;
+  },
+  breaker(value, into) {
+    const ms = parseBreakerSeconds(value);
+    if (ms === undefined) return BREAKER_EXPECTED;
+    into.breakerMs = ms;
+    return undefined;
+  },
+};
+
 /** Parses the text of a policy config file (see readPolicyFile). @throws ConfigError */
 export function parsePolicyText(text: string, file: string): PolicySettings {
   const problems: ConfigProblem[] = [];
-  const services: BackendSpec[] = [];
-  let defaultAction: string = DEFAULTS.policy.defaultAction;
-  let breakerMs: number = DEFAULTS.policy.breakerMs;
-  text.split('\n').forEach((rawLine, i) => {
-    const line = rawLine.replace(/\r$/, '').trim();
-    if (line === '' || line.startsWith('#')) return;
-    const m = /^([a-z_]+)\s*=\s*(.*)$/.exec(line);
-    const where = { file, line: i + 1 };
-    if (!m) {
-      problems.push({ ...where, field: 'line', expected: '"service = …", "default = …" or "breaker = …"', received: JSON.stringify(line.slice(0, 80)) });
-      return;
+  const settings: { services: BackendSpec[]; defaultAction: string; breakerMs: number } = { services: [], defaultAction: DEFAULTS.policy.defaultAction, breakerMs: DEFAULTS.policy.breakerMs };
+  for (const { line, text: content } of configLines(text)) {
+    const d = directiveOf(content);
+    const where = { file, line };
+    if (!d) {
+      problems.push({ ...where, field: 'line', expected: '"service = …", "default = …" or "breaker = …"', received: JSON.stringify(content.slice(0, 80)) });
+      continue;
     }
-    const [, key, value] = m as unknown as [string, string, string];
-    if (key === 'service') {
-      const spec = parseServiceSpec(value);
-      if ('problem' in spec) problems.push({ ...where, field: 'service', expected: spec.problem, received: JSON.stringify(value.slice(0, 80)) });
-      else services.push(spec);
-    } else if (key === 'default') {
-      if (isPolicyAction(value)) defaultAction = value;
-      else problems.push({ ...where, field: 'default', expected: 'a policy action (e.g. dunno, "defer_if_permit Service unavailable")', received: JSON.stringify(value.slice(0, 80)) });
-    } else if (key === 'breaker') {
-      const ms = parseBreakerSeconds(value);
-      if (ms !== undefined) breakerMs = ms;
-      else problems.push({ ...where, field: 'breaker', expected: BREAKER_EXPECTED, received: JSON.stringify(value.slice(0, 80)) });
-    } else {
-      problems.push({ ...where, field: key, expected: 'one of service, default, breaker', received: JSON.stringify(key) });
-    }
-  });
-  problems.push(...checkServices(services, file));
+    // Own keys only: "constructor = x" is an unknown directive, not Object's.
+    const set = Object.hasOwn(POLICY_DIRECTIVES, d.name) ? POLICY_DIRECTIVES[d.name] : undefined;
+    const problem = set ? set(d.value, settings) : 'one of service, default, breaker';
+    if (problem !== undefined) problems.push({ ...where, field: d.name, expected: problem, received: JSON.stringify((set ? d.value : d.name).slice(0, 80)) });
+  }
+  problems.push(...checkServices(settings.services, file));
   if (problems.length > 0) throw new ConfigError(problems);
-  return { services, defaultAction, breakerMs };
+  return settings;
 }

@@ -128,3 +128,10 @@ test('config: warmup=CAP,CAP,… per entry; bad schedules and too many warming t
   const five = Array.from({ length: 4 }, (_, i) => `{1}smtp${i}: warmup=10`).join('\n');
   assert.match(bad(`${five}\nwarmup_provider = a.example\nwarmup_provider = b.example\nwarmup_provider = c.example\nwarmup_provider = d.example\n`), /got 4 x 5 = 20/);
 });
+
+test('config: a directive named like a property every object has (constructor, toString, __proto__, hasOwnProperty) is an unknown directive, in both files', () => {
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'feedback_constructor']) {
+    assert.throws(() => parseConfig(`${name} = 5\n{1}smtp0:\n`, 'p.cf'), (e: Error) => /p\.cf:1: (directive|entry|feedback_constructor): expected /.test(e.message), name);
+    assert.throws(() => parsePolicyText(`${name} = 5\nservice = a=h:1\n`, 'q.cf'), (e: Error) => new RegExp(`q\\.cf:1: (${name}: expected one of service, default, breaker|line: expected)`).test(e.message), name);
+  }
+});

@@ -52,7 +52,7 @@ test('policy file: every directive, comments, CRLF, and every problem at once wi
   assert.deepEqual([DEFAULTS.policy.defaultAction, DEFAULTS.policy.breakerMs], ['dunno', 10_000]);
   let err: unknown;
   try {
-    parsePolicyText('service = a=h:0\ndefault = \u00e9\nbreaker = 0\nfoo = 1\nnonsense\nService = a=h:1\n', 'p.cf');
+    parsePolicyText('service = a=h:0\ndefault = \u00e9\nbreaker = 0\nfoo = 1\nnonsense\nService = a=h:1\nconstructor = x\n', 'p.cf');
   } catch (e) {
     err = e;
   }
@@ -63,7 +63,8 @@ test('policy file: every directive, comments, CRLF, and every problem at once wi
     [3, 'breaker', '"0"'],
     [4, 'foo', '"foo"'],
     [5, 'line', '"nonsense"'],
-    [6, 'line', '"Service = a=h:1"'],
+    [6, 'Service', '"Service"'],
+    [7, 'constructor', '"constructor"'],
     [0, 'service', 'none'],
   ]);
   assert.equal(err.problems[2]!.expected, BREAKER_EXPECTED);
