@@ -19,7 +19,6 @@ export interface Framed<F> {
 }
 
 export interface Wire<F, Req, Out> {
-  readonly name: string;
   feed(chunk: Buffer): Framed<F>;
   end(): Framed<F>;
   /** Decoded a slice at a time, so a 64 KiB burst never holds thousands of requests at once. */
@@ -44,7 +43,6 @@ export type LookupWire = Wire<Frame, Request, Outcome>;
 export function tcpTableWire(): LookupWire {
   const framer = new LineFramer(MAX_REQUEST_LINE_BYTES);
   return {
-    name: 'tcp_table',
     feed: (chunk) => ({ frames: framer.feed(chunk) }),
     end: () => ({ frames: framer.end() }),
     decode: decodeTcpTableRequest,
@@ -58,7 +56,6 @@ export function tcpTableWire(): LookupWire {
 export function socketmapWire(): LookupWire {
   const framer = new NetstringFramer(SOCKETMAP_MAX_NETSTRING_BYTES);
   return {
-    name: 'socketmap',
     feed(chunk) {
       const r = framer.feed(chunk);
       return r.error === undefined ? { frames: r.frames } : { frames: r.frames, fatal: r.error };
@@ -101,7 +98,6 @@ export interface PolicyWire extends Wire<PolicyRequest, PolicyRequest, Buffer> {
 export function policyWire(failure: Buffer): PolicyWire {
   const framer = new PolicyFramer(POLICY_MAX_REQUEST_BYTES);
   return {
-    name: 'policy',
     feed: (chunk) => ({ frames: framer.feed(chunk).map((f) => (f.kind === 'request' ? f.raw : undefined)) }),
     end: () => ({ frames: [] }),
     decode: (frame) => frame,
