@@ -2,7 +2,7 @@ import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
 import { readLines } from '../io/lines.js';
 import { MAX_LOG_LINE } from '../feedback/log-line.js';
-import { tagsOfPool } from '../feedback/delivery.js';
+import { tagsOfPool, type AddressForm } from '../feedback/delivery.js';
 import { classifyDelivery } from '../feedback/classify.js';
 import { FeedbackEngine, describeEvent, type FeedbackEvent } from '../feedback/engine.js';
 import { probeTargetOf, servicesWithFixedNextHop, type ProbeTarget } from '../feedback/probe-target.js';
@@ -120,6 +120,23 @@ function trustPolicyOnDemand(mailOwner: string | undefined, trustInput: boolean,
   };
 }
 
+/**
+ * How this Postfix writes addresses in its log, asked at the first delivery
+ * line: with `external` (the default since Postfix 3.5) a line with orig_to
+ * (a rewritten recipient) can be believed; unknown is taken as `internal`,
+ * where such lines cannot be told from crafted ones and are refused.
+ */
+function addressFormOnDemand(logger: Logger): () => AddressForm {
+  let form: AddressForm | undefined;
+  return () => {
+    if (form) return form;
+    const asked = postconf(['-h', 'info_log_address_format']);
+    form = 'out' in asked && asked.out.trim() === 'external' ? 'external' : 'internal';
+    if (form === 'internal') logger.log('info', `feedback: info_log_address_format is ${'out' in asked ? asked.out.trim() : `unknown (${asked.problem})`}: delivery lines with orig_to (a rewritten recipient) are not believed`);
+    return form;
+  };
+}
+
 /** Runs until stdin ends. @returns the exit code */
 export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableStream): Promise<number> {
   const parsed = loadConfigFor(opts.configFile, opts.err);
@@ -128,6 +145,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const services = new Set(tags.values());
   const { logger } = opts;
   const trustPolicy = trustPolicyOnDemand(opts.mailOwner, opts.trustInput, logger);
+  const addressForm = addressFormOnDemand(logger);
   if (opts.trustInput) logger.log('warning', 'feedback: --trust-input: lines without sender credentials are believed; any local user who can write to this input can steer balancing');
   const store = opts.statePath === 'none'
     ? undefined
@@ -152,7 +170,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   };
   const handle = (line: string): void => {
     counts.lines++;
-    const judged = judgeLine(line, tags, opts.trustInput, trustPolicy);
+    const judged = judgeLine(line, tags, opts.trustInput, trustPolicy, addressForm);
     switch (judged.kind) {
       case 'other': counts.skipped++; return;
       case 'untrusted': counts.untrusted++; doubts.noted(judged.why); return;

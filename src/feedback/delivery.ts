@@ -23,10 +23,18 @@ import { serviceOf } from '../config/service-name.js';
 
 const HEAD = '^([0-9A-Za-z]{5,20}): to=<';
 const TAIL = ', relay=([\\x21-\\x2b\\x2d-\\x7e]{1,300}), (?:conn_use=\\d{1,6}, )?delay=[\\d.]{1,20}, delays=[\\d./]{1,80}, dsn=([245]\\.\\d{1,3}\\.\\d{1,3}), status=(sent|deferred|bounced|expired)(?: \\((.*)\\))?$';
-/** Shortest addresses first: the first reading a left-to-right parser would take. */
-const SHORTEST = new RegExp(`${HEAD}(.*?)>(?:, orig_to=<(.*?)>)??${TAIL}`, 's');
-/** Longest addresses first: the last reading. Equal to SHORTEST only when the line has one reading. */
-const LONGEST = new RegExp(`${HEAD}(.*)>(?:, orig_to=<(.*)>)?${TAIL}`, 's');
+/**
+ * The readings of a line, as far apart as they go: shortest and longest
+ * addresses, with and without an orig_to field. A line written for plain
+ * addresses has one reading whichever is taken, but for one: a line with
+ * orig_to also reads as one long recipient holding `>, orig_to=<`.
+ */
+const READINGS: readonly RegExp[] = [
+  new RegExp(`${HEAD}(.*?)>(?:, orig_to=<(.*?)>)??${TAIL}`, 's'),
+  new RegExp(`${HEAD}(.*)>(?:, orig_to=<(.*)>)?${TAIL}`, 's'),
+  new RegExp(`${HEAD}(.*)>, orig_to=<(.*)>${TAIL}`, 's'),
+  new RegExp(`${HEAD}(.*?)>, orig_to=<(.*?)>${TAIL}`, 's'),
+];
 /** Postfix writes these in an address only inside a quoted local part (RFC 5322 specials, space, controls). */
 // eslint-disable-next-line no-control-regex -- control characters are among what is refused
 const QUOTED_ONLY = /["<>(),;\\\s\u0000-\u001f\u007f]/;
@@ -45,16 +53,34 @@ function relayHostOf(relay: string): string {
   return (bracket >= 0 ? relay.slice(0, bracket) : relay).toLowerCase();
 }
 
-/** @returns the delivery or why it is refused; undefined when the message is no delivery line */
-export function parseDeliveryLine(message: string): DeliveryLine | undefined {
+/**
+ * How Postfix writes addresses in its log (info_log_address_format):
+ * `external`, the default since Postfix 3.5, quotes a local part that holds
+ * a special character, so a reading that cuts through one holds a `"` and
+ * cannot be Postfix's; `internal` writes it bare, and a line with orig_to
+ * then cannot be told from an address crafted to look like one.
+ */
+export type AddressForm = 'external' | 'internal';
+
+/** Only what Postfix writes outside quotes. */
+const plain = (m: RegExpExecArray): boolean => !QUOTED_ONLY.test(m[2]!) && !QUOTED_ONLY.test(m[3] ?? '');
+
+/**
+ * @param form how the log writes addresses; `internal` (the strict reading) when unknown
+ * @returns the delivery or why it is refused; undefined when the message is no delivery line
+ */
+export function parseDeliveryLine(message: string, form: AddressForm = 'internal'): DeliveryLine | undefined {
   if (!message.includes(', status=')) return undefined;
   if (message.length > MAX_DELIVERY_LINE) return { kind: 'refused', why: 'too long' };
-  const first = SHORTEST.exec(message);
-  if (!first) return undefined;
-  const last = LONGEST.exec(message)!;
-  for (let i = 1; i <= 7; i++) if (first[i] !== last[i]) return { kind: 'refused', why: 'ambiguous' };
+  const readings = READINGS.map((r) => r.exec(message)).filter((m): m is RegExpExecArray => m !== null);
+  if (readings.length === 0) return undefined;
+  // External form: a reading that is not of plain addresses cut through quotes, and is not Postfix's.
+  const candidates = form === 'external' ? readings.filter(plain) : readings;
+  if (candidates.length === 0) return { kind: 'refused', why: 'quoted address' };
+  const first = candidates[0]!;
+  for (const other of candidates) for (let i = 1; i <= 7; i++) if (first[i] !== other[i]) return { kind: 'refused', why: 'ambiguous' };
+  if (!plain(first)) return { kind: 'refused', why: 'quoted address' };
   const recipient = first[2]!;
-  if (QUOTED_ONLY.test(recipient) || QUOTED_ONLY.test(first[3] ?? '')) return { kind: 'refused', why: 'quoted address' };
   const at = recipient.lastIndexOf('@');
   return {
     kind: 'delivery',
@@ -71,8 +97,8 @@ export function parseDeliveryLine(message: string): DeliveryLine | undefined {
 }
 
 /** The delivery a message is, when it is one and safe to believe. */
-export function parseDelivery(message: string): Delivery | undefined {
-  const line = parseDeliveryLine(message);
+export function parseDelivery(message: string, form: AddressForm = 'internal'): Delivery | undefined {
+  const line = parseDeliveryLine(message, form);
   return line?.kind === 'delivery' ? line.delivery : undefined;
 }
 

@@ -1,6 +1,6 @@
 import type { Delivery, LogRecord } from './types.js';
 import { parseLogLine } from './log-line.js';
-import { parseDeliveryLine } from './delivery.js';
+import { parseDeliveryLine, type AddressForm } from './delivery.js';
 import { quoteForLog } from '../log/format.js';
 
 /**
@@ -38,11 +38,12 @@ export type JudgedLine =
  * One log line judged: parsed (feedback/log-line.ts, feedback/delivery.ts),
  * by a service of the pool (`tags`: syslog tag -> service), believed by its
  * sender's credentials. Pure, but for `policy`, asked only for lines that
- * carry credentials.
+ * carry credentials, and `form`, asked for lines with orig_to only.
  */
-export function judgeLine(line: string, tags: ReadonlyMap<string, string>, trustInput: boolean, policy: () => TrustPolicy): JudgedLine {
+export function judgeLine(line: string, tags: ReadonlyMap<string, string>, trustInput: boolean, policy: () => TrustPolicy, form: () => AddressForm): JudgedLine {
   const record = parseLogLine(line);
-  const parsed = record ? parseDeliveryLine(record.message) : undefined;
+  // The form matters only to a line with orig_to; others are read the strict way, without asking.
+  const parsed = record && tags.has(record.tag) ? parseDeliveryLine(record.message, record.message.includes(', orig_to=<') ? form() : 'internal') : undefined;
   const service = record ? tags.get(record.tag) : undefined;
   if (!record || !parsed || service === undefined) return { kind: 'other' };
   if (!isTrusted(record, record.uid === undefined ? { mailOwnerUid: undefined, trustInput } : policy())) {

@@ -362,7 +362,7 @@ test('feedback: a crafted address or reply text never moves a field of a deliver
   let believed = 0;
   const runs = Number(process.env.FUZZ_RUNS ?? 2000);
   fc.assert(fc.property(fields, fc.constantFrom<'external' | 'internal'>('external', 'internal'), (f, form) => {
-    const d = parseDelivery(postfixLine(f, form));
+    const d = parseDelivery(postfixLine(f, form), form);
     if (!d) return;
     believed++;
     assert.deepEqual([d.relayHost, d.dsn, d.status, d.reason, d.domain], [f.relay.replace(/\[.*$/, ''), f.dsn, f.status, f.reason, f.domain]);
@@ -390,9 +390,21 @@ test('feedback: the attacks seen are refused, counted apart from other lines, in
       assert.equal(parseDelivery(text), undefined);
     }
   }
-  // The same with the fake fields in orig_to (a relay client's RCPT TO rewritten by an alias).
-  const orig = postfixLine({ local: 'u', origLocal: yahoo, domain: 'attacker.example', relay: 'none', dsn: '5.1.1', status: 'bounced', reason: 'x' }, 'internal');
-  assert.equal(parseDeliveryLine(orig)?.kind, 'refused');
+  // The same with the fake fields in orig_to (a relay client's RCPT TO rewritten by an alias), in both forms.
+  for (const form of ['external', 'internal'] as const) {
+    const orig = postfixLine({ local: 'u', origLocal: yahoo, domain: 'attacker.example', relay: 'none', dsn: '5.1.1', status: 'bounced', reason: 'x' }, form);
+    assert.equal(parseDeliveryLine(orig, form)?.kind, 'refused', form);
+  }
+  // A rewritten recipient (orig_to) of plain addresses: believed where the log quotes (external,
+  // Postfix's default), refused where it does not (internal: it reads as a crafted address too).
+  const rewritten = postfixLine({ local: 'u', origLocal: 'alias', domain: 'gmail.com', relay: 'mx.google.com[192.0.2.9]:25', dsn: '4.7.28', status: 'deferred', reason: 'host mx.google.com[192.0.2.9] said: 421 4.7.28 rate limited' }, 'external');
+  const believed = parseDeliveryLine(rewritten, 'external');
+  assert.ok(believed?.kind === 'delivery', JSON.stringify(believed));
+  assert.deepEqual([believed.delivery.recipient, believed.delivery.domain, believed.delivery.relayHost, believed.delivery.status], ['u@gmail.com', 'gmail.com', 'mx.google.com', 'deferred']);
+  assert.deepEqual(parseDeliveryLine(rewritten, 'internal'), { kind: 'refused', why: 'ambiguous' });
+  // The crafted local part that reads exactly like that line in the internal form is quoted in the external one: refused.
+  const forged = postfixLine({ local: 'u@gmail.com>, orig_to=<alias', domain: 'gmail.com', relay: 'mx.google.com[192.0.2.9]:25', dsn: '4.7.28', status: 'deferred', reason: 'x' }, 'external');
+  assert.equal(parseDeliveryLine(forged, 'external')?.kind, 'refused');
   // A quoted address with nothing crafted in it is refused too, and said so; a plain one is believed.
   assert.deepEqual(parseDeliveryLine(postfixLine({ local: 'john doe', domain: 'example.net', relay: 'none', dsn: '4.4.1', status: 'deferred', reason: 'x' }, 'external')), { kind: 'refused', why: 'quoted address' });
   assert.equal(parseDeliveryLine(line)?.kind, 'delivery');
