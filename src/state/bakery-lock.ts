@@ -110,20 +110,13 @@ export class BakeryLock {
     if (owner !== process.pid || this.#table.readUInt32LE(me * LOCK_SLOT_BYTES + START) !== ownStart()) {
       return { ok: false, lost: true, detail: `lock table slot ${me} was claimed by pid ${owner}` };
     }
-    // Doorway: take a number larger than every number in the table.
-    this.#writeField(CHOOSING, 1);
-    let t = this.#readTable();
-    let max = 0;
-    for (let j = 0; j < LOCK_SLOTS; j++) max = Math.max(max, t.readUInt32LE(j * LOCK_SLOT_BYTES + NUMBER));
-    // Numbers only grow while instances overlap; wrapping would take 4e9 overlapping turns.
-    this.#number = max >= 0xfffffff0 ? 1 : max + 1;
-    this.#writeField(NUMBER, this.#number);
-    this.#writeField(CHOOSING, 0);
+    // The steps run back to back here; a test interleaves them with another process's.
+    const steps = this.doorway();
+    while (steps.next().done !== true);
     const start = monotonicMs();
     let backoff = 0.02;
     for (;;) {
-      t = this.#readTable();
-      const blocker = this.#blocker(t, me);
+      const blocker = this.blocker();
       if (blocker < 0) return { ok: true };
       if (monotonicMs() - start >= this.#opts.timeoutMs) {
         this.release();
@@ -132,6 +125,31 @@ export class BakeryLock {
       sleepMs(backoff);
       backoff = Math.min(backoff * 2, 0.05);
     }
+  }
+
+  /**
+   * The bakery's doorway, one step on the shared table per yield (a write,
+   * or the read of every number), so that a test can run it interleaved
+   * with another process's in every order: raise `choosing`, take a number
+   * larger than every number in the table, lower `choosing`.
+   */
+  *doorway(): Generator<void, void, void> {
+    this.#writeField(CHOOSING, 1);
+    yield;
+    const t = this.#readTable();
+    let max = 0;
+    for (let j = 0; j < LOCK_SLOTS; j++) max = Math.max(max, t.readUInt32LE(j * LOCK_SLOT_BYTES + NUMBER));
+    yield;
+    // Numbers only grow while instances overlap; wrapping would take 4e9 overlapping turns.
+    this.#number = max >= 0xfffffff0 ? 1 : max + 1;
+    this.#writeField(NUMBER, this.#number);
+    yield;
+    this.#writeField(CHOOSING, 0);
+  }
+
+  /** After the doorway: the slot this one must still wait for (one read of the table), or -1 when the lock is its. */
+  blocker(): number {
+    return this.#blocker(this.#readTable(), this.#slot);
   }
 
   /** The first slot this one must wait for, or -1. */
