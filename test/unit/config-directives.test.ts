@@ -75,3 +75,27 @@ test('config: warmup_provider: domains lower-cased without a trailing dot, split
   refused(`${lines(MAX_PROVIDERS + 1)}{1}smtp0:\n`, `at most ${MAX_PROVIDERS} warmup_provider lines`);
   refused('warmup_provider = a.example\nwarmup_provider = a.example\n{1}smtp0:\n', 'p.cf:2: warmup_provider');
 });
+
+test('config: each feedback directive reaches its setting, each limit on both sides; the engine obeys what was set', () => {
+  const counts: [string, keyof ReturnType<typeof pool>['feedback']][] = [['feedback_down_after', 'downAfter'], ['feedback_suspend_after', 'suspendAfter'], ['feedback_probe_rise', 'probeRise']];
+  for (const [name, field] of counts) {
+    assert.equal(pool(`${name} = 1\n{1}smtp0:\n`).feedback[field], 1, name);
+    assert.equal(pool(`${name} = 100\n{1}smtp0:\n`).feedback[field], 100, name);
+    for (const bad of ['0', '101', '1000', 'x', '']) refused(`${name} = ${bad}\n{1}smtp0:\n`, `p.cf:1: ${name}: expected a whole number from 1 to 100, got ${JSON.stringify(bad)}`);
+  }
+  const durations: [string, keyof ReturnType<typeof pool>['feedback']][] = [['feedback_hold', 'holdMs'], ['feedback_max_hold', 'maxHoldMs'], ['feedback_ramp', 'rampMs'], ['feedback_suspend_window', 'suspendWindowMs'], ['feedback_suspend_ttl', 'suspendTtlMs'], ['feedback_probe_interval', 'probeIntervalMs']];
+  for (const [name, field] of durations) {
+    assert.equal(pool(`${name} = 1\n{1}smtp0:\n`).feedback[field], 1000, `${name}: bare seconds`);
+    assert.equal(pool(`${name} = 2m\n{1}smtp0:\n`).feedback[field], 120_000, name);
+    assert.equal(pool(`${name} = 3h\n{1}smtp0:\n`).feedback[field], 10_800_000, name);
+    assert.equal(pool(`${name} = 7d\n{1}smtp0:\n`).feedback[field], 604_800_000, `${name}: 7d is the most`);
+    assert.equal(pool(`${name} = 1s\n{1}smtp0:\n`).feedback[field], 1000, `${name}: 1s is the least`);
+    for (const bad of ['0', '0s', '8d', '604801', '1.5m', '1 week', '']) refused(`${name} = ${bad}\n{1}smtp0:\n`, `p.cf:1: ${name}: expected a duration from 1s to 7d, e.g. 30s, 10m, 1h, got ${JSON.stringify(bad)}`);
+  }
+  const rules = pool('feedback_rule = throttled /EXCEEDED/i\nfeedback_rule = mailbox /TSS04/\n{1}smtp0:\n').feedback.rules;
+  assert.deepEqual(rules.map((r) => [r.verdict, r.regex.source, r.regex.flags, r.line]), [['throttled', 'EXCEEDED', 'i', 1], ['mailbox', 'TSS04', '', 2]]);
+  refused('feedback_rule = ok /x/\n{1}smtp0:\n', 'p.cf:1: feedback_rule: expected "connection|throttled|mailbox /regex/" with an optional i after the regex');
+  refused('feedback_rule = throttled /(/\n{1}smtp0:\n', 'p.cf:1: feedback_rule: expected a valid regular expression (');
+  refused('feedback_rule = throttled x\n{1}smtp0:\n', 'p.cf:1: feedback_rule: expected "connection|throttled|mailbox /regex/"');
+  refused('feedback_bogus = 1\n{1}smtp0:\n', 'p.cf:1: feedback_bogus: expected feedback_down_after, feedback_suspend_after');
+});
