@@ -26,7 +26,7 @@ export function runPostbal(args: readonly string[], input: string | Buffer, opts
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`postbal ${args.join(' ')} timed out`));
-    }, opts.timeoutMs ?? 20_000);
+    }, opts.timeoutMs ?? 120_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolvePromise({ stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('utf8'), code, signal });
