@@ -22,7 +22,7 @@ export default {
   // Mutants in module-level constants would need every test file run per mutant.
   ignoreStatic: true,
   concurrency: 2,
-  timeoutMS: 20000,
+  timeoutMS: 5000,
   reporters: ['clear-text', 'progress-append-only', 'json'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   // A re-run tests again only the mutants whose code or covering tests changed.
