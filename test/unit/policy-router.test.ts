@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PolicyRouter, TRIP_AFTER, TRIP_WINDOW_MS } from '../../src/policy/router.js';
 import { PolicyBoard } from '../../src/policy/board.js';
+import { allDownOf, readRecord, writeAllDown } from '../../src/policy/board-codec.js';
 import type { BackendSpec } from '../../src/policy/backend.js';
 import { closedPort, request, service } from '../helpers/policy-service.js';
 
@@ -114,6 +115,49 @@ test('policy router: no service answers: the default action, said once; the firs
   try {
     assert.deepEqual(await t.ask(3), ['action=dunno', 'action=dunno', 'action=dunno']);
     assert.equal(t.lines.filter((l) => /no service answers; answering "action=dunno"/.test(l)).length, 1);
+  } finally {
+    t.close();
+  }
+});
+
+test('policy router: counters and failures on the board; failover within a tier by weight; the default action said and unsaid', async () => {
+  const port = await closedPort();
+  const heavy = await service(named('heavy'));
+  const light = await service(named('light'));
+  const clock = { now: 1_000_000 };
+  const t = router([spec('dead', port, 1, 5), spec('light', light.port, 1, 1), spec('heavy', heavy.port, 1, 3)], clock, 1000);
+  try {
+    // dead has the highest weight: it is picked first, fails, and the next is the heaviest of the rest.
+    assert.equal((await t.ask(1))[0], 'action=ok heavy');
+    await t.ask(7);
+    t.r.flush();
+    const page = t.board.read();
+    const [dead, l, h] = [readRecord(page, 0), readRecord(page, 1), readRecord(page, 2)];
+    assert.equal(dead.failures, 1, 'refused once, then held by its breaker');
+    assert.equal(dead.lastFailure, 'ECONNREFUSED');
+    assert.equal(dead.answered, 0);
+    assert.equal(l.answered + h.answered, 8);
+    assert.equal(h.answered, 6, 'heavy:light 3:1 once dead is held');
+    assert.ok(h.latencySumMs > 0 && h.latencySumMs < 60_000, `latency summed (${h.latencySumMs} ms)`);
+    assert.equal(dead.downUntil, 1_000_000 + 1000);
+    assert.equal(dead.streak, 1);
+    // Everything gone: the default action, said once; a service back: said once.
+    await Promise.all([heavy.close(), light.close()]);
+    clock.now += 2000;
+    const fallback = await t.ask(2);
+    assert.deepEqual(fallback, ['action=dunno', 'action=dunno']);
+    assert.equal(allDownOf(t.board.read()), true);
+    const again = await service(named('again'));
+    const t2 = router([spec('again', again.port)], clock, 1000);
+    try {
+      t2.board.update((p) => writeAllDown(p, true));
+      assert.deepEqual(await t2.ask(1), ['action=ok again']);
+      assert.equal(allDownOf(t2.board.read()), false);
+      assert.deepEqual(t2.lines.filter((x) => /default action no longer in use/.test(x)).length, 1);
+    } finally {
+      t2.close();
+      await again.close();
+    }
   } finally {
     t.close();
   }
