@@ -10,3 +10,5 @@ export const MAX_TRANSPORTS = 128;
 export const MAX_WARMUP_RECORDS = 16;
 /** Stages a warm-up schedule may list. */
 export const MAX_STAGES = 64;
+/** A config file larger than this is refused (nobody balances over a megabyte of transports); the last good copy is sized by it. */
+export const MAX_CONFIG_BYTES = 1 << 20;

@@ -3,10 +3,10 @@ import { readWhole } from '../sys/files.js';
 import { ConfigError } from '../errors.js';
 import { parseConfig, type ParsedConfig } from './parse.js';
 import { untrustedConfigProblem } from './trust.js';
+import { MAX_CONFIG_BYTES } from './limits.js';
 import type { PoolConfig } from './types.js';
 
-/** A config file larger than this is refused (nobody balances over a megabyte of transports). */
-export const MAX_CONFIG_BYTES = 1 << 20;
+export { MAX_CONFIG_BYTES } from './limits.js';
 /** How often a serving instance looks at the file for changes; well inside the 1 s promise. */
 export const RELOAD_CHECK_MS = 500;
 

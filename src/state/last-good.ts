@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { MAX_CONFIG_BYTES } from '../config/limits.js';
 import { readWhole } from '../sys/files.js';
 import { lazyRequire } from '../lazy-require.js';
 import { writeFileAtomicSync } from './atomic-write.js';
@@ -29,7 +30,8 @@ export interface LastGoodConfig {
   readonly text: string;
 }
 
-const MAX_BYTES = (1 << 20) + 4096;
+/** The copy is the config and a header of a few lines. */
+const MAX_BYTES = MAX_CONFIG_BYTES + 4096;
 const HEADER = /^# postbal: the last configuration that loaded cleanly\n# source: (.*)\n# sha256: ([0-9a-f]{64})\n# loaded: (\S+)\n/;
 
 /**
