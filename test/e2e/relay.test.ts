@@ -121,13 +121,4 @@ describe('the relay: HAProxy (PROXY protocol) -> postscreen -> postbal policy ->
       assert.ok(Math.abs(share - w / 6) < 0.05, `${name}: ${(100 * share).toFixed(1)}% of deliveries, weight ${w}/6`);
     }
   });
-
-  test('throughput: smtp-source through HAProxy and postscreen beside smtp-source straight to smtpd, in the same run', (t) => {
-    if (skip(t) || !lab) return;
-    const n = 500;
-    const viaHaproxy = lab.smtpSource(lab.smtpPort, n, 10, 'tput-h');
-    const direct = lab.smtpSource(lab.instances[1]!.directPort, n, 10, 'tput-d');
-    t.diagnostic(`${n} messages, 10 sessions: through HAProxy ${(n / viaHaproxy).toFixed(0)} msgs/s, straight to smtpd ${(n / direct).toFixed(0)} msgs/s (${(direct / viaHaproxy).toFixed(2)}x of direct)`);
-    assert.ok(viaHaproxy > 0 && direct > 0);
-  });
 });
