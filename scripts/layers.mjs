@@ -16,6 +16,7 @@ export const LAYERS = [
   ['io'], // stdin/stdout, sockets, the process
   ['commands'], // one composition root per command (serve.ts: serving)
   ['command-word.ts', 'help-text.ts'],
+  ['cli-commands'], // command lines beside cli.ts's own
   ['cli.ts'], // argv in, exit code out
 ];
 

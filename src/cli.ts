@@ -4,36 +4,27 @@ import { runServe } from './commands/serve.js';
 import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';
-import { runFeedback } from './commands/feedback.js';
 import { runPolicy } from './commands/policy.js';
 import { runPolicyCheck, runPolicyStatus } from './commands/policy-status.js';
 import { runClearSuspension, runMarkUp } from './commands/trouble.js';
 import { runWarmupStage } from './commands/warmup.js';
 import { ALGORITHMS } from './config/parse.js';
-import type { Algorithm } from './config/types.js';
 import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
 import { createLogger } from './log/create.js';
 import { syslogOption } from './commands/options.js';
 import { becomeStateOwner } from './io/identity.js';
 import { unknownCommandProblem } from './command-word.js';
+import { addJobs } from './cli-commands/jobs.js';
+import { addMonitoring, CHECK_HEALTH_USAGE } from './cli-commands/monitoring.js';
+import { controlIo, type GlobalOptions, type Result } from './cli-commands/shared.js';
 import { EXAMPLES } from './help-text.js';
 import { logBeforeExit } from './log/local-syslog.js';
-import type { Logger } from './log/types.js';
 
 /**
  * Command line: argv in, exit code out. The only module that decides exit codes.
  */
 
-interface GlobalOptions {
-  config: string;
-  state: string;
-  syslog: string;
-  logStderr?: boolean;
-  logLookups?: boolean;
-  repeatWindow: number;
-  algorithm?: Algorithm;
-}
 
 
 /** Set by the bundler (esbuild --define) from package.json. */
@@ -67,11 +58,6 @@ function parseSeconds(text: string): number {
 }
 
 
-/** What the command that ran leaves: its exit code, or the serving loop's to come. */
-interface Result {
-  code: number;
-  serving?: Promise<number>;
-}
 
 /** Says a command-line problem where its reader is: the log under spawn (stderr is Postfix's), else stderr. */
 function sayProblem(spawned: boolean, message: string): void {
@@ -155,12 +141,6 @@ function addServeAndInspect(program: Command, r: Result): void {
     });
 }
 
-/** A control command's streams, logger and global options. */
-function controlIo(cmd: Command, tag: string = DEFAULTS.syslogTag): { out: (s: string) => void; err: (s: string) => void; logger: Logger; o: GlobalOptions } {
-  const o = cmd.optsWithGlobals<GlobalOptions>();
-  const logger = createLogger(o.logStderr ? 'stderr' : o.syslog, tag, process.pid)!;
-  return { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), logger, o };
-}
 
 /** The commands that change the shared state: drain, undrain, mark-up, clear-suspension, warmup-stage, reset-stats. */
 function addControl(program: Command, r: Result): void {
@@ -214,30 +194,6 @@ function addControl(program: Command, r: Result): void {
     });
 }
 
-/** The jobs beside lookups: policy (parsed apart, hapolicy's line) and feedback. */
-function addJobs(program: Command, r: Result): void {
-  program
-    .command('policy')
-    .description('failover and balancing for Postfix policy services, with hapolicy\'s options (-s NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] ..., -d ACTION, -l, -v, -L); "postbal policy --help" tells more')
-    .allowUnknownOption()
-    .action(() => undefined);
-
-  program
-    .command('feedback')
-    .description('read Postfix\'s log on stdin (journalctl -o json, rsyslog with sender credentials, or plain lines with --trust-input); mark transports down, or suspended for a destination that throttles them, in the shared state (--state none: report only)')
-    .option('--trust-input', 'believe lines without sender credentials (plain syslog lines, tail -F of mail.log); any local user can forge those')
-    .option('--mail-owner <user>', 'the user whose lines are believed (default: postconf -h mail_owner)')
-    .option('--print', 'also print each decision on stdout')
-    .action(async (opts: { trustInput?: boolean; mailOwner?: string; print?: boolean }, cmd: Command) => {
-      // Its own name, so its lines can be filtered apart from the lookups'.
-      const io = controlIo(cmd, 'postfix/postbal-feedback');
-      r.code = await runFeedback({
-        configFile: io.o.config, statePath: io.o.state, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
-        logger: io.logger, out: io.out, err: io.err,
-      }, process.stdin);
-      io.logger.close();
-    });
-}
 
 /**
  * Root takes the state directory owner's identity before any command
@@ -273,6 +229,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   addServeAndInspect(program, r);
   addControl(program, r);
   addJobs(program, r);
+  addMonitoring(program, r, readVersion());
   const unknown = unknownCommandProblem(argv.slice(2), program);
   if (unknown !== undefined) {
     sayProblem(spawned, spawned ? `command line (argv= in master.cf): ${unknown}` : `postbal: ${unknown}`);
@@ -289,7 +246,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EX.OK;
-      return EX.USAGE;
+      // A monitoring plugin's usage error is UNKNOWN (3), which the monitor shows as such.
+      return argv.slice(2).includes('check-health') ? CHECK_HEALTH_USAGE : EX.USAGE;
     }
     throw err;
   }

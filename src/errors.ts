@@ -5,8 +5,12 @@
 export const EX = {
   OK: 0,
   USAGE: 64,
+  /** A service (a listener's address) cannot be had. */
+  UNAVAILABLE: 69,
   /** An internal error; set by bin/postbal, which cannot import this. */
   SOFTWARE: 70,
+  /** An output file cannot be created. */
+  CANTCREAT: 73,
   TEMPFAIL: 75,
   NOPERM: 77,
   CONFIG: 78,

@@ -9,6 +9,7 @@ import type { Logger } from './log/types.js';
 import type { Outcome, Request } from './protocol/types.js';
 import type { MemoAccess, StateStore } from './state/types.js';
 import { planBurst, type BurstPlan } from './state/memo.js';
+import type { LookupOutcome } from './state/tally.js';
 import { monotonicMs } from './clock.js';
 
 /**
@@ -48,6 +49,13 @@ const MALFORMED_REQUEST: Outcome = { kind: 'permFail', reason: 'malformed reques
 const NOT_FOUND: Outcome = { kind: 'notFound', reason: 'not_found' };
 const OUT_OF_SCOPE: Outcome = { kind: 'notFound', reason: 'not_in_scope' };
 const NONE_AVAILABLE: Outcome = { kind: 'notFound', reason: 'no_transport_available' };
+const INTERNAL_ERROR: Outcome = { kind: 'tempFail', reason: 'error:internal' };
+
+/** What the tally counts each constant outcome as (state/tally.ts). */
+const TALLIED = new Map<Outcome, LookupOutcome>([
+  [CONFIG_ERROR, 'tempfail/config'], [INVALID_REQUEST, 'tempfail/invalid_request'], [MALFORMED_REQUEST, 'permfail/malformed_request'],
+  [NOT_FOUND, 'not_found/wildcard'], [OUT_OF_SCOPE, 'not_found/not_in_scope'], [NONE_AVAILABLE, 'not_found/no_transport_available'], [INTERNAL_ERROR, 'tempfail/internal'],
+]);
 
 interface Decision {
   /** A member of the pool, or -1: none available (fallback or not found). */
@@ -102,15 +110,27 @@ export class LookupHandler {
           const d = decisions[k]!;
           out[lookups[k]!.i] = d.index >= 0 ? found.outcomes[d.index]! : found.none;
           repeat[lookups[k]!.i] = d.repeat;
+          if (d.index >= 0 || found.none.kind === 'found') this.#opts.store.tally.add(`lookup:${d.index < 0 ? 'fallback/no_transport_available' : d.repeat ? 'repeat/memo' : 'new/pick'}`);
         }
+        this.#tallyMemory(lookups.length);
       } catch (err) {
         logger.log('error', `lookup failed: ${(err as Error).stack ?? String(err)}`);
-        for (const { i } of lookups) out[i] = { kind: 'tempFail', reason: 'error:internal' };
+        for (const { i } of lookups) out[i] = INTERNAL_ERROR;
       }
+    }
+    for (const o of out) {
+      const name = TALLIED.get(o);
+      if (name) this.#opts.store.tally.add(`lookup:${name}`);
     }
     const lines = this.#log.record(requests, out, repeat);
     if (lines.length > 0) this.#deferred.push(() => { for (const [level, text] of lines) logger.log(level, text); });
     return out;
+  }
+
+  /** Lookups answered from memory, not the shared state: counted with why. */
+  #tallyMemory(n: number): void {
+    const info = this.#opts.store.info();
+    if (info.kind === 'memory' && info.path !== undefined) this.#opts.store.tally.add(`memory:${info.busy ? 'lock_busy' : 'state_unusable'}`, n);
   }
 
   /** One shared outcome per transport: a burst of thousands allocates none. */
@@ -241,9 +261,10 @@ export class LookupHandler {
     this.afterReply();
     this.#opts.logger.log('info', this.#log.summary());
     const pending = this.#repeats;
-    if (!pending || pending.counts.every((n) => n === 0)) return;
+    const pool = pending?.pool ?? this.#opts.config.current();
     try {
-      this.#opts.store.transact(pending.pool, (state) => this.#addRepeats(pending.pool, state.transports));
+      if (pending && pending.counts.some((n) => n > 0)) this.#opts.store.transact(pending.pool, (state) => this.#addRepeats(pending.pool, state.transports));
+      if (pool) this.#opts.store.flushTally(pool);
     } catch {
       // Statistics only.
     }

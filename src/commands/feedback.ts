@@ -137,6 +137,36 @@ function addressFormOnDemand(logger: Logger): () => AddressForm {
   };
 }
 
+const LINE_TALLY = { other: 'other', untrusted: 'untrusted', refused: 'refused', delivery: 'believed' } as const;
+
+/**
+ * Counts lines and decisions for postbal metrics (state/tally.ts). Most lines
+ * lead to no transaction, so what is counted is added to the state at most
+ * once a second, and at the end.
+ */
+function tallyKeeper(store: FileStateStore | undefined, pool: PoolConfig): { count(name: string): void; end(): void } {
+  const flush = (): void => {
+    if (!store || store.tally.empty) return;
+    try {
+      store.flushTally(pool);
+    } catch {
+      // Counters only: the next flush tries again.
+    }
+  };
+  // Behind a follower lines may stop for hours: what was counted still reaches the state within a second.
+  const timer = setInterval(flush, 1000);
+  timer.unref();
+  return {
+    count(name) {
+      store?.tally.add(name);
+    },
+    end() {
+      clearInterval(timer);
+      flush();
+    },
+  };
+}
+
 /** Runs until stdin ends. @returns the exit code */
 export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableStream): Promise<number> {
   const parsed = loadConfigFor(opts.configFile, opts.err);
@@ -161,7 +191,9 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   // Behind a follower EOF never comes: lines it does not believe are said at once, then at most a minute apart.
   const doubts = doubtReporter(logger, () => `feedback: so far ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed, ${counts.refused} refused`);
   /** A decision: into the state (every instance follows), the log and, with --print, stdout. */
+  const tally = tallyKeeper(store, pool);
   const act = (event: FeedbackEvent, at: number): void => {
+    tally.count(`feedback_decision:${event.kind}`);
     store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, at)));
     if (event.kind === 'failing') return;
     const text = describeEvent(event);
@@ -171,6 +203,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const handle = (line: string): void => {
     counts.lines++;
     const judged = judgeLine(line, tags, opts.trustInput, trustPolicy, addressForm);
+    tally.count(`feedback_line:${LINE_TALLY[judged.kind]}`);
     switch (judged.kind) {
       case 'other': counts.skipped++; return;
       case 'untrusted': counts.untrusted++; doubts.noted(judged.why); return;
@@ -191,6 +224,7 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   await readLines(input, MAX_LOG_LINE, handle);
   probes.stop();
   doubts.stop();
+  tally.end();
   store?.close();
   logger.log('info', `feedback: end of input: ${counts.lines} lines, ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed (sender not mail_owner), ${counts.refused} refused (an address that could be read as other fields), ${counts.skipped} other lines`);
   return EX.OK;

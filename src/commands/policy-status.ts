@@ -14,6 +14,10 @@ export interface PolicyStatusReport {
   readonly countersSince: string | null;
   /** The default action is in use: no service answered the last request that tried them all. */
   readonly allDown: boolean;
+  /** Every instance's requests, default answers and failovers since the board was created. */
+  readonly requests: number;
+  readonly defaults: number;
+  readonly failovers: number;
   readonly services: readonly {
     readonly service: string;
     readonly priority: number;
@@ -27,6 +31,7 @@ export interface PolicyStatusReport {
     readonly answered: number;
     readonly failures: number;
     readonly averageLatencyMs: number | null;
+    readonly latencySumMs: number;
     /** Of the answers every instance got since the counters began. */
     readonly share: number;
   }[];
@@ -42,6 +47,9 @@ export function policyStatusReport(page: Buffer, path: string, nowMs: number): P
     state: path,
     countersSince: h.statsSince > 0 ? iso(h.statsSince) : null,
     allDown: h.allDown,
+    requests: h.requests,
+    defaults: h.defaults,
+    failovers: h.failovers,
     services: records.map((r) => ({
       service: r.label,
       priority: r.priority,
@@ -54,6 +62,7 @@ export function policyStatusReport(page: Buffer, path: string, nowMs: number): P
       answered: r.answered,
       failures: r.failures,
       averageLatencyMs: r.answered > 0 ? Number((r.latencySumMs / r.answered).toFixed(2)) : null,
+      latencySumMs: r.latencySumMs,
       share: total > 0 ? r.answered / total : 0,
     })),
   };

@@ -40,6 +40,8 @@ export interface StatusReport {
     readonly samePool: boolean;
     readonly seq?: number;
     readonly countersSince?: string;
+    /** Memo slots of the file (where its later regions are). */
+    readonly memoSlots?: number;
   };
   /** The priority picks come from now; null when every transport is drained. */
   readonly activePriority: number | null;
@@ -125,7 +127,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       path: f.path,
       status: decoded ? 'ok' : f.unreadable ? `UNKNOWN: ${f.header as string} as ${describeUser(process.geteuid?.() ?? 0)}; drain marks, health and counters cannot be shown${process.geteuid?.() === 0 ? '' : ' (run this as the user postbal runs as under Postfix, or as root)'}` : (f.header as string),
       samePool: f.samePool,
-      ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString() } : {}),
+      ...(decoded ? { seq: decoded.state.seq, countersSince: new Date(decoded.state.statsSince).toISOString(), memoSlots: decoded.memoSlots } : {}),
     },
     activePriority: f.eligible?.priority ?? null,
     warmup: f.warm,

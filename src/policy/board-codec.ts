@@ -11,6 +11,8 @@ import type { BackendSpec } from './backend.js';
  *        12  fingerprint u32 (of the service list, in order)
  *        16  all-down flag u32 (the default action is in use)
  *        24  statsSince f64 (ms since the epoch)
+ *        32  requests f64    40  default answers f64   48  failovers f64
+ *            (every instance's, since the board was created; for postbal metrics)
  *        64  per service, 128 bytes (below)
  *   4096  lock table, as in the balancer's state file (state/bakery-lock.ts)
  *
@@ -56,6 +58,16 @@ export interface BoardHeader {
   readonly fingerprint: number;
   readonly allDown: boolean;
   readonly statsSince: number;
+  readonly requests: number;
+  readonly defaults: number;
+  readonly failovers: number;
+}
+
+/** Adds one instance's request counts to the board's. */
+export function addRequestCounts(page: Buffer, add: { requests: number; defaults: number; failovers: number }): void {
+  page.writeDoubleLE(finite(page.readDoubleLE(32)) + add.requests, 32);
+  page.writeDoubleLE(finite(page.readDoubleLE(40)) + add.defaults, 40);
+  page.writeDoubleLE(finite(page.readDoubleLE(48)) + add.failovers, 48);
 }
 
 export function serviceLabel(s: BackendSpec): string {
@@ -76,6 +88,9 @@ export function readHeader(page: Buffer): BoardHeader {
     fingerprint: page.readUInt32LE(12),
     allDown: page.readUInt32LE(16) !== 0,
     statsSince: finite(page.readDoubleLE(24)),
+    requests: finite(page.readDoubleLE(32)),
+    defaults: finite(page.readDoubleLE(40)),
+    failovers: finite(page.readDoubleLE(48)),
   };
 }
 

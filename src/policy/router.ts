@@ -4,7 +4,7 @@ import type { EligibilityRule, MemberFacts } from '../balance/types.js';
 import { encodePolicyAction } from '../protocol/policy.js';
 import { PolicyBackend, PolicyBackendError, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
 import type { PolicyBoard } from './board.js';
-import { allDownOf, currentOf, downUntilOf, readRecord, setCurrent, streakOf, writeAllDown, writeRecord } from './board-codec.js';
+import { addRequestCounts, allDownOf, currentOf, downUntilOf, readRecord, setCurrent, streakOf, writeAllDown, writeRecord } from './board-codec.js';
 
 /**
  * Which policy service answers a request: the best priority group with a
@@ -71,6 +71,8 @@ export class PolicyRouter {
   readonly #priorities: readonly number[];
   /** Answers and latency not yet added to the board. */
   readonly #answered: number[];
+  /** This instance's requests, default answers and failovers not yet on the board. */
+  readonly #counts = { requests: 0, defaults: 0, failovers: 0 };
   readonly #latencyMs: number[];
   #flushedAt = 0;
   /** Counters reach the board within FLUSH_MS even when requests stop (status reads them there). */
@@ -200,8 +202,11 @@ export class PolicyRouter {
 
   /** The reply for one request: a service's, verbatim, or the default action. */
   async route(raw: Buffer): Promise<Buffer> {
+    this.#counts.requests++;
+    let tried = 0;
     for (const i of this.#order(this.#now())) {
       const started = performance.now();
+      if (tried++ > 0) this.#counts.failovers++;
       try {
         const reply = await this.#backends[i]!.ask(raw);
         this.#succeeded(i, performance.now() - started, this.#now(), this.#opts.board.last);
@@ -210,6 +215,7 @@ export class PolicyRouter {
         this.#failed(i, err as Error, this.#now());
       }
     }
+    this.#counts.defaults++;
     this.#opts.board.update((p) => {
       if (allDownOf(p)) return;
       writeAllDown(p, true);
@@ -221,8 +227,9 @@ export class PolicyRouter {
   /** Adds this instance's answer counts and latencies to the board. */
   flush(now = this.#now()): void {
     this.#flushedAt = now;
-    if (!this.#answered.some((n) => n > 0)) return;
+    if (!this.#answered.some((n) => n > 0) && this.#counts.requests === 0) return;
     this.#opts.board.update((p) => {
+      addRequestCounts(p, this.#counts);
       this.#backends.forEach((_, i) => {
         if (this.#answered[i] === 0) return;
         const r = readRecord(p, i);
@@ -233,6 +240,7 @@ export class PolicyRouter {
     });
     this.#answered.fill(0);
     this.#latencyMs.fill(0);
+    Object.assign(this.#counts, { requests: 0, defaults: 0, failovers: 0 });
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { decodeHeader, describeHeaderProblem, type DecodedHeader } from './codec.js';
-import { HEADER_BLOCK_BYTES, TROUBLE_BYTES, troubleOffset } from './layout.js';
+import { HEADER_BLOCK_BYTES, TROUBLE_BYTES, tallyOffset, troubleOffset } from './layout.js';
+import { TALLY_BYTES, decodeTally, type Tally } from './tally.js';
 import { decodeTrouble, emptyTrouble, troubleReadable } from './trouble-codec.js';
 import type { TroubleState } from './types.js';
 
@@ -57,6 +58,31 @@ export function inspectTrouble(path: string, memoSlots: number): TroubleState {
       if (t.health.length > 0 || t.suspensions.length > 0 || buf.readUInt32LE(8) + buf.readUInt32LE(12) === 0) return t;
     }
     return emptyTrouble();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads the tally region (state/tally.ts) for a scrape, without the lock; a
+ * read torn by a concurrent write fails its CRC and is tried again. Empty
+ * when there is none yet.
+ */
+export function inspectTally(path: string, memoSlots: number): Tally {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return new Map();
+  }
+  try {
+    const buf = Buffer.alloc(TALLY_BYTES);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const n = readSync(fd, buf, 0, TALLY_BYTES, tallyOffset(memoSlots));
+      const tally = decodeTally(buf.subarray(0, n));
+      if (tally) return tally;
+    }
+    return new Map();
   } finally {
     closeSync(fd);
   }

@@ -27,6 +27,8 @@
  *          what postbal feedback found (transports down, suspensions per
  *          destination); rewritten whole under the lock, and read by an
  *          instance only when the header's trouble generation changed
+ *   then   tally region, 4 KiB (state/tally.ts): counters for postbal
+ *          metrics, added to under the lock at most once a second per process
  *
  * All integers little-endian.
  */
@@ -79,4 +81,9 @@ export const SUSPENSION_REASON_BYTES_V1 = 80;
 
 export function troubleOffset(memoSlots: number): number {
   return fileBytes(memoSlots);
+}
+
+/** The tally region (state/tally.ts, 4 KiB) follows the trouble region. */
+export function tallyOffset(memoSlots: number): number {
+  return troubleOffset(memoSlots) + TROUBLE_BYTES;
 }

@@ -1,3 +1,4 @@
+import { PendingTally } from './tally.js';
 import type { PoolConfig } from '../config/types.js';
 import { BufferSlotIO, MemoTable } from './memo.js';
 import { MEMO_SLOT_BYTES } from './layout.js';
@@ -12,6 +13,8 @@ import { emptyTrouble, nextTroubleGen } from './trouble-codec.js';
  * balancing within this process stays exact.
  */
 export class MemoryStateStore implements StateStore {
+  /** Nowhere to add it: a memory store is not shared. */
+  readonly tally = new PendingTally();
   readonly #memoTtlSec: number;
   readonly #memoSlots: number;
   readonly #reason: string | undefined;
@@ -31,6 +34,10 @@ export class MemoryStateStore implements StateStore {
       this.#state = opts.seed.state;
       this.#pool = opts.seed.pool;
     }
+  }
+
+  flushTally(): boolean {
+    return true;
   }
 
   info(): StoreInfo {

@@ -4,6 +4,7 @@ import type { PoolConfig } from '../config/types.js';
 // The state that balancing reasons about is declared by balance/, which
 // state/ stores: layers point down (test/unit/layers.test.ts).
 import type { BalanceState, TroubleState } from '../balance/types.js';
+import type { PendingTally } from './tally.js';
 
 export type { BalanceState, TransportCounters, TransportHealth, Suspension, TroubleState, WarmupRecord } from '../balance/types.js';
 
@@ -25,6 +26,8 @@ export interface StoreInfo {
   readonly path: string | undefined;
   /** Why the store serves from memory, when it was meant to use a file. */
   readonly reason?: string;
+  /** Memory serves only because the lock was busy (the file is sound). */
+  readonly busy?: boolean;
 }
 
 /** The trouble region inside a transaction. */
@@ -43,6 +46,8 @@ export interface TroubleAccess {
  */
 export interface StateStore {
   info(): StoreInfo;
+  /** What this process counted (state/tally.ts); a file store adds it to the file's tally region. */
+  readonly tally: PendingTally;
   /**
    * Runs `fn` with exclusive access to the state for `pool` and persists what
    * it changed. Lock needs: takes and releases the lock itself; `fn` must be
@@ -60,6 +65,11 @@ export interface StateStore {
    * from the memo; undefined when they cannot be read that way (then a
    * transaction reads them).
    */
+  /**
+   * Adds what `tally` holds to the shared counters now (at exit, since
+   * transactions add it at most once a second); false when they cannot take it.
+   */
+  flushTally(pool: PoolConfig): boolean;
   peekFlags(pool: PoolConfig): { readonly flags: readonly number[]; readonly troubleGen: number } | undefined;
   close(): void;
 }
