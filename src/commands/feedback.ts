@@ -172,7 +172,6 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
   const parsed = loadConfigFor(opts.configFile, opts.err);
   if (!parsed) return EX.CONFIG;
   const tags = tagsOfPool(parsed.pool.transports);
-  const services = new Set(tags.values());
   const { logger } = opts;
   const trustPolicy = trustPolicyOnDemand(opts.mailOwner, opts.trustInput, logger);
   const addressForm = addressFormOnDemand(logger);
@@ -184,14 +183,14 @@ export async function runFeedback(opts: FeedbackOptions, input: NodeJS.ReadableS
       warn: (m) => logger.log('warning', `feedback: ${m}`), info: (m) => logger.log('info', `feedback: ${m}`),
     });
   const pool = parsed.pool;
-  logger.log('info', `feedback: reading the log for ${[...services].join(' ')}; ${store ? `decisions go to ${store.path}` : 'report only (--state none)'}`);
+  logger.log('info', `feedback: reading the log for ${[...new Set(tags.values())].join(' ')}; ${store ? `decisions go to ${store.path}` : 'report only (--state none)'}`);
   const engine = new FeedbackEngine(parsed.pool.feedback, servicesWithFixedNextHop(parsed.pool.transports));
   const now = opts.nowMs ?? Date.now;
   const counts = { lines: 0, deliveries: 0, untrusted: 0, refused: 0, skipped: 0 };
   // Behind a follower EOF never comes: lines it does not believe are said at once, then at most a minute apart.
   const doubts = doubtReporter(logger, () => `feedback: so far ${counts.deliveries} deliveries believed, ${counts.untrusted} not believed, ${counts.refused} refused`);
   /** A decision: into the state (every instance follows), the log and, with --print, stdout. */
-  const tally = tallyKeeper(store, pool);
+  const tally = tallyKeeper(store, parsed.pool);
   const act = (event: FeedbackEvent, at: number): void => {
     tally.count(`feedback_decision:${event.kind}`);
     store?.transact(pool, (_state, trouble) => trouble.replace(applyEvent(trouble.current, pool, event, at)));

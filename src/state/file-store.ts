@@ -8,8 +8,9 @@ import { monotonicMs } from '../clock.js';
 import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
 import { MemoryFallback, type LastGood } from './fallback.js';
 import { AGAIN, StateFileBinding } from './file-binding.js';
-import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, tallyOffset, troubleOffset } from './layout.js';
-import { PendingTally, TALLY_BYTES, decodeTally, encodeTally } from './tally.js';
+import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, troubleOffset } from './layout.js';
+import { TallyRegion } from './tally-io.js';
+import type { PendingTally } from './tally.js';
 import { MemoRegion } from './memo-io.js';
 import type { MemoryStateStore } from './memory-store.js';
 import { peekHeaderFlags } from './header-peek.js';
@@ -19,8 +20,6 @@ import { decodeTrouble, emptyTrouble, encodeTrouble, nextTroubleGen } from './tr
 
 /** After a failure, how long to serve from memory before trying the file again. */
 const RETRY_FILE_MS = 10_000;
-/** At most one tally write per process per this often (and one at exit). */
-const TALLY_FLUSH_MS = 1000;
 const EMPTY_IO: SlotIO = { slots: 0, words: new Uint32Array(0), load() {}, store() {} };
 const EMPTY_TROUBLE: TroubleState = Object.freeze(emptyTrouble());
 
@@ -69,14 +68,14 @@ export class FileStateStore implements StateStore {
   #warnedWarmup = false;
   /** Memory serves because the lock was busy, not because the file is unusable (see #withFileMarks). */
   #busy = false;
-  readonly tally = new PendingTally();
-  #tallyFlushedMs = -Infinity;
+  readonly #tally: TallyRegion;
   /** The trouble region last read, by generation. */
   #trouble: { gen: number; trouble: TroubleState } | undefined;
   readonly #now: () => number;
 
   constructor(opts: FileStoreOptions) {
     this.#now = opts.monotonicMs ?? monotonicMs;
+    this.#tally = new TallyRegion(this.#now);
     this.path = resolve(opts.path);
     this.#opts = opts;
     this.#binding = new StateFileBinding({
@@ -95,6 +94,10 @@ export class FileStateStore implements StateStore {
       warn: opts.warn,
       info: opts.info ?? opts.warn,
     });
+  }
+
+  get tally(): PendingTally {
+    return this.#tally.pending;
   }
 
   info(): StoreInfo {
@@ -124,7 +127,7 @@ export class FileStateStore implements StateStore {
         }
         this.#pwrite(encodeHeader(read.state, pool, read.memoSlots), 0);
         this.tally.lockWait((this.#now() - asked) / 1000);
-        this.#flushTally(read.memoSlots);
+        this.#tally.flush(this.#binding.file!.fd, read.memoSlots);
         this.#memoSlots = read.memoSlots;
         this.#lastGood = { fingerprint: pool.fingerprint, state: read.state, pool };
         this.#busy = false;
@@ -278,34 +281,12 @@ export class FileStateStore implements StateStore {
     return trouble;
   }
 
-  /**
-   * Adds what this process counted to the tally region, at most once a
-   * second (and at exit, `flush`): the counters are for scrapes, which come
-   * every 15 s or so, and a lookup should not pay a 4 KiB read and write.
-   * Lock needs: the lock-table lock.
-   */
-  #flushTally(memoSlots: number, force = false): void {
-    const nowMs = this.#now();
-    if (this.tally.empty || (!force && nowMs - this.#tallyFlushedMs < TALLY_FLUSH_MS)) return;
-    const at = tallyOffset(memoSlots);
-    const buf = Buffer.alloc(TALLY_BYTES);
-    const n = readSync(this.#binding.file!.fd, buf, 0, TALLY_BYTES, at);
-    this.#pwrite(encodeTally(this.tally.mergedWith(decodeTally(buf.subarray(0, n)))), at);
-    this.tally.clear();
-    this.#tallyFlushedMs = nowMs;
-  }
-
   /** Adds what this process counted to the file now (at exit); false when the file could not take it. */
   flushTally(pool: PoolConfig): boolean {
-    if (this.tally.empty) return true;
-    if (this.#fallback.serving(this.#now())) return false;
-    const done = this.#binding.locked((): boolean | typeof AGAIN => {
-      const read = this.#readState(pool);
-      if (read === 'replaced') return AGAIN;
-      this.#flushTally(read.memoSlots, true);
-      return true;
-    });
-    return done.ok;
+    if (this.tally.empty || this.#fallback.serving(this.#now())) return this.tally.empty;
+    this.#tally.due();
+    this.transact(pool, () => undefined);
+    return this.tally.empty;
   }
 
   #pwrite(buf: Buffer, pos: number): void {
