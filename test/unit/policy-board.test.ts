@@ -12,7 +12,7 @@ import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { PolicyBoard, readBoardFile } from '../../src/policy/board.js';
 import {
-  BOARD_MAGIC, BOARD_PAGE_BYTES, allDownOf, boardBytes, currentOf, downUntilOf, fingerprintServices, initBoard, readHeader, readRecord,
+  addRequestCounts, BOARD_MAGIC, BOARD_PAGE_BYTES, allDownOf, boardBytes, currentOf, downUntilOf, fingerprintServices, initBoard, readHeader, readRecord,
   serviceLabel, setCurrent, streakOf, writeAllDown, writeRecord,
 } from '../../src/policy/board-codec.js';
 import type { BackendSpec } from '../../src/policy/backend.js';
@@ -25,7 +25,14 @@ test('board codec: a record round-trips; labels, reasons and numbers bounded on 
   const page = Buffer.alloc(BOARD_PAGE_BYTES);
   initBoard(page, SERVICES, 1234);
   const h = readHeader(page);
-  assert.deepEqual(h, { magic: BOARD_MAGIC, count: 2, fingerprint: fingerprintServices(SERVICES), allDown: false, statsSince: 1234 });
+  assert.deepEqual(h, { magic: BOARD_MAGIC, count: 2, fingerprint: fingerprintServices(SERVICES), allDown: false, statsSince: 1234, requests: 0, defaults: 0, failovers: 0 });
+  addRequestCounts(page, { requests: 3, defaults: 1, failovers: 2 });
+  addRequestCounts(page, { requests: 1, defaults: 0, failovers: 0 });
+  assert.deepEqual([readHeader(page).requests, readHeader(page).defaults, readHeader(page).failovers], [4, 1, 2], 'instances add to the board\'s counts');
+  page.writeDoubleLE(Number.NaN, 32);
+  assert.equal(readHeader(page).requests, 0, 'a count another writer spoiled reads as 0');
+  addRequestCounts(page, { requests: 1, defaults: 0, failovers: 0 });
+  assert.equal(readHeader(page).requests, 1, 'and counts on from there');
   assert.deepEqual(readRecord(page, 1), { label: 'b=127.0.0.1:10041', current: 0, downUntil: 0, downSince: 0, answered: 0, failures: 0, latencySumMs: 0, streak: 0, priority: 2, weight: 3, timeoutMs: 5000, lastFailure: '' });
   const r = { ...readRecord(page, 0), current: -2.5, downUntil: 99, downSince: 9, answered: 7, failures: 3, latencySumMs: 12.5, streak: 2, lastFailure: 'connect timeout!x' };
   writeRecord(page, 0, r);
