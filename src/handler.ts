@@ -52,9 +52,9 @@ const NONE_AVAILABLE: Outcome = { kind: 'notFound', reason: 'no_transport_availa
 const INTERNAL_ERROR: Outcome = { kind: 'tempFail', reason: 'error:internal' };
 
 /** What the tally counts each constant outcome as (state/tally.ts). */
-const TALLIED = new Map<Outcome, LookupOutcome>([
-  [CONFIG_ERROR, 'tempfail/config'], [INVALID_REQUEST, 'tempfail/invalid_request'], [MALFORMED_REQUEST, 'permfail/malformed_request'],
-  [NOT_FOUND, 'not_found/wildcard'], [OUT_OF_SCOPE, 'not_found/not_in_scope'], [NONE_AVAILABLE, 'not_found/no_transport_available'], [INTERNAL_ERROR, 'tempfail/internal'],
+const TALLIED = new Map<Outcome, `lookup:${LookupOutcome}`>([
+  [CONFIG_ERROR, 'lookup:tempfail/config'], [INVALID_REQUEST, 'lookup:tempfail/invalid_request'], [MALFORMED_REQUEST, 'lookup:permfail/malformed_request'],
+  [NOT_FOUND, 'lookup:not_found/wildcard'], [OUT_OF_SCOPE, 'lookup:not_found/not_in_scope'], [NONE_AVAILABLE, 'lookup:not_found/no_transport_available'], [INTERNAL_ERROR, 'lookup:tempfail/internal'],
 ]);
 
 interface Decision {
@@ -106,13 +106,14 @@ export class LookupHandler {
       try {
         const decisions = this.#decide(pool, lookups.map((l) => l.key));
         const found = this.#foundOutcomes(pool);
+        const counts = [0, 0, 0]; // new, repeat, fallback: added to the tally once per burst
         for (let k = 0; k < lookups.length; k++) {
           const d = decisions[k]!;
           out[lookups[k]!.i] = d.index >= 0 ? found.outcomes[d.index]! : found.none;
           repeat[lookups[k]!.i] = d.repeat;
-          if (d.index >= 0 || found.none.kind === 'found') this.#opts.store.tally.add(`lookup:${d.index < 0 ? 'fallback/no_transport_available' : d.repeat ? 'repeat/memo' : 'new/pick'}`);
+          counts[d.index < 0 ? 2 : d.repeat ? 1 : 0]!++;
         }
-        this.#tallyMemory(lookups.length);
+        this.#tallyLookups(counts, found.none.kind === 'found', lookups.length);
       } catch (err) {
         logger.log('error', `lookup failed: ${(err as Error).stack ?? String(err)}`);
         for (const { i } of lookups) out[i] = INTERNAL_ERROR;
@@ -120,15 +121,19 @@ export class LookupHandler {
     }
     for (const o of out) {
       const name = TALLIED.get(o);
-      if (name) this.#opts.store.tally.add(`lookup:${name}`);
+      if (name) this.#opts.store.tally.add(name);
     }
     const lines = this.#log.record(requests, out, repeat);
     if (lines.length > 0) this.#deferred.push(() => { for (const [level, text] of lines) logger.log(level, text); });
     return out;
   }
 
-  /** Lookups answered from memory, not the shared state: counted with why. */
-  #tallyMemory(n: number): void {
+  /** A burst's answers by kind (the fallback's; "not found" is counted with the constant outcomes), and whether memory answered them. */
+  #tallyLookups([picked, repeated, none]: number[], fallback: boolean, n: number): void {
+    const { tally } = this.#opts.store;
+    if (picked! > 0) tally.add('lookup:new/pick', picked);
+    if (repeated! > 0) tally.add('lookup:repeat/memo', repeated);
+    if (none! > 0 && fallback) tally.add('lookup:fallback/no_transport_available', none);
     const info = this.#opts.store.info();
     if (info.kind === 'memory' && info.path !== undefined) this.#opts.store.tally.add(`memory:${info.busy ? 'lock_busy' : 'state_unusable'}`, n);
   }
