@@ -67,7 +67,7 @@ export function parseListen(text: string): { host: string; port: number } | stri
 /**
  * Serves GET /metrics until SIGTERM or SIGINT. Anything else gets 404 or 405;
  * a request may not take longer than 10 s to arrive, so a slow client cannot
- * hold the listener.
+ * hold the listener, and at most 64 connections are open at once.
  */
 export async function runMetricsListener(o: MetricsOptions, listen: { host: string; port: number }, err: (s: string) => void): Promise<number> {
   const server: Server = createServer({ requestTimeout: 10_000, headersTimeout: 10_000, maxHeaderSize: 8192 }, (req, res) => {
@@ -91,6 +91,8 @@ export async function runMetricsListener(o: MetricsOptions, listen: { host: stri
     );
   });
   server.keepAliveTimeout = 30_000;
+  // Prometheus needs one connection; a client opening hundreds gets refused, not a scrape each.
+  server.maxConnections = 64;
   try {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
