@@ -84,11 +84,17 @@ export async function runMetricsListener(o: MetricsOptions, listen: { host: stri
       res.writeHead(200, { 'content-type': 'text/plain' }).end('postbal metrics: GET /metrics\n');
       return;
     }
-    const registry = scrape(o);
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
-      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(e)}\n`),
-    );
+    const failed = (e: unknown): void => {
+      // A scrape that fails is Prometheus' `up` going to 0 for one scrape, never the listener gone.
+      o.logger.log('error', `metrics: a scrape failed: ${(e as Error).stack ?? String(e)}`);
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed (see the log)\n');
+    };
+    try {
+      const registry = scrape(o);
+      registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text), failed);
+    } catch (e) {
+      failed(e);
+    }
   });
   server.keepAliveTimeout = 30_000;
   // Prometheus needs one connection; a client opening hundreds gets refused, not a scrape each.
