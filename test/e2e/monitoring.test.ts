@@ -2,8 +2,9 @@
  * Monitoring end to end: a real Postfix delivers through postbal to three
  * smtp-sinks (one per transport), `postbal metrics --listen` serves the
  * state, and a real Prometheus (Debian's package, private) scrapes it every
- * second; smtp1 is drained for the middle third of the run. The shares read
- * back through Prometheus' HTTP API must match what each sink received, and
+ * second; smtp1 is drained for the middle third of the run. The picks read
+ * back through Prometheus' HTTP API must account for what each sink received
+ * (at least as many; more only by the picks that routed nothing), and
  * Prometheus must have recorded the drain; every query of the Grafana dashboard must return data;
  * `check-health` must agree. With MONITORING_PICTURE=FILE the shares over the
  * run are drawn to FILE (the README's picture).
@@ -43,7 +44,7 @@ function dashboardQueries(): { panel: string; expr: string }[] {
   return dash.panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, expr: t.expr.replaceAll('$__rate_interval', '30s').replaceAll('$transport', '.*') })));
 }
 
-test('a real Prometheus scrapes postbal metrics during a real Postfix run: shares read back match what each smtp-sink received; every dashboard query returns data', { timeout: 900_000 }, async (t) => {
+test('a real Prometheus scrapes postbal metrics during a real Postfix run: picks read back account for what each smtp-sink received; every dashboard query returns data', { timeout: 900_000 }, async (t) => {
   if (postfixUnavailable(t) || packageUnavailable(t, 'prometheus', '/usr/bin/prometheus')) return;
   const work = mkdtempSync('/tmp/postbal-monitoring-');
   // The sinks run as nobody and write below it.
@@ -102,13 +103,17 @@ test('a real Prometheus scrapes postbal metrics during a real Postfix run: share
     }
     const total = picks.reduce((s, x) => s + Number(x.value![1]), 0);
     assert.equal(total, served, 'Prometheus has what postbal serves');
+    // Every message went out on its key's last pick, so each transport's picks in Prometheus are at
+    // least what its sink received, and the picks that routed nothing (a key picked again after
+    // the drain made its remembered answer stale) are all the difference: exactly, not within a
+    // tolerance.
     const lines: string[] = [];
+    const unused = total - MESSAGES;
     for (const i of WEIGHTS.keys()) {
       const name = `smtp${i}:[127.0.0.1]:${ports[i]!}`;
-      const fromPrometheus = Number(picks.find((x) => x.metric.transport === name)?.value?.[1] ?? NaN) / total;
-      const fromSink = got[i]! / MESSAGES;
-      lines.push(`${name}: Prometheus ${(100 * fromPrometheus).toFixed(2)}%, sink ${(100 * fromSink).toFixed(2)}%`);
-      assert.ok(Math.abs(fromPrometheus - fromSink) <= 0.01, lines.at(-1));
+      const fromPrometheus = Number(picks.find((x) => x.metric.transport === name)?.value?.[1] ?? NaN);
+      lines.push(`${name}: Prometheus ${fromPrometheus} picks (${(100 * fromPrometheus / total).toFixed(2)}%), sink ${got[i]!} (${(100 * got[i]! / MESSAGES).toFixed(2)}%)`);
+      assert.ok(fromPrometheus >= got[i]! && fromPrometheus - got[i]! <= unused, `${lines.at(-1)!}; ${unused} picks routed nothing`);
     }
     t.diagnostic(lines.join('; '));
     assert.ok(got[1]! / MESSAGES < (2 / 6) * 0.9, `the drain shows in what smtp1 received: ${lines[1]!}`);
