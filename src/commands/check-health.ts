@@ -1,5 +1,4 @@
-import { statusReport, type StatusReport } from './status.js';
-import { stateOf } from './metrics/collect.js';
+import { stateOf, statusReport, type StatusReport } from './status.js';
 
 /**
  * `postbal check-health`: one status line for Nagios, Icinga or Naemon, by

@@ -217,16 +217,26 @@ function transportRows(f: StatusFacts): StatusReport['transports'] {
   }));
 }
 
-/** The state column: what limits a transport now, most limiting first. */
-function markOf(t: StatusReport['transports'][number]): string {
-  if (t.drained === null) return 'UNKNOWN';
-  if (t.drained) return 'DRAINED';
-  if (t.capped) return 'CAPPED';
-  if (t.health.startsWith('down')) return 'DOWN';
-  if (t.health === 'trial') return 'TRIAL';
-  if (t.health.startsWith('ramping')) return 'RAMP';
-  if (t.suspendedFor.length > 0) return `SUSP(${t.suspendedFor.length})`;
+/** Every transport's one state, most limiting first: the state column of status, metrics' postbal_transport_state, check-health's verdicts. */
+export const TRANSPORT_STATES = ['active', 'standby', 'drained', 'capped', 'down', 'trial', 'ramp', 'suspended', 'unknown'] as const;
+export type TransportState = (typeof TRANSPORT_STATES)[number];
+
+export function stateOf(t: StatusReport['transports'][number]): TransportState {
+  if (t.drained === null) return 'unknown';
+  if (t.drained) return 'drained';
+  if (t.capped) return 'capped';
+  if (t.health.startsWith('down')) return 'down';
+  if (t.health === 'trial') return 'trial';
+  if (t.health.startsWith('ramping')) return 'ramp';
+  if (t.suspendedFor.length > 0) return 'suspended';
   return t.active ? 'active' : 'standby';
+}
+
+/** The state column as status prints it. */
+function markOf(t: StatusReport['transports'][number]): string {
+  const state = stateOf(t);
+  if (state === 'suspended') return `SUSP(${t.suspendedFor.length})`;
+  return state === 'active' || state === 'standby' ? state : state.toUpperCase();
 }
 
 const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);

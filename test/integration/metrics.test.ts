@@ -74,7 +74,7 @@ test('metrics: counters match the lookups that were answered; promtool check met
   }
 });
 
-test('metrics: a drain and a destination from outside show up, the destination bounded and printable', async () => {
+test('metrics: a drain shows in the state, the drained flag and the effective shares', async () => {
   const s = setup();
   try {
     await runPostbal(s.args, keys('d', 6));

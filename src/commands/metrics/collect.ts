@@ -1,7 +1,7 @@
 import type * as PromClient from 'prom-client';
 import type { Metric, Registry } from 'prom-client';
 import { lazyRequire } from '../../lazy-require.js';
-import type { StatusReport } from '../status.js';
+import { TRANSPORT_STATES, stateOf, type StatusReport } from '../status.js';
 import type { PolicyStatusReport } from '../policy-status.js';
 import { printable } from '../../log/format.js';
 import {
@@ -24,21 +24,6 @@ export interface ScrapeFacts {
   /** When a serving instance last loaded this config (the last-good copy's time), in ms. */
   readonly configLoadedMs: number | undefined;
   readonly policy: PolicyStatusReport | undefined;
-}
-
-/** Every transport's one state, most limiting first (as `postbal status` prints it). */
-export const TRANSPORT_STATES = ['active', 'standby', 'drained', 'capped', 'down', 'trial', 'ramp', 'suspended', 'unknown'] as const;
-export type TransportState = (typeof TRANSPORT_STATES)[number];
-
-export function stateOf(t: StatusReport['transports'][number]): TransportState {
-  if (t.drained === null) return 'unknown';
-  if (t.drained) return 'drained';
-  if (t.capped) return 'capped';
-  if (t.health.startsWith('down')) return 'down';
-  if (t.health === 'trial') return 'trial';
-  if (t.health.startsWith('ramping')) return 'ramp';
-  if (t.suspendedFor.length > 0) return 'suspended';
-  return t.active ? 'active' : 'standby';
 }
 
 /** Loaded when a scrape is built, never by a serving instance (start-up is on the mail path). */
