@@ -92,8 +92,15 @@ test('a real Prometheus scrapes postbal metrics during a real Postfix run: picks
     }
     assert.equal(got.reduce((a, b) => a + b, 0), MESSAGES, `the sinks received ${got.join(', ')}`);
     // Wait until Prometheus has scraped the state as it is after the run (what the endpoint serves now).
-    const served = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n')
+    const servedNow = async (): Promise<number> => (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n')
       .filter((l) => l.startsWith('postbal_transport_picks_total{') && l.includes('priority="0"')).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
+    // Until a scrape shows the run's picks (one fresh-clone run read none once: a scrape that
+    // found the state unreadable for a moment); the loop's bound is a guard against a hang.
+    let served = await servedNow();
+    for (let i = 0; i < 1200 && served < MESSAGES; i++) {
+      await sleep(100);
+      served = await servedNow();
+    }
     assert.ok(served >= MESSAGES, `${served} new picks for ${MESSAGES} recipients (a few more when Postfix asks again after the memo's window)`);
     let picks: Series[] = [];
     for (let i = 0; i < 1200; i++) {
