@@ -5,6 +5,7 @@ import { runCheck } from './commands/check.js';
 import { runStatus } from './commands/status.js';
 import { runDrain, runResetStats } from './commands/control.js';
 import { runPolicy } from './commands/policy.js';
+import { runDaemon } from './commands/daemon.js';
 import { runPolicyCheck, runPolicyStatus } from './commands/policy-status.js';
 import { runClearSuspension, runMarkUp } from './commands/trouble.js';
 import { runWarmupStage } from './commands/warmup.js';
@@ -224,6 +225,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   // hapolicy's command line, -s included, so it has a parser of its own
   // (postbal's -s is --state).
   if (argv[2] === 'policy') return runPolicy(argv.slice(3), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), spawned });
+  // Its -s is a policy service too.
+  if (argv[2] === 'daemon') return runDaemon(argv.slice(3), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
   const r: Result = { code: EX.OK };
   const program = programFor(spawned);
   addServeAndInspect(program, r);

@@ -265,6 +265,14 @@ export class LookupHandler {
   close(): void {
     this.afterReply();
     this.#opts.logger.log('info', this.#log.summary());
+    this.flush();
+  }
+
+  /**
+   * Adds repeats and tallies not yet in the shared state: at exit, and by a
+   * long-running daemon now and then, so `status` never lags for long.
+   */
+  flush(): void {
     const pending = this.#repeats;
     const pool = pending?.pool ?? this.#opts.config.current();
     try {

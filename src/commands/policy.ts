@@ -7,8 +7,8 @@ import type { Logger } from '../log/types.js';
 import { logBeforeExit } from '../log/local-syslog.js';
 import { POLICY_MAX_REQUEST_BYTES } from '../protocol/limits.js';
 import { encodePolicyAction } from '../protocol/policy.js';
-import { serveConnection } from '../io/serve.js';
-import { policyWire } from '../protocol/wire.js';
+import { serveConnection, type ServeHooks } from '../io/serve.js';
+import { policyWire, type PolicyRequest, type PolicyWire } from '../protocol/wire.js';
 import type { BackendSpec } from '../policy/backend.js';
 import { PolicyBoard } from '../policy/board.js';
 import { PolicyRouter } from '../policy/router.js';
@@ -67,7 +67,7 @@ function policyCommand(specs: BackendSpec[], out: (s: string) => void, complain:
  * -s services, -d and --breaker over them.
  * @returns them, or the exit code after saying what is wrong
  */
-function resolveSettings(o: PolicyOptions, specs: readonly BackendSpec[], complain: (message: string) => void): PolicySettings | number {
+export function resolveSettings(o: Pick<PolicyOptions, 'config' | 'default' | 'breaker'>, specs: readonly BackendSpec[], complain: (message: string) => void): PolicySettings | number {
   let fromFile = { services: [] as readonly BackendSpec[], defaultAction: DEFAULTS.policy.defaultAction as string, breakerMs: DEFAULTS.policy.breakerMs as number };
   if (o.config !== undefined) {
     try {
@@ -90,6 +90,71 @@ function resolveSettings(o: PolicyOptions, specs: readonly BackendSpec[], compla
     return EX.USAGE;
   }
   return { services, defaultAction, breakerMs: o.breaker ?? fromFile.breakerMs };
+}
+
+/** One policy connection: its wire (framing state) and serving hooks. */
+export interface PolicyConnection {
+  readonly wire: PolicyWire;
+  readonly hooks: ServeHooks<PolicyRequest, Buffer>;
+  /** Logs what the connection's end left over; call once it ended. */
+  closed(): void;
+}
+
+/** The routing of policy requests for a process: one router and board, any number of connections. */
+export interface PolicyService {
+  readonly settings: PolicySettings;
+  connection(): PolicyConnection;
+  close(): void;
+}
+
+/**
+ * The router and board for `settings`, logging as `logger`. A spawned
+ * `postbal policy` serves one connection with it; the daemon many.
+ */
+export function openPolicyService(settings: PolicySettings, statePath: string, logger: Logger, logRequests: boolean): PolicyService {
+  const { services, defaultAction, breakerMs } = settings;
+  const board = new PolicyBoard(statePath === 'none' ? undefined : statePath, services, { warn: (m) => logger.log('warning', m) });
+  const router = new PolicyRouter(services, {
+    defaultAction,
+    breakerMs,
+    board,
+    log: (level, message) => logger.log(level, message),
+  });
+  logger.log('info', `policy: services ${services.map((s) => `${s.name}=${s.host}:${s.port} prio ${s.priority} weight ${s.weight}`).join(', ')}; default action ${defaultAction}; state in ${board.where}`);
+  const failure = encodePolicyAction(defaultAction);
+  return {
+    settings,
+    connection() {
+      const wire = policyWire(failure);
+      let oversized = 0;
+      const hooks: ServeHooks<PolicyRequest, Buffer> = {
+        handle: async ([raw]) => {
+          if (raw === undefined) oversized++;
+          return [raw ? await router.route(raw) : wire.failure];
+        },
+        // smtpd gives up at smtpd_policy_service_timeout (100 s): the default action before that.
+        deadlineMs: POLICY_DEADLINE_MS,
+        internalError: (err) => logger.log('error', `policy: internal error (please report), answered the default action: ${err instanceof Error ? err.message : String(err)}`),
+        ...(logRequests ? {
+          replied: ([raw]: readonly PolicyRequest[], [reply]: readonly Buffer[]) => {
+            if (raw) logger.log('info', `policy: client=${quoteForLog(attribute(raw, 'client_address'))} sender=${quoteForLog(attribute(raw, 'sender'))} recipient=${quoteForLog(attribute(raw, 'recipient'))} reply=${quoteForLog(reply!.toString('latin1').trim())}`);
+          },
+        } : {}),
+      };
+      return {
+        wire,
+        hooks,
+        closed() {
+          if (oversized > 0) logger.log('warning', `policy: ${oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
+          if (wire.unfinishedBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${wire.unfinishedBytes} bytes dropped)`);
+        },
+      };
+    },
+    close() {
+      router.close();
+      board.close();
+    },
+  };
 }
 
 /** The options of `postbal policy`, as parsed. */
@@ -128,37 +193,13 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   }
   const settings = resolveSettings(o, specs, complain);
   if (typeof settings === 'number') return settings;
-  const { services, defaultAction, breakerMs } = settings;
   const logger: Logger = createLogger(o.logStdout && !io.spawned ? 'stderr' : o.syslog, 'postfix/postbal-policy', process.pid)!;
-  const board = new PolicyBoard(o.state === 'none' ? undefined : o.state, services, { warn: (m) => logger.log('warning', m) });
-  const router = new PolicyRouter(services, {
-    defaultAction,
-    breakerMs,
-    board,
-    log: (level, message) => logger.log(level, message),
-  });
+  const service = openPolicyService(settings, o.state, logger, o.logRequests === true);
   guardProcess(logger, (err) => logger.log('error', `policy: internal error (please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
-  logger.log('info', `policy: services ${services.map((s) => `${s.name}=${s.host}:${s.port} prio ${s.priority} weight ${s.weight}`).join(', ')}; default action ${defaultAction}; state in ${board.where}`);
-  const wire = policyWire(encodePolicyAction(defaultAction));
-  let oversized = 0;
-  await serveConnection(process.stdin, process.stdout, () => wire, {
-    handle: async ([raw]) => {
-      if (raw === undefined) oversized++;
-      return [raw ? await router.route(raw) : wire.failure];
-    },
-    // smtpd gives up at smtpd_policy_service_timeout (100 s): the default action before that.
-    deadlineMs: POLICY_DEADLINE_MS,
-    internalError: (err) => logger.log('error', `policy: internal error (please report), answered the default action: ${err instanceof Error ? err.message : String(err)}`),
-    ...(o.logRequests ? {
-      replied: ([raw]: readonly (Buffer | undefined)[], [reply]: readonly Buffer[]) => {
-        if (raw) logger.log('info', `policy: client=${quoteForLog(attribute(raw, 'client_address'))} sender=${quoteForLog(attribute(raw, 'sender'))} recipient=${quoteForLog(attribute(raw, 'recipient'))} reply=${quoteForLog(reply!.toString('latin1').trim())}`);
-      },
-    } : {}),
-  });
-  router.close();
-  board.close();
-  if (oversized > 0) logger.log('warning', `policy: ${oversized} requests over ${POLICY_MAX_REQUEST_BYTES} bytes answered with the default action`);
-  if (wire.unfinishedBytes > 0) logger.log('warning', `policy: input ended in the middle of a request (${wire.unfinishedBytes} bytes dropped)`);
+  const conn = service.connection();
+  await serveConnection(process.stdin, process.stdout, () => conn.wire, conn.hooks);
+  conn.closed();
+  service.close();
   logger.close();
   return EX.OK;
 }

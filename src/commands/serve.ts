@@ -1,14 +1,16 @@
-import { ConfigSource, type LastGoodKeeper } from '../config/source.js';
+import { ConfigSource, type ConfigEvents, type LastGoodKeeper } from '../config/source.js';
 import { lastGoodPath, readLastGood, saveLastGood } from '../state/last-good.js';
 import { formatConfigProblem } from '../errors.js';
 import { LookupHandler } from '../handler.js';
-import { serveConnection } from '../io/serve.js';
+import { serveConnection, type ServeHooks } from '../io/serve.js';
+import type { Outcome, Request } from '../protocol/types.js';
 import { lookupWireFor } from '../protocol/wire.js';
 import { guardProcess } from '../io/guard.js';
 import type { Algorithm } from '../config/types.js';
 import type { Logger } from '../log/types.js';
 import { FileStateStore } from '../state/file-store.js';
 import { MemoryStateStore } from '../state/memory-store.js';
+import { WriteBehindStore } from '../state/write-behind.js';
 import type { StateStore } from '../state/types.js';
 import { DEFAULTS } from '../defaults.js';
 import { monotonicMs } from '../clock.js';
@@ -26,6 +28,8 @@ export interface ServeOptions {
   readonly repeatWindowSec: number;
   /** Overrides the config's `algorithm`. */
   readonly algorithm?: Algorithm;
+  /** Hold positions in the process and write them this long after (state/write-behind.ts): the daemon. */
+  readonly writeBehindMs?: number;
 }
 
 /**
@@ -74,23 +78,79 @@ function lastGoodKeeper(statePath: string, configPath: string, warn: (m: string)
   };
 }
 
-export function createStore(statePath: string, repeatWindowSec: number, warn: (m: string) => void): StateStore {
+export function createStore(statePath: string, repeatWindowSec: number, warn: (m: string) => void, writeBehindMs?: number): StateStore {
   if (statePath === 'none') return new MemoryStateStore({ memoTtlSec: repeatWindowSec, memoSlots: DEFAULTS.memoSlots });
-  return new FileStateStore({ path: statePath, memoSlots: DEFAULTS.memoSlots, memoTtlSec: repeatWindowSec, warn });
+  const file = new FileStateStore({ path: statePath, memoSlots: DEFAULTS.memoSlots, memoTtlSec: repeatWindowSec, warn });
+  return writeBehindMs === undefined ? file : new WriteBehindStore(file, writeBehindMs);
+}
+
+/** What answers lookups: one per process, for every connection it serves. */
+export interface LookupService {
+  readonly config: ConfigSource;
+  readonly store: StateStore;
+  readonly handler: LookupHandler;
+  /** Hooks for the serving loop, the same for every connection (io/serve.ts). */
+  readonly hooks: ServeHooks<Request, Outcome>;
+  /** Re-reads the config now (SIGHUP), with the fail-static rule of ConfigSource; says what came of it. */
+  reload(): 'loaded' | 'unchanged' | 'failed';
+  /** Saves what is not saved yet; the logger stays open. */
+  close(): void;
 }
 
 /**
- * Serves tcp_table requests on stdin/stdout until EOF.
- * Nothing but replies goes to stdout; diagnostics go to the logger only.
- * @returns the exit code (0 at EOF or when the peer went away)
+ * The config, the state store and the handler, logging what they find. The
+ * composition shared by a spawned instance (one connection: stdin) and the
+ * daemon (many connections).
  */
-export async function runServe(opts: ServeOptions): Promise<number> {
+export function openLookupService(opts: ServeOptions, extra: { readonly afterFirstReply?: () => void } = {}): LookupService {
   const { logger } = opts;
   const warn = (m: string): void => logger.log('warning', m);
   const keeper = lastGoodKeeper(opts.statePath, opts.configPath, warn);
-  const config = new ConfigSource(opts.configPath, {
+  let outcome: 'loaded' | 'unchanged' | 'failed' = 'unchanged';
+  const config = new ConfigSource(opts.configPath, configEvents(opts, (o) => { outcome = o; }), keeper);
+  logger.log('info', `postbal starting, configuration ${opts.configPath}, state ${opts.statePath}`);
+  config.refresh(monotonicMs(), true);
+  const store = createStore(opts.statePath, opts.repeatWindowSec, warn, opts.writeBehindMs);
+  const handler = new LookupHandler({
+    config, store, logger, logLookups: opts.logLookups, ...(opts.algorithm ? { algorithm: opts.algorithm } : {}),
+  });
+  let replied = false;
+  const hooks: ServeHooks<Request, Outcome> = {
+    handle: (r) => handler.handleBatch(r),
+    internalError: (err) => {
+      logger.log('error', `internal error (answered as a temporary failure; please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    },
+    replied: () => handler.afterReply(),
+    afterFirstReply: () => {
+      if (replied) return;
+      replied = true;
+      capYoungGeneration();
+      keeper?.afterFirstReply();
+      extra.afterFirstReply?.();
+    },
+    framingError: (reason) => logger.log('warning', `socketmap: ${reason}; answered PERM and closed the connection`),
+  };
+  return {
+    config, store, handler, hooks,
+    reload() {
+      outcome = 'unchanged';
+      config.refresh(monotonicMs(), true);
+      return outcome;
+    },
+    close() {
+      handler.close();
+      store.close();
+    },
+  };
+}
+
+/** What loading the config logs. */
+function configEvents(opts: ServeOptions, outcome: (o: 'loaded' | 'failed') => void): ConfigEvents {
+  const { logger } = opts;
+  return {
     loaded(parsed, first, recovered) {
-      for (const w of parsed.warnings) warn(`${opts.configPath}:${w.line}: ${w.message}`);
+      outcome('loaded');
+      for (const w of parsed.warnings) logger.log('warning', `${opts.configPath}:${w.line}: ${w.message}`);
       const { pool } = parsed;
       const summary = pool.transports.map((t) => `${t.value}=${t.weight}${t.priority === 0 ? '' : `/priority=${t.priority}`}`).join(' ');
       const algorithm = opts.algorithm ?? pool.algorithm;
@@ -98,6 +158,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
       logger.log('info', `${what}: ${summary}; algorithm ${algorithm}${pool.fallback === undefined ? '' : `; fallback ${pool.fallback}`}`);
     },
     failed(error, kept) {
+      outcome('failed');
       for (const p of error.problems) logger.log('error', formatConfigProblem(p));
       switch (kept.kind) {
         case 'memory': logger.log('error', `configuration ${opts.configPath} unusable; keeping the last good configuration`); break;
@@ -109,29 +170,20 @@ export async function runServe(opts: ServeOptions): Promise<number> {
         }
       }
     },
-  }, keeper);
-  logger.log('info', `postbal starting, configuration ${opts.configPath}, state ${opts.statePath}`);
-  config.refresh(monotonicMs(), true);
-  const store = createStore(opts.statePath, opts.repeatWindowSec, warn);
-  const handler = new LookupHandler({
-    config, store, logger, logLookups: opts.logLookups, ...(opts.algorithm ? { algorithm: opts.algorithm } : {}),
-  });
-  const internalError = (err: unknown): void => {
-    logger.log('error', `internal error (answered as a temporary failure; please report): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
   };
-  guardProcess(logger, internalError);
-  const how = await serveConnection(process.stdin, process.stdout, lookupWireFor, {
-    handle: (r) => handler.handleBatch(r),
-    internalError,
-    replied: () => handler.afterReply(),
-    afterFirstReply: () => {
-      capYoungGeneration();
-      keeper?.afterFirstReply();
-    },
-    framingError: (reason) => logger.log('warning', `socketmap: ${reason}; answered PERM and closed the connection`),
-  });
-  handler.close();
-  store.close();
+}
+
+/**
+ * Serves tcp_table requests on stdin/stdout until EOF.
+ * Nothing but replies goes to stdout; diagnostics go to the logger only.
+ * @returns the exit code (0 at EOF or when the peer went away)
+ */
+export async function runServe(opts: ServeOptions): Promise<number> {
+  const { logger } = opts;
+  const service = openLookupService(opts);
+  guardProcess(logger, (err) => service.hooks.internalError(err));
+  const how = await serveConnection(process.stdin, process.stdout, lookupWireFor, service.hooks);
+  service.close();
   if (how === 'peer-gone') logger.log('info', 'client closed the connection');
   logger.close();
   return 0;

@@ -49,8 +49,9 @@ export function serveConnection<F, Req, Out>(
   output: Writable,
   pick: (firstChunk: Buffer) => Wire<F, Req, Out>,
   hooks: ServeHooks<Req, Out>,
+  stop?: AbortSignal,
 ): Promise<ServeEnd> {
-  return new Promise((resolve) => new Connection(input, output, pick, hooks, resolve).start());
+  return new Promise((resolve) => new Connection(input, output, pick, hooks, resolve).start(stop));
 }
 
 class Connection<F, Req, Out> {
@@ -64,6 +65,7 @@ class Connection<F, Req, Out> {
   /** No more replies: the last write was issued, or the peer left. */
   #closing = false;
   #firstReply = true;
+  #unlisten: (() => void) | undefined;
 
   constructor(
     private readonly input: Readable,
@@ -73,7 +75,14 @@ class Connection<F, Req, Out> {
     private readonly resolve: (how: ServeEnd) => void,
   ) {}
 
-  start(): void {
+  /** `stop`: read nothing more, answer what was read in full (a request cut short is dropped), then end. */
+  start(stop?: AbortSignal): void {
+    if (stop) {
+      const onStop = (): void => this.#stop();
+      stop.addEventListener('abort', onStop, { once: true });
+      // A daemon's signal outlives thousands of connections.
+      this.#unlisten = () => stop.removeEventListener('abort', onStop);
+    }
     this.output.on('error', () => this.#finish('peer-gone'));
     this.output.on('drain', () => this.#resumeWhenClear());
     this.input.on('error', () => this.#atEnd());
@@ -106,6 +115,14 @@ class Connection<F, Req, Out> {
     this.#ended = true;
     if (this.#wire && this.#fatal === undefined) this.#take(this.#wire.end());
     else this.#pump();
+  }
+
+  #stop(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.input.removeAllListeners('data');
+    this.input.pause();
+    this.#pump();
   }
 
   #backedUp(): boolean {
@@ -221,6 +238,7 @@ class Connection<F, Req, Out> {
   /** Resolves once: the first of the end, a framing error, or the peer leaving. */
   #finish(how: ServeEnd): void {
     this.#closing = true;
+    this.#unlisten?.();
     this.input.removeAllListeners('data');
     this.resolve(how);
   }

@@ -2,7 +2,8 @@ import { wrr } from '../balance/algorithms/wrr.js';
 import { eligibleMembers } from '../balance/eligibility/index.js';
 import type { EligibilityRule, MemberFacts } from '../balance/types.js';
 import { encodePolicyAction } from '../protocol/policy.js';
-import { PolicyBackend, PolicyBackendError, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
+import { PolicyBackendError, CONNECT_TIMEOUT_MS, type BackendSpec } from './backend.js';
+import { BackendPool } from './backend-pool.js';
 import type { PolicyBoard } from './board.js';
 import { addRequestCounts, allDownOf, currentOf, downUntilOf, readRecord, setCurrent, streakOf, writeAllDown, writeRecord } from './board-codec.js';
 
@@ -63,7 +64,7 @@ const breakerRule: EligibilityRule = {
 const FLUSH_MS = 1000;
 
 export class PolicyRouter {
-  readonly #backends: PolicyBackend[];
+  readonly #backends: BackendPool[];
   readonly #opts: RouterOptions;
   readonly #now: () => number;
   readonly #weights: readonly number[];
@@ -79,7 +80,7 @@ export class PolicyRouter {
   readonly #flushTimer: NodeJS.Timeout;
 
   constructor(specs: readonly BackendSpec[], opts: RouterOptions) {
-    this.#backends = specs.map((s) => new PolicyBackend(s));
+    this.#backends = specs.map((s) => new BackendPool(s));
     this.#opts = opts;
     this.#now = opts.nowMs ?? Date.now;
     this.#weights = specs.map((s) => s.weight);

@@ -8,12 +8,12 @@ import { monotonicMs } from '../clock.js';
 import { carryOver, decodeHeader, describeHeaderProblem, encodeHeader, freshState } from './codec.js';
 import { MemoryFallback, type LastGood } from './fallback.js';
 import { AGAIN, StateFileBinding } from './file-binding.js';
-import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, troubleOffset } from './layout.js';
+import { HEADER_BLOCK_BYTES, MEMO_OFFSET, MEMO_SLOT_BYTES, TROUBLE_BYTES, fileBytes, headerBytes, troubleOffset } from './layout.js';
 import { TallyRegion } from './tally-io.js';
 import type { PendingTally } from './tally.js';
 import { MemoRegion } from './memo-io.js';
 import type { MemoryStateStore } from './memory-store.js';
-import { peekHeaderFlags } from './header-peek.js';
+import { peekHeaderState } from './header-peek.js';
 import { stateErrorOf } from './path-safety.js';
 import type { BalanceState, FileStoreOptions, MemoAccess, StateStore, StoreInfo, TroubleAccess, TroubleState } from './types.js';
 import { decodeTrouble, emptyTrouble, encodeTrouble, nextTroubleGen } from './trouble-codec.js';
@@ -23,7 +23,7 @@ const RETRY_FILE_MS = 10_000;
 const EMPTY_IO: SlotIO = { slots: 0, words: new Uint32Array(0), load() {}, store() {} };
 const EMPTY_TROUBLE: TroubleState = Object.freeze(emptyTrouble());
 
-/** A header read under the lock, or word that the file was replaced and the transaction must start again. */
+/** A header read under the lock, or word that the file was replaced (the transaction starts again). */
 type ReadResult = { readonly state: BalanceState; readonly memoSlots: number } | 'replaced';
 
 /**
@@ -38,9 +38,9 @@ type ReadResult = { readonly state: BalanceState; readonly memoSlots: number } |
  *     in the open file): guards the header (positions, counters, drain marks)
  *     and resetting the memo region for a changed pool. Taken once per
  *     transaction, with reads and writes in the open file only.
- * A replacement needs the sidecar; a process holding a lock-table lock gives
- * its slot back before it takes the sidecar (the old file is closed), then
- * starts the transaction again on the new file with a new slot.
+ * A replacement needs the sidecar; a process holding a lock-table lock gives its
+ * slot back before it takes the sidecar (the old file is closed), then starts
+ * the transaction again on the new file with a new slot.
  * Memo slots take no lock (see StateStore).
  *
  * Each transaction reads the 4 KiB header, lets the caller change it, and
@@ -48,12 +48,10 @@ type ReadResult = { readonly state: BalanceState; readonly memoSlots: number } |
  * cannot tear it, and a CRC catches what a power loss might. The file must
  * live on a local filesystem: the locks rely on reads seeing every write of
  * other processes at once, which NFS does not promise.
- *
  * Which file that is, and this process's slot in its lock table, is
  * state/file-binding.ts's business. When the file cannot or must not be
  * used, the store serves from memory (state/fallback.ts) and tries the file
- * again later.
- */
+ * again later. The daemon holds positions in memory (state/write-behind.ts). */
 export class FileStateStore implements StateStore {
   readonly path: string;
   readonly #opts: FileStoreOptions;
@@ -170,7 +168,7 @@ export class FileStateStore implements StateStore {
     const memory = this.#fallback.serving(this.#now());
     if (memory) {
       const own = memory.peekFlags(pool);
-      const marks = this.#busy ? this.#fileMarks(pool) : undefined;
+      const marks = this.#busy ? this.#peekFile(pool)?.flags : undefined;
       return marks ? { flags: marks, troubleGen: own.troubleGen } : own;
     }
     return this.#peekFile(pool);
@@ -182,25 +180,29 @@ export class FileStateStore implements StateStore {
    * meanwhile still applies from the next lookup.
    */
   #withFileMarks<T>(memory: MemoryStateStore, pool: PoolConfig, fn: (state: BalanceState, trouble: TroubleAccess) => T): T {
-    const marks = this.#fileMarks(pool);
+    const marks = this.#peekFile(pool)?.flags;
     return memory.transact(pool, (state, trouble) => {
       if (marks) state.transports.forEach((t, i) => { t.flags = marks[i]!; });
       return fn(state, trouble);
     });
   }
 
-  /** The flags (drain marks) in the file's header, lock-free; undefined when it cannot be read whole for this pool. */
-  #fileMarks(pool: PoolConfig): readonly number[] | undefined {
-    return this.#peekFile(pool)?.flags;
+  /** The flags (drain marks) and trouble generation in the file's header, lock-free; undefined when it cannot be read whole for this pool. */
+  #peekFile(pool: PoolConfig): { flags: readonly number[]; troubleGen: number } | undefined {
+    const state = this.#peekHeader(pool);
+    return state && { flags: state.transports.map((t) => t.flags), troubleGen: state.troubleGen };
   }
 
-  #peekFile(pool: PoolConfig): { flags: readonly number[]; troubleGen: number } | undefined {
+  /** The file's header as it is now (warm-up records aside), lock-free; undefined when memory serves or it cannot be read whole. */
+  peekState(pool: PoolConfig): BalanceState | undefined {
+    return this.#fallback.serving(this.#now()) ? undefined : this.#peekHeader(pool);
+  }
+  #peekHeader(pool: PoolConfig): BalanceState | undefined {
     if (this.#binding.file === undefined) return undefined;
     try {
       this.#binding.ensureOpen();
       const file = this.#binding.file;
-      if (file === undefined) return undefined;
-      return peekHeaderFlags(file.fd, this.#headerBuf, pool);
+      return file && peekHeaderState(file.fd, this.#headerBuf, pool, headerBytes(pool.transports.length));
     } catch {
       return undefined;
     }

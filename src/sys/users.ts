@@ -36,3 +36,17 @@ export function uidOf(name: string): number | undefined {
     return undefined;
   }
 }
+
+/** The gid of group `name` (a name or a number), or undefined when it cannot be known. */
+export function gidOf(name: string): number | undefined {
+  if (/^\d{1,10}$/.test(name)) return Number(name);
+  try {
+    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 3 && f[0] === name && /^\d+$/.test(f[2]!)) return Number(f[2]);
+    }
+  } catch {
+    // No group file to ask.
+  }
+  return undefined;
+}
