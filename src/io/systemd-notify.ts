@@ -36,7 +36,8 @@ export class SystemdNotifier {
   notify(...assignments: readonly string[]): Promise<void> {
     const bin = this.#bin;
     if (bin === undefined) return Promise.resolve();
-    const args = [`--pid=${process.pid}`, ...assignments];
+    // --no-block: no barrier wait (a manager that is gone would hold the chain 5 s).
+    const args = ['--no-block', `--pid=${process.pid}`, ...assignments];
     this.#chain = this.#chain.then(() => new Promise<void>((resolve) => {
       const child = lazyRequire<typeof ChildProcesses>('node:child_process').spawn(bin, args, { stdio: 'ignore', env: { PATH: SYSTEM_PATH, NOTIFY_SOCKET: this.#socket! } });
       child.once('error', () => resolve());
