@@ -247,6 +247,11 @@ export interface LabOptions {
   readonly syslogFile?: string;
   /** Spawn `postbal policy ARGS` on the helper port instead of the lookup helper (STATEDIR: the state directory, owned by the user postbal runs as). */
   readonly policyArgs?: readonly string[];
+  /**
+   * No spawn service: `postbal daemon`, started by the test, serves PBMAP
+   * (socketmap on private/postbal-map) and PBPOLICY (private/postbal-policy).
+   */
+  readonly daemon?: boolean;
 }
 
 export interface Delivered {
@@ -317,10 +322,11 @@ export class PostfixLab {
     // The service name is the socket's name under private/ (master.cf column 2 "-": private).
     const service = privateForm ? 'postbal' : `127.0.0.1:${this.postbalPort}`;
     this.#map = privateForm ? `socketmap:unix:${dir}/spool/private/postbal:postbal` : `tcp:127.0.0.1:${this.postbalPort}`;
+    const daemon = opts.daemon === true;
     const sub = (s: string): string => s
       // Relative to the queue directory, Postfix's daemons' working directory (chrooted or not).
-      .replaceAll('PBMAP', privateForm ? 'socketmap:unix:private/postbal:postbal' : `tcp:127.0.0.1:${this.postbalPort}`)
-      .replaceAll('PBPOLICY', privateForm ? 'unix:private/postbal' : `inet:127.0.0.1:${this.postbalPort}`)
+      .replaceAll('PBMAP', daemon ? 'socketmap:unix:private/postbal-map:postbal' : privateForm ? 'socketmap:unix:private/postbal:postbal' : `tcp:127.0.0.1:${this.postbalPort}`)
+      .replaceAll('PBPOLICY', daemon ? 'unix:private/postbal-policy' : privateForm ? 'unix:private/postbal' : `inet:127.0.0.1:${this.postbalPort}`)
       .replaceAll('PBPORT', String(this.postbalPort)).replaceAll('SINKPORT', String(this.sinkPort)).replaceAll('STATEDIR', join(dir, 'state'));
     writeFileSync(join(dir, 'etc/postbal.cf'), sub(opts.pool));
     chmodSync(join(dir, 'etc/postbal.cf'), 0o644);
@@ -388,7 +394,7 @@ export class PostfixLab {
       svc('postlog', 'unix-dgram', 'n', '-', '-', '1', 'postlogd'),
       ...[0, 1, 2].map((n) => `${svc(`smtp${n}`, 'unix', '-', '-', '-', '-', 'smtp')}\n  -o syslog_name=postfix-smtp${n} -o smtp_bind_address=127.0.0.${n + 2}`),
       // Exactly as the README tells users, with node's absolute path.
-      `${privateForm ? svc(service, 'unix', '-', 'n', '-', '0', 'spawn') : svc(service, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${opts.perlHelper !== undefined
+      daemon ? '' : `${privateForm ? svc(service, 'unix', '-', 'n', '-', '0', 'spawn') : svc(service, 'inet', 'n', 'n', '-', '0', 'spawn')}\n  user=nobody argv=${opts.perlHelper !== undefined
         ? `/usr/bin/perl ${helper}`
         : opts.policyArgs !== undefined
         ? `${process.execPath} ${this.postbalBin} policy --syslog none ${opts.policyArgs.map(sub).join(' ')}`
