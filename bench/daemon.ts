@@ -2,7 +2,8 @@
  * npm run bench:daemon: `postbal daemon` beside what a busy host runs
  * instead, in one run, alternated rounds, medians:
  *  1. one lookup at a time over one connection: p50 and p99 against a
- *     constant-reply Perl loop (goal: daemon p50 <= 1.5x Perl's), and a
+ *     constant-reply Perl loop (goal: daemon p50 <= 1.5x Perl's), a
+ *     constant-reply Node server (the floor of any Node daemon), and a
  *     spawned postbal with the same state file;
  *  2. lookups/s and p99 at 4 and 100 concurrent connections, each asking
  *     one at a time: the daemon against spawn mode (one process per
@@ -10,6 +11,9 @@
  *  3. policy requests/s and p99 at 100 concurrent connections: the daemon
  *     against 100 hapolicy and 100 spawned `postbal policy` processes
  *     (goal >= 3x hapolicy);
+ *  Each row also gives the CPU the serving side spent per request (the
+ *  daemon; every spawned process summed), which the client and the policy
+ *  service, on the same 2 cores, do not cloud.
  *  4. memory with 100 policy and 4 lookup connections open: the daemon's
  *     RSS against the proportional set size (smaps_rollup) summed over the
  *     spawned processes (goal <= 80 MB).
@@ -88,7 +92,6 @@ async function stopDaemon(d: Daemon): Promise<void> {
 /** Asks `n` lookups one at a time on each of `askers` at once. @returns lookups/s and every reply time (µs) */
 async function drive(askers: readonly Asker[], n: number, text: (i: number) => string, end: string): Promise<{ rate: number; lat: number[] }> {
   const lat: number[] = [];
-  for (const a of askers) await a.ask(text(-1), end);
   const t0 = performance.now();
   await Promise.all(askers.map(async (a, c) => {
     for (let i = 0; i < n; i++) {
@@ -111,6 +114,24 @@ function pssKb(pid: number): number {
   }
 }
 
+/** CPU seconds a process has used so far (utime + stime, USER_HZ 100). */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs `work` and returns the CPU µs per request the processes `pids` spent on it. */
+async function cpuPer<T>(pids: readonly number[], requests: number, work: () => Promise<T>): Promise<{ result: T; us: number }> {
+  const before = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const result = await work();
+  const after = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  return { result, us: ((after - before) / requests) * 1e6 };
+}
+
 function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 }
@@ -122,13 +143,30 @@ async function policyService(): Promise<{ port: number; child: ChildProcess }> {
   return { port, child };
 }
 
-type Rows = Map<string, { rates: number[]; p50: number[]; p99: number[] }>;
-function record(rows: Rows, name: string, r: { rate: number; lat: number[] }): void {
-  const row = rows.get(name) ?? { rates: [], p50: [], p99: [] };
+type Rows = Map<string, { rates: number[]; p50: number[]; p99: number[]; cpu: number[] }>;
+function record(rows: Rows, name: string, r: { rate: number; lat: number[] }, cpuUs?: number): void {
+  const row = rows.get(name) ?? { rates: [], p50: [], p99: [], cpu: [] };
   row.rates.push(r.rate);
   row.p50.push(percentile(r.lat, 50));
   row.p99.push(percentile(r.lat, 99));
+  if (cpuUs !== undefined) row.cpu.push(cpuUs);
   rows.set(name, row);
+}
+
+/** Drives `askers` and records the rate, latencies and the CPU per request of `pids`. */
+async function measure(name: string, askers: readonly Asker[], pids: readonly number[], n: number, text: (i: number) => string, end: string): Promise<void> {
+  // Started and warmed up before the clock and the CPU count start.
+  await Promise.all(askers.map((a) => a.ask(text(-1), end)));
+  const { result, us } = await cpuPer(pids, askers.length * n, () => drive(askers, n, text, end));
+  record(rows, name, result, us);
+}
+
+/** A Node server that answers every line with one constant reply: the floor of any Node daemon. */
+async function nodeFloor(): Promise<{ port: number; child: ChildProcess }> {
+  const code = `const s=require('net').createServer(c=>{c.setNoDelay(true);c.on('error',()=>{});c.on('data',d=>{let n=0;for(const b of d)if(b===10)n++;c.write('200 smtp0:\\n'.repeat(n));});});s.listen(0,'127.0.0.1',()=>console.log(s.address().port));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  return { port, child };
 }
 
 async function closeAll(askers: readonly Asker[]): Promise<void> {
@@ -143,6 +181,7 @@ writeFileSync(join(dir, 'pool.cf'), '{3}smtp0:\n{2}smtp1:\n{1}smtp2:\n');
 const perlLoop = join(dir, 'loop.pl');
 writeFileSync(perlLoop, '$| = 1; while (<STDIN>) { print "200 smtp0:\\n" }\n');
 const service = await policyService();
+const floor = await nodeFloor();
 const node = process.execPath;
 const rows: Rows = new Map();
 const memory: Record<string, number[]> = { daemon: [], 'spawned postbal': [], hapolicy: [] };
@@ -152,17 +191,21 @@ try {
     const state = join(dir, `r${r}.state`);
     const spawnState = join(dir, `r${r}-spawn.state`);
     const d = await startDaemon(dir, state, service.port);
+    const dpid = d.child.pid!;
+    const pidsOf = (xs: readonly Asker[]): number[] => xs.map((x) => x.pid!);
+    const spawnLookup = async (): Promise<Asker> => fromHelper(await spawnOnSocket(node, [BIN, '-c', join(dir, 'pool.cf'), '-s', spawnState, '--syslog', 'none']));
     const order: (() => Promise<void>)[] = [
-      async () => { const a = fromHelper(await spawnOnSocket('/usr/bin/perl', [perlLoop])); record(rows, '1 conn: Perl constant-reply loop', await drive([a], ONE_BY_ONE, lookup, '\n')); await a.close(); },
-      async () => { const a = await dial(d.tcp); record(rows, '1 conn: daemon, tcp_table over TCP', await drive([a], ONE_BY_ONE, lookup, '\n')); await a.close(); },
-      async () => { const a = fromHelper(await spawnOnSocket(node, [BIN, '-c', join(dir, 'pool.cf'), '-s', spawnState, '--syslog', 'none'])); record(rows, '1 conn: spawned postbal, state file', await drive([a], ONE_BY_ONE, lookup, '\n')); await a.close(); },
+      async () => { const a = fromHelper(await spawnOnSocket('/usr/bin/perl', [perlLoop])); await measure('1 conn: Perl constant-reply loop', [a], [a.pid!], ONE_BY_ONE, lookup, '\n'); await a.close(); },
+      async () => { const a = await dial(floor.port); await measure('1 conn: Node constant-reply server', [a], [floor.child.pid!], ONE_BY_ONE, lookup, '\n'); await a.close(); },
+      async () => { const a = await dial(d.tcp); await measure('1 conn: daemon, tcp_table over TCP', [a], [dpid], ONE_BY_ONE, lookup, '\n'); await a.close(); },
+      async () => { const a = await spawnLookup(); await measure('1 conn: spawned postbal, state file', [a], [a.pid!], ONE_BY_ONE, lookup, '\n'); await a.close(); },
       async () => {
         for (const c of [4, 100]) {
           const ds = await Promise.all(Array.from({ length: c }, () => dial(d.tcp)));
-          record(rows, `${c} conns: daemon lookups`, await drive(ds, CONCURRENT, lookup, '\n'));
+          await measure(`${c} conns: daemon lookups`, ds, [dpid], CONCURRENT, lookup, '\n');
           await closeAll(ds);
-          const ss = await Promise.all(Array.from({ length: c }, async () => fromHelper(await spawnOnSocket(node, [BIN, '-c', join(dir, 'pool.cf'), '-s', spawnState, '--syslog', 'none']))));
-          record(rows, `${c} conns: spawned postbal lookups`, await drive(ss, CONCURRENT, lookup, '\n'));
+          const ss = await Promise.all(Array.from({ length: c }, spawnLookup));
+          await measure(`${c} conns: spawned postbal lookups`, ss, pidsOf(ss), CONCURRENT, lookup, '\n');
           await closeAll(ss);
         }
       },
@@ -170,18 +213,18 @@ try {
         const lookups = await Promise.all(Array.from({ length: 4 }, () => dial(d.tcp)));
         await Promise.all(lookups.map((a) => a.ask(lookup(0), '\n')));
         const dp = await Promise.all(Array.from({ length: 100 }, () => dial(d.policy)));
-        record(rows, '100 conns: daemon policy', await drive(dp, CONCURRENT, () => REQUEST, '\n\n'));
-        memory.daemon!.push(rssKb(d.child.pid!));
+        await measure('100 conns: daemon policy', dp, [dpid], CONCURRENT, () => REQUEST, '\n\n');
+        memory.daemon!.push(rssKb(dpid));
         await closeAll([...dp, ...lookups]);
         const sp = await Promise.all(Array.from({ length: 100 }, async () => fromHelper(await spawnOnSocket(node, [BIN, 'policy', '--state', 'none', '--syslog', 'none', '-s', `good=127.0.0.1:${service.port}`], true))));
-        const sl = await Promise.all(Array.from({ length: 4 }, async () => fromHelper(await spawnOnSocket(node, [BIN, '-c', join(dir, 'pool.cf'), '-s', spawnState, '--syslog', 'none']))));
-        record(rows, '100 conns: spawned postbal policy', await drive(sp, CONCURRENT, () => REQUEST, '\n\n'));
+        const sl = await Promise.all(Array.from({ length: 4 }, spawnLookup));
+        await measure('100 conns: spawned postbal policy', sp, pidsOf(sp), CONCURRENT, () => REQUEST, '\n\n');
         await Promise.all(sl.map((a) => a.ask(lookup(0), '\n')));
         memory['spawned postbal']!.push([...sp, ...sl].reduce((s, a) => s + pssKb(a.pid!), 0));
         await closeAll([...sp, ...sl]);
         if (!existsSync(HAPOLICY)) return;
         const hp = await Promise.all(Array.from({ length: 100 }, async () => fromHelper(await spawnOnSocket('/usr/bin/perl', ['-T', HAPOLICY, '-s', `good=127.0.0.1:${service.port}`], true))));
-        record(rows, '100 conns: hapolicy', await drive(hp, CONCURRENT, () => REQUEST, '\n\n'));
+        await measure('100 conns: hapolicy', hp, pidsOf(hp), CONCURRENT, () => REQUEST, '\n\n');
         memory.hapolicy!.push(hp.reduce((s, a) => s + pssKb(a.pid!), 0));
         await closeAll(hp);
       },
@@ -194,19 +237,21 @@ try {
   }
   const ms = (us: number): string => `${(us / 1000).toFixed(3)} ms`;
   for (const [name, row] of rows) {
-    console.log(`  ${name.padEnd(40)} ${Math.round(median(row.rates)).toLocaleString('en-US').padStart(8)}/s   p50 ${ms(median(row.p50))}   p99 ${ms(median(row.p99))}`);
+    console.log(`  ${name.padEnd(40)} ${Math.round(median(row.rates)).toLocaleString('en-US').padStart(8)}/s   p50 ${ms(median(row.p50))}   p99 ${ms(median(row.p99))}   ${median(row.cpu).toFixed(1).padStart(6)} us CPU per request (server side)`);
   }
-  const ratio = (a: string, b: string, f: (x: { rates: number[]; p50: number[] }) => number[]): string => {
+  const ratio = (a: string, b: string, f: (x: { rates: number[]; p50: number[]; cpu: number[] }) => number[]): string => {
     const x = rows.get(a);
     const y = rows.get(b);
     return x && y ? (median(f(x)) / median(f(y))).toFixed(2) : 'n/a';
   };
   console.log(`  daemon p50 / Perl p50 (one at a time): ${ratio('1 conn: daemon, tcp_table over TCP', '1 conn: Perl constant-reply loop', (x) => x.p50)} (goal <= 1.5)`);
   console.log(`  daemon / spawn lookups/s at 4 connections: ${ratio('4 conns: daemon lookups', '4 conns: spawned postbal lookups', (x) => x.rates)} (goal >= 2); at 100: ${ratio('100 conns: daemon lookups', '100 conns: spawned postbal lookups', (x) => x.rates)}`);
-  console.log(`  daemon / hapolicy policy requests/s at 100 connections: ${ratio('100 conns: daemon policy', '100 conns: hapolicy', (x) => x.rates)} (goal >= 3)`);
+  console.log(`  daemon / hapolicy policy requests/s at 100 connections: ${ratio('100 conns: daemon policy', '100 conns: hapolicy', (x) => x.rates)} (goal >= 3); CPU per request, hapolicy / daemon: ${ratio('100 conns: hapolicy', '100 conns: daemon policy', (x) => x.cpu)}`);
+  console.log(`  Node constant-reply server p50 / Perl p50: ${ratio('1 conn: Node constant-reply server', '1 conn: Perl constant-reply loop', (x) => x.p50)} (the floor of a Node daemon)`);
   const mb = (kb: number[]): string => (kb.length ? `${(median(kb) / 1024).toFixed(1)} MB` : 'n/a');
   console.log(`  memory, 100 policy + 4 lookup connections: daemon RSS ${mb(memory.daemon!)} (goal <= 80 MB); spawned postbal PSS summed ${mb(memory['spawned postbal']!)}; hapolicy PSS summed (100) ${mb(memory.hapolicy!)}`);
 } finally {
   service.child.kill();
+  floor.child.kill();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -21,6 +21,9 @@ Examples:
   postbal check --policy examples/postbal-policy.cf
       validate a policy services file (for "postbal policy -c FILE")
   postbal status --policy   health, failures, latency and share of each policy service
+  postbal daemon --listen socketmap:/var/spool/postfix/private/postbal-map \\
+                 --listen policy:/var/spool/postfix/private/postbal-policy -s grey=127.0.0.1:10023
+      one process for every Postfix connection ("postbal daemon --help"; systemd units in examples/)
   postbal metrics --listen 127.0.0.1:9779
       Prometheus metrics at /metrics (--textfile DIR: for node_exporter; neither: print once)
   postbal check-health      one line for Nagios/Icinga; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN

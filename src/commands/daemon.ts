@@ -131,7 +131,7 @@ function socketAccess(o: DaemonOptions): SocketAccess {
  */
 async function bindAll(o: DaemonOptions, onConnection: (p: Protocol) => (s: Socket) => void, logger: Logger): Promise<Bound[]> {
   const bound: Bound[] = [];
-  const wanted: ListenSpec[] = [...o.listen];
+  const wanted: ListenSpec[] = [...(o.listen ?? [])];
   try {
     for (const inherited of takeInheritedSockets(process.env, process.pid)) {
       let protocol: Protocol | undefined;

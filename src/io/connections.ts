@@ -31,6 +31,8 @@ export class ConnectionSet {
     }
     this.#accepted++;
     this.#open.add(socket);
+    // One reply per request, each written whole: waiting to fill a segment (Nagle) only delays it.
+    if (socket.remoteAddress !== undefined) socket.setNoDelay(true);
     // The serving loop sees a reset as the peer leaving; nothing to add.
     socket.on('error', () => undefined);
     socket.once('close', () => {

@@ -8,11 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, netstring, startDaemon } from '../helpers/daemon.js';
 import { service } from '../helpers/policy-service.js';
-import { BIN, POOL_321, keys, runPostbal, tempDir } from '../helpers/postbal.js';
+import { BIN, POOL_321, ROOT, keys, runPostbal, tempDir } from '../helpers/postbal.js';
 import { datagramSink, sinkReady } from '../helpers/syslog-sink.js';
 import { freePort } from '../e2e/lab.js';
 
@@ -234,3 +234,28 @@ async function waitConnect(path: string): Promise<Client> {
     }
   }
 }
+
+test('daemon: examples/postbal.socket and postbal.service pass systemd-analyze verify, and each ListenStream= is a --listen of ExecStart (so the sockets find their protocol)', (tc) => {
+  if (!existsSync('/usr/bin/systemd-analyze')) {
+    tc.skip('SKIPPED: systemd-analyze not installed (Debian package systemd)');
+    return;
+  }
+  const t = tempDir();
+  try {
+    const socketUnit = readFileSync(join(ROOT, 'examples', 'postbal.socket'), 'utf8');
+    const serviceUnit = readFileSync(join(ROOT, 'examples', 'postbal.service'), 'utf8');
+    const streams = [...socketUnit.matchAll(/^ListenStream=(.+)$/gm)].map((m) => m[1]!);
+    const exec = /^ExecStart=((?:.*\\\n)*.*)$/m.exec(serviceUnit)![1]!.replace(/\\\n/g, ' ');
+    const listens = [...exec.matchAll(/--listen (\w+):(\S+)/g)].map((m) => m[2]!);
+    assert.deepEqual(listens.sort(), streams.sort());
+    // The binary where this checkout has it; the man page is not installed here.
+    writeFileSync(join(t.dir, 'postbal.socket'), socketUnit);
+    writeFileSync(join(t.dir, 'postbal.service'), serviceUnit.replace('/usr/local/bin/postbal', BIN).replace(/^Documentation=.*$/m, ''));
+    const r = spawnSync('systemd-analyze', ['verify', join(t.dir, 'postbal.service'), join(t.dir, 'postbal.socket')], { encoding: 'utf8' });
+    const complaints = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '');
+    assert.deepEqual(complaints, [], complaints.join('\n'));
+    assert.equal(r.status, 0);
+  } finally {
+    t.cleanup();
+  }
+});

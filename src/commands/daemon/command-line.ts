@@ -18,7 +18,7 @@ export interface DaemonOptions {
   config: string;
   state: string;
   policyState: string;
-  listen: ListenSpec[];
+  listen?: ListenSpec[];
   syslog: string;
   logStderr?: boolean;
   logLookups?: boolean;
@@ -63,7 +63,7 @@ export function daemonCommand(specs: BackendSpec[], out: (s: string) => void, co
       const spec = parseListenSpec(text);
       if ('problem' in spec) throw new InvalidArgumentError(spec.problem);
       return [...(previous ?? []), spec];
-    }).default([]))
+    }))
     .addOption(new Option('-c, --config <file>', 'pool config, one {weight}transport:nexthop per line').default(DEFAULTS.config))
     .addOption(new Option('--state <file>', 'the state file spawned instances and commands share, or "none"').default(DEFAULTS.state))
     .addOption(new Option('--policy-state <file>', 'the policy board (breakers, counters) "postbal policy" instances share, or "none"').default(DEFAULTS.policyState))
