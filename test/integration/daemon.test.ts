@@ -14,6 +14,7 @@ import { Client, netstring, startDaemon } from '../helpers/daemon.js';
 import { service } from '../helpers/policy-service.js';
 import { BIN, POOL_321, ROOT, keys, runPostbal, tempDir } from '../helpers/postbal.js';
 import { datagramSink, sinkReady } from '../helpers/syslog-sink.js';
+import { at, faketimeUnavailable } from '../helpers/faketime.js';
 import { freePort } from '../e2e/lab.js';
 
 const POLICY_REQUEST = 'request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@x.example\nrecipient=b@y.example\n\n';
@@ -255,6 +256,55 @@ test('daemon: examples/postbal.socket and postbal.service pass systemd-analyze v
     const complaints = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '');
     assert.deepEqual(complaints, [], complaints.join('\n'));
     assert.equal(r.status, 0);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('daemon: a drain typed while it serves holds from its next lookups, and undrain brings the transport back', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('postbal.cf', POOL_321);
+    const state = join(t.dir, 'postbal.state');
+    const port = await freePort();
+    const d = await startDaemon(['-c', cfg, '--state', state, '--syslog', 'none', '--listen', `tcp:127.0.0.1:${port}`]);
+    const client = await Client.open(port);
+    assert.match(await client.ask(keys('before-', 60), 60), /smtp1:/);
+    const control = (cmd: string): void => {
+      const r = spawnSync(process.execPath, [BIN, '-c', cfg, '-s', state, '--syslog', 'none', cmd, 'smtp1'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    control('drain');
+    const during = await client.ask(keys('during-', 120), 120);
+    assert.doesNotMatch(during, /smtp1:/, 'no smtp1 while drained');
+    control('undrain');
+    assert.match(await client.ask(keys('after-', 60), 60), /smtp1:/);
+    await client.close();
+    assert.equal(await d.stop(), 0);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('daemon: a warm-up cap holds across the daemon and spawned instances asking at once (exactly the cap)', async (tc) => {
+  if (faketimeUnavailable(tc, 'DAEMON WARM-UP TEST')) return;
+  const t = tempDir();
+  try {
+    const cfg = t.file('postbal.cf', '{1}smtp0:\n{1}smtp3: warmup=100,200\n');
+    const state = join(t.dir, 'postbal.state');
+    const port = await freePort();
+    // 23:00: the whole day's cap of 100 is open; 600 keys would give smtp3 300 uncapped.
+    const env = { ...at('2026-05-04 23:00:00', 'UTC'), PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    const d = await startDaemon(['-c', cfg, '--state', state, '--syslog', 'none', '--listen', `tcp:127.0.0.1:${port}`], { env });
+    const clients = await Promise.all([Client.open(port), Client.open(port)]);
+    const out = await Promise.all([
+      ...clients.map((c, i) => c.ask(keys(`d${i}-`, 150), 150)),
+      ...[0, 1].map(async (i) => (await runPostbal(['-c', cfg, '-s', state, '--syslog', 'none'], keys(`s${i}-`, 150), { env })).stdout),
+    ]);
+    const smtp3 = out.reduce((n, o) => n + (o.split('200 smtp3:\n').length - 1), 0);
+    assert.equal(smtp3, 100, `exactly the cap across the daemon and 2 spawned instances: ${out.map((o) => o.split('200 smtp3:\n').length - 1).join(' + ')}`);
+    await Promise.all(clients.map((c) => c.close()));
+    assert.equal(await d.stop(), 0);
   } finally {
     t.cleanup();
   }
