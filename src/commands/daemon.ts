@@ -36,6 +36,8 @@ import { openLookupService, type LookupService } from './serve.js';
 const STOP_GRACE_MS = 30_000;
 /** How long after a pick the daemon writes it to the state file (state/write-behind.ts). */
 const WRITE_BEHIND_MS = 5;
+/** At most one line this often about connections closed over --max-connections. */
+const DROP_LOG_MS = 60_000;
 /** How often counts not yet in the state file are added to it. */
 const FLUSH_EVERY_MS = 1000;
 
@@ -83,6 +85,9 @@ export async function runDaemon(args: readonly string[], io: { out: (s: string) 
   const problem = openServices(o, settings, bound, services, logger);
   if (problem !== undefined) {
     closeBound(bound);
+    // Connections that came in meanwhile are closed, not left waiting.
+    void connections.close(0);
+    ready();
     return fail(problem, logger, complain);
   }
   guardProcess(logger, internalError);
@@ -155,8 +160,27 @@ async function bindAll(o: DaemonOptions, onConnection: (p: Protocol) => (s: Sock
     closeBound(bound);
     throw err;
   }
+  for (const b of bound) watchDrops(b, o.maxConnections, logger);
   logger.log('info', `daemon: listening: ${bound.map((b) => `${b.protocol} ${b.where}`).join(', ')}`);
   return bound;
+}
+
+/** A connection over --max-connections is closed at once; the log says so, at most once a minute per listener. */
+function watchDrops(b: Bound, max: number, logger: Logger): void {
+  let dropped = 0;
+  let pending = false;
+  let last = -Infinity;
+  b.server.on('drop', () => {
+    dropped++;
+    if (pending) return;
+    pending = true;
+    setTimeout(() => {
+      logger.log('warning', `daemon: ${dropped} connections to ${b.protocol} on ${b.where} closed at once: --max-connections ${max} were open`);
+      dropped = 0;
+      pending = false;
+      last = Date.now();
+    }, Math.max(0, last + DROP_LOG_MS - Date.now())).unref();
+  });
 }
 
 function closeBound(bound: readonly Bound[]): void {

@@ -309,3 +309,22 @@ test('daemon: a warm-up cap holds across the daemon and spawned instances asking
     t.cleanup();
   }
 });
+
+test('daemon: past --max-connections a connection is closed at once and logged; those open are still served', async () => {
+  const t = tempDir();
+  try {
+    const cfg = t.file('postbal.cf', POOL_321);
+    const port = await freePort();
+    const d = await startDaemon(['-c', cfg, '--state', 'none', '--syslog', 'none', '--listen', `tcp:127.0.0.1:${port}`, '--max-connections', '2']);
+    const open = [await Client.open(port), await Client.open(port)];
+    for (const c of open) assert.match(await c.ask('get a@x.example\n'), /^200 smtp[012]:\n$/);
+    const third = await Client.open(port);
+    await new Promise<void>((resolve) => { if (third.socket.closed) resolve(); else third.socket.once('close', () => resolve()); });
+    await d.waitLog(/1 connections to tcp on 127\.0\.0\.1:\d+ closed at once: --max-connections 2 were open/);
+    for (const c of open) assert.match(await c.ask('get b@x.example\n'), /^200 smtp[012]:\n$/);
+    await Promise.all(open.map((c) => c.close()));
+    assert.equal(await d.stop(), 0);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -91,7 +91,7 @@ export function daemonCommand(specs: BackendSpec[], out: (s: string) => void, co
       return parseInt(text, 8);
     }))
     .addOption(new Option('--socket-owner <user[:group]>', 'owner of the unix sockets the daemon creates (default: postfix:postfix when started as root, else the daemon\'s own)').argParser(parseSocketOwner))
-    .addOption(new Option('--max-connections <n>', 'connections served at once per listener; more wait in the kernel\'s queue').default(DEFAULT_MAX_CONNECTIONS).argParser(wholeNumber(1, 100_000, 'a count')))
+    .addOption(new Option('--max-connections <n>', 'connections served at once per listener; one more is closed at once (Postfix tries again)').default(DEFAULT_MAX_CONNECTIONS).argParser(wholeNumber(1, 100_000, 'a count')))
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: (s) => complain(s.trim()) });
 }
