@@ -66,11 +66,13 @@ test('daemon under Postfix with socket activation: 100 smtpd, policy and transpo
       chmodSync(p, 0o600);
     }
     const source = l.inject(MESSAGES, { sessions: 100 });
+    // Listened for now: smtp-source may be done before the kill below.
+    const injected = new Promise((r) => source.once('close', r));
     await waitFor(() => l.delivered().sentTotal, (n) => n >= MESSAGES / 3, 300_000);
     const pid = Number(/postfix\/postbal\[(\d+)\]/.exec(readFileSync(log, 'utf8'))?.[1]);
     process.kill(pid, 'SIGKILL');
     t.diagnostic(`killed the daemon (pid ${pid}) after ${l.delivered().sentTotal} deliveries`);
-    await new Promise((r) => source.once('close', r));
+    await injected;
     const d = await l.waitDelivered(MESSAGES, 300_000);
     const runs = readFileSync(log, 'utf8').split('\n').filter((x) => x.includes('daemon: serving')).length;
     t.diagnostic(`${d.sentTotal} delivered (${[...d.sent].map(([k, v]) => `${k} ${v}`).join(', ')}), ${d.deferred} deferred, ${rejects(l.log()).length} rejected; daemon runs: ${runs}`);
@@ -107,12 +109,15 @@ test('daemon under Postfix on its own sockets: killed, mail waits (deferred in t
     const first = await startDaemon(args, { env: { PATH: process.env.PATH ?? '' } });
     const total = Math.min(MESSAGES, 400);
     const source = l.inject(total, { sessions: 20 });
+    const injected = new Promise((r) => source.once('close', r));
     await waitFor(() => l.delivered().sentTotal, (n) => n >= total / 4, 300_000);
     first.child.kill('SIGKILL');
     await first.exited;
     // Mail keeps coming while it is away: it waits in the queue.
-    await waitFor(() => l.delivered().deferred, (n) => n > 0, 300_000);
-    await new Promise((r) => source.once('close', r));
+    let done = false;
+    void injected.then(() => { done = true; });
+    await waitFor(() => l.delivered().deferred + rejects(l.log()).length, (n) => n > 0 || done, 300_000);
+    await injected;
     const second = await startDaemon(args, { env: { PATH: process.env.PATH ?? '' } });
     // What Postfix took in (qmgr's from= line per queued message); the rest got a 4xx at RCPT, which a sender retries.
     const accepted = l.log().split('\n').filter((x) => /qmgr\[\d+\]: [0-9A-F]+: from=/.test(x)).length;

@@ -92,8 +92,13 @@ test('a real Prometheus scrapes postbal metrics during a real Postfix run: picks
     }
     assert.equal(got.reduce((a, b) => a + b, 0), MESSAGES, `the sinks received ${got.join(', ')}`);
     // Wait until Prometheus has scraped the state as it is after the run (what the endpoint serves now).
-    const servedNow = async (): Promise<number> => (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n')
-      .filter((l) => l.startsWith('postbal_transport_picks_total{') && l.includes('priority="0"')).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
+    let lastScrape = '';
+    const servedNow = async (): Promise<number> => {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      const text = await res.text();
+      lastScrape = `HTTP ${res.status}; ${text.split('\n').filter((l) => /^postbal_(state_readable|state_picks_total|transport_picks_total|config_valid)/.test(l)).join('; ')}`;
+      return text.split('\n').filter((l) => l.startsWith('postbal_transport_picks_total{') && l.includes('priority="0"')).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
+    };
     // Until a scrape shows the run's picks (one fresh-clone run read none once: a scrape that
     // found the state unreadable for a moment); the loop's bound is a guard against a hang.
     let served = await servedNow();
@@ -101,7 +106,7 @@ test('a real Prometheus scrapes postbal metrics during a real Postfix run: picks
       await sleep(100);
       served = await servedNow();
     }
-    assert.ok(served >= MESSAGES, `${served} new picks for ${MESSAGES} recipients (a few more when Postfix asks again after the memo's window)`);
+    assert.ok(served >= MESSAGES, `${served} new picks for ${MESSAGES} recipients (a few more when Postfix asks again after the memo's window); the last scrape: ${lastScrape}; status: ${lab.control(['status']).stdout}`);
     let picks: Series[] = [];
     for (let i = 0; i < 1200; i++) {
       picks = await prometheus.query('postbal_transport_picks_total{priority="0"}');
