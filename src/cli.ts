@@ -18,6 +18,7 @@ import { becomeStateOwner } from './io/identity.js';
 import { unknownCommandProblem } from './command-word.js';
 import { addJobs } from './cli-commands/jobs.js';
 import { addMonitoring, CHECK_HEALTH_USAGE } from './cli-commands/monitoring.js';
+import { loadMetricsLibrary } from './commands/metrics/collect.js';
 import { controlIo, type GlobalOptions, type Result } from './cli-commands/shared.js';
 import { EXAMPLES } from './help-text.js';
 import { logBeforeExit } from './log/local-syslog.js';
@@ -208,6 +209,8 @@ function takeStateOwnerFirst(program: Command): () => string | undefined {
     const o = action.optsWithGlobals<GlobalOptions & { policy?: boolean }>();
     const path = action.name() === 'status' && o.policy === true && program.getOptionValueSource('state') === 'default' ? DEFAULTS.policyState : o.state;
     try {
+      // What the command loads later must be loaded while root can still read it.
+      if (action.name() === 'metrics') loadMetricsLibrary();
       becomeStateOwner(path);
     } catch (err) {
       problem = (err as Error).message;

@@ -64,10 +64,12 @@ test('a real Prometheus scrapes postbal metrics during a real Postfix run: picks
     assert.equal(asked.code, 0, asked.stderr);
     chownSync(board, NOBODY, NOBODY);
     metrics = spawn(process.execPath, [join(ROOT, 'bin/postbal'), '-c', join(lab.etc, 'postbal.cf'), '-s', lab.statePath, '--log-stderr', 'metrics', '--listen', '127.0.0.1:0', '--policy-state', board], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let metricsLog = '';
     const port = await new Promise<number>((ok, fail) => {
       let err = '';
       metrics!.stderr!.on('data', (d: Buffer) => {
         err += d.toString();
+        metricsLog = err.slice(-4000);
         const m = /serving http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(err);
         if (m) ok(Number(m[1]));
       });
@@ -106,7 +108,7 @@ test('a real Prometheus scrapes postbal metrics during a real Postfix run: picks
       await sleep(100);
       served = await servedNow();
     }
-    assert.ok(served >= MESSAGES, `${served} new picks for ${MESSAGES} recipients (a few more when Postfix asks again after the memo's window); the last scrape: ${lastScrape}; status: ${lab.control(['status']).stdout}`);
+    assert.ok(served >= MESSAGES, `${served} new picks for ${MESSAGES} recipients (a few more when Postfix asks again after the memo's window); the last scrape: ${lastScrape}; metrics' log: ${metricsLog}; status: ${lab.control(['status']).stdout}`);
     let picks: Series[] = [];
     for (let i = 0; i < 1200; i++) {
       picks = await prometheus.query('postbal_transport_picks_total{priority="0"}');

@@ -29,6 +29,15 @@ export interface ScrapeFacts {
 /** Loaded when a scrape is built, never by a serving instance (start-up is on the mail path). */
 const prom = (): typeof PromClient => lazyRequire<typeof PromClient>('prom-client');
 
+/**
+ * Loads prom-client now: called before a command run as root takes the
+ * state owner's identity, which may not be able to read where postbal is
+ * installed (a checkout in a 0700 directory: every scrape failed with 500).
+ */
+export function loadMetricsLibrary(): void {
+  prom();
+}
+
 const label = (s: string, max = 120): string => printable(s).slice(0, max);
 
 type Labels = Record<string, string>;
