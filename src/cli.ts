@@ -12,7 +12,7 @@ import { runWarmupStage } from './commands/warmup.js';
 import { ALGORITHMS } from './config/parse.js';
 import { DEFAULTS } from './defaults.js';
 import { EX } from './errors.js';
-import { createLogger } from './log/create.js';
+import { createLogger, loadSyslogLibraryWhileRoot } from './log/create.js';
 import { syslogOption } from './commands/options.js';
 import { becomeStateOwner } from './io/identity.js';
 import { unknownCommandProblem } from './command-word.js';
@@ -211,6 +211,7 @@ function takeStateOwnerFirst(program: Command): () => string | undefined {
     try {
       // What the command loads later must be loaded while root can still read it.
       if (action.name() === 'metrics') loadMetricsLibrary();
+      loadSyslogLibraryWhileRoot(o.syslog);
       becomeStateOwner(path);
     } catch (err) {
       problem = (err as Error).message;

@@ -12,7 +12,7 @@ import {
 } from '../io/listeners.js';
 import { serveConnection } from '../io/serve.js';
 import { SystemdNotifier } from '../io/systemd-notify.js';
-import { createLogger } from '../log/create.js';
+import { createLogger, loadSyslogLibraryWhileRoot } from '../log/create.js';
 import type { Logger } from '../log/types.js';
 import type { BackendSpec } from '../policy/backend.js';
 import type { PolicySettings } from '../policy/spec.js';
@@ -201,6 +201,7 @@ function openServices(o: DaemonOptions, settings: PolicySettings | undefined, bo
   const wantsPolicy = bound.some((b) => b.protocol === 'policy');
   if (wantsPolicy && settings === undefined) return new UsageError('a policy listener needs policy services: -s NAME=ADDRESS:PORT or --policy-config FILE');
   try {
+    loadSyslogLibraryWhileRoot(o.syslog);
     becomeStateOwner(o.state);
   } catch (err) {
     return err as Error;

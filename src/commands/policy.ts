@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EX } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
-import { createLogger } from '../log/create.js';
+import { createLogger, loadSyslogLibraryWhileRoot } from '../log/create.js';
 import { syslogOption } from './options.js';
 import type { Logger } from '../log/types.js';
 import { logBeforeExit } from '../log/local-syslog.js';
@@ -186,6 +186,7 @@ export async function runPolicy(args: readonly string[], io: { out: (s: string) 
   }
   const o = cmd.opts<PolicyOptions>();
   try {
+    loadSyslogLibraryWhileRoot(o.syslog);
     becomeStateOwner(o.state);
   } catch (err) {
     complain(`postbal policy: ${(err as Error).message}`);

@@ -1,5 +1,6 @@
 import { LocalSyslog } from './local-syslog.js';
 import { parseRemoteTarget, RemoteSyslog } from './remote-syslog.js';
+import { lazyRequire } from '../lazy-require.js';
 import { NullLogger, StreamLogger } from './stream-logger.js';
 import type { Logger } from './types.js';
 
@@ -24,4 +25,20 @@ export function createLogger(target: string, tag: string, pid: number): Logger |
   if (target.startsWith('unix:') && target.length > 5) return new LocalSyslog({ tag, pid, socket: target.slice(5) });
   const remote = parseRemoteTarget(target);
   return remote ? new RemoteSyslog(remote, tag, pid) : undefined;
+}
+
+/**
+ * Loads syslog-pro now when `target` needs it and this process is root:
+ * called before a command takes the state owner's identity, which may not
+ * be able to read where postbal is installed (a checkout in a 0700
+ * directory). Spawned instances, not root, keep loading it after their
+ * first reply.
+ */
+export function loadSyslogLibraryWhileRoot(target: string): void {
+  if (process.getuid?.() !== 0 || parseRemoteTarget(target) === undefined) return;
+  try {
+    lazyRequire('syslog-pro');
+  } catch {
+    // The logger says so when it cannot send.
+  }
 }
