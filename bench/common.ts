@@ -110,6 +110,18 @@ export async function spawnOnSocket(cmd: string, args: readonly string[], quietS
   const child = spawn(cmd, args, { stdio: [side, side, quietStderr ? 'ignore' : side], env: { PATH: '/usr/bin:/bin' } });
   side.destroy();
   server.close();
+  return {
+    child,
+    ask: askOn(client),
+    close: async () => {
+      client.end();
+      await new Promise((r) => child.once('close', r));
+    },
+  };
+}
+
+/** Asking on a connection: writes `text`, resolves once the replies so far end with `end`. */
+export function askOn(client: Socket): (text: string, end: string) => Promise<void> {
   let buf = '';
   let waiting: { end: string; resolve: () => void } | undefined;
   client.setEncoding('latin1');
@@ -122,15 +134,8 @@ export async function spawnOnSocket(cmd: string, args: readonly string[], quietS
       w.resolve();
     }
   });
-  return {
-    child,
-    ask: (text, end) => new Promise((resolve) => {
-      waiting = { end, resolve };
-      client.write(text);
-    }),
-    close: async () => {
-      client.end();
-      await new Promise((r) => child.once('close', r));
-    },
-  };
+  return (text, end) => new Promise((resolve) => {
+    waiting = { end, resolve };
+    client.write(text);
+  });
 }

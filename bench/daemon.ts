@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, median, percentile, spawnOnSocket, type SocketHelper } from './common.js';
+import { BIN, askOn, median, percentile, spawnOnSocket, type SocketHelper } from './common.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONE_BY_ONE = Number(process.env.BENCH_DAEMON_LOOKUPS ?? 20_000);
@@ -39,22 +39,8 @@ interface Asker {
 }
 
 function clientOf(socket: Socket, onClose: () => Promise<void>): Asker {
-  let buf = '';
-  let waiting: { end: string; resolve: () => void } | undefined;
-  socket.setEncoding('latin1');
-  socket.on('data', (d: string) => {
-    buf += d;
-    if (waiting && buf.endsWith(waiting.end)) {
-      buf = '';
-      const w = waiting;
-      waiting = undefined;
-      w.resolve();
-    }
-  });
-  return {
-    ask: (text, end) => new Promise((resolve) => { waiting = { end, resolve }; socket.write(text); }),
-    close: async () => { socket.end(); await onClose(); },
-  };
+  const ask = askOn(socket);
+  return { ask, close: async () => { socket.end(); await onClose(); } };
 }
 
 async function dial(where: string | number): Promise<Asker> {

@@ -15,24 +15,41 @@ export interface RunningDaemon {
 }
 
 /** Starts `postbal daemon ARGS --log-stderr` (through `wrap` when given, e.g. systemd-socket-activate). */
+/** Text a process writes, gathered, with a wait for a line matching a pattern (an event, guarded against a hang). */
+export interface WatchedText {
+  text(): string;
+  waitFor(re: RegExp, guardMs?: number): Promise<RegExpExecArray>;
+}
+
+export function watchText(...streams: NodeJS.ReadableStream[]): WatchedText {
+  let text = '';
+  const waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+  const check = (): void => {
+    for (const w of [...waiters]) {
+      const m = w.re.exec(text);
+      if (m) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m); }
+    }
+  };
+  for (const s of streams) s.on('data', (d: Buffer) => { text += d.toString(); check(); });
+  return {
+    text: () => text,
+    waitFor: (re, guardMs = 60_000) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no line ${re} within ${guardMs} ms; got:\n${text}`)), guardMs);
+      waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+      check();
+    }),
+  };
+}
+
+/** Starts `postbal daemon ARGS --log-stderr` (through `wrap` when given, e.g. systemd-socket-activate). */
 export function startDaemon(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; wrap?: readonly string[]; waitServing?: boolean } = {}): Promise<RunningDaemon> {
   const argv = [...(opts.wrap ?? []), process.execPath, BIN, 'daemon', ...args, '--log-stderr'];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
-  let text = '';
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const check = (): void => {
-    for (const w of [...waiters]) if (w.re.test(text)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
-  };
-  child.stderr.on('data', (d: Buffer) => { text += d.toString(); check(); });
-  child.stdout.on('data', (d: Buffer) => { text += d.toString(); check(); });
+  const log = watchText(child.stderr, child.stdout);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const waitLog = (re: RegExp, guardMs = 60_000): Promise<void> => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no log line ${re} within ${guardMs} ms; log:\n${text}`)), guardMs);
-    waiters.push({ re, resolve: () => { clearTimeout(timer); resolve(); } });
-    check();
-  });
+  const waitLog = async (re: RegExp, guardMs?: number): Promise<void> => { await log.waitFor(re, guardMs); };
   const d: RunningDaemon = {
-    child, logs: () => text, waitLog, exited,
+    child, logs: () => log.text(), waitLog, exited,
     stop: async () => {
       child.kill('SIGTERM');
       return exited;
@@ -41,7 +58,7 @@ export function startDaemon(args: readonly string[], opts: { env?: NodeJS.Proces
   if (opts.waitServing === false) return Promise.resolve(d);
   return Promise.race([
     waitLog(/daemon: serving/).then(() => d),
-    exited.then((code) => { throw new Error(`daemon exited ${code} before serving:\n${text}`); }),
+    exited.then((code) => { throw new Error(`daemon exited ${code} before serving:\n${log.text()}`); }),
   ]);
 }
 

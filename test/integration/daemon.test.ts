@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, netstring, startDaemon } from '../helpers/daemon.js';
+import { Client, netstring, startDaemon, watchText } from '../helpers/daemon.js';
 import { service } from '../helpers/policy-service.js';
 import { BIN, POOL_321, ROOT, keys, runPostbal, tempDir } from '../helpers/postbal.js';
 import { datagramSink, sinkReady } from '../helpers/syslog-sink.js';
@@ -185,6 +185,7 @@ test('daemon: socket activation: sockets from systemd-socket-activate matched by
   }
   const t = tempDir();
   const notify = join(t.dir, 'notify.sock');
+  // The datagrams sent to NOTIFY_SOCKET, each a line of this file.
   const notes = join(t.dir, 'notes');
   const sink = datagramSink(notify, true, notes);
   try {
@@ -194,15 +195,16 @@ test('daemon: socket activation: sockets from systemd-socket-activate matched by
     const port = await freePort();
     // A supervisor that keeps the sockets while the daemon restarts, as systemd does: each run gets them as fds 3 and 4.
     const daemonCmd = `LISTEN_PID=$$ exec ${process.execPath} ${BIN} daemon -c ${cfg} --state ${join(t.dir, 's')} --syslog none --log-stderr --listen socketmap:${map} --listen tcp:127.0.0.1:${port}`;
-    const sup = spawn('systemd-socket-activate', ['-l', map, '-l', `127.0.0.1:${port}`, '-E', `NOTIFY_SOCKET=${notify}`, 'sh', '-c', `while :; do sh -c '${daemonCmd}' 2>>${join(t.dir, 'log')}; done`], { stdio: 'ignore', detached: true });
+    const sup = spawn('systemd-socket-activate', ['-l', map, '-l', `127.0.0.1:${port}`, '-E', `NOTIFY_SOCKET=${notify}`, 'sh', '-c', `while :; do sh -c '${daemonCmd}'; done`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // systemd-socket-activate's lines and every daemon run's log, in order.
+    const log = watchText(sup.stderr);
     try {
-      const c = await waitConnect(map);
+      await log.waitFor(/Listening on 127\.0\.0\.1:\d+ as 4/);
+      const c = await Client.open(map);
       assert.match(await c.askNetstrings(netstring('postbal a@x.example')), /^\d+:OK smtp[012]:,$/);
-      const log = (): string => spawnSync('cat', [join(t.dir, 'log')], { encoding: 'utf8' }).stdout;
-      await until(() => /daemon: serving socketmap on .*map\.sock \(from systemd\), tcp on 127\.0\.0\.1:\d+ \(from systemd\)/.test(log()));
-      await until(() => spawnSync('cat', [notes], { encoding: 'utf8' }).stdout.includes('READY=1'));
-      const pid = Number(/postfix\/postbal\[(\d+)\]/.exec(log())![1]);
-      process.kill(pid, 'SIGKILL');
+      const serving = await log.waitFor(/postfix\/postbal\[(\d+)\]: info: daemon: serving socketmap on .*map\.sock \(from systemd\), tcp on 127\.0\.0\.1:\d+ \(from systemd\)/);
+      await until(() => existsSync(notes) && readFileSync(notes, 'utf8').includes('READY=1'));
+      process.kill(Number(serving[1]), 'SIGKILL');
       // While it is down, connections wait in the kernel's queue; the next run answers them.
       const tcp = await Client.open(port);
       assert.equal(await tcp.ask('get b@x.example\n'), '200 smtp1:\n', 'the restarted daemon went on from the written position');
@@ -216,25 +218,6 @@ test('daemon: socket activation: sockets from systemd-socket-activate matched by
     t.cleanup();
   }
 });
-
-async function until(cond: () => boolean, guardMs = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > guardMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function waitConnect(path: string): Promise<Client> {
-  for (let i = 0; ; i++) {
-    try {
-      return await Client.open(path);
-    } catch (err) {
-      if (i > 500) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 test('daemon: examples/postbal.socket and postbal.service pass systemd-analyze verify, and each ListenStream= is a --listen of ExecStart (so the sockets find their protocol)', (tc) => {
   if (!existsSync('/usr/bin/systemd-analyze')) {
@@ -328,3 +311,12 @@ test('daemon: past --max-connections a connection is closed at once and logged; 
     t.cleanup();
   }
 });
+
+/** Waits until `cond` holds, checking every 20 ms: for a state file's content, which raises no event; `guardMs` is a guard against a hang. */
+async function until(cond: () => boolean, guardMs = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > guardMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
