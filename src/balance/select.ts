@@ -1,6 +1,7 @@
 import type { PoolConfig } from '../config/types.js';
 import { EligibilityView } from './eligibility/view.js';
 import { WarmupCaps } from './eligibility/warmup.js';
+import { RateLimits } from './eligibility/rate.js';
 import type { Algorithm, BalanceState, CountingRule, PickInput, TroubleState } from './types.js';
 
 /**
@@ -9,7 +10,7 @@ import type { Algorithm, BalanceState, CountingRule, PickInput, TroubleState } f
  * the trouble region, the counting rules' records (in the state), the keys
  * and the time; the view and the rules only cache what they derive from
  * them. Every rule plugs in here: eligibility rules through the view,
- * counting rules (warm-up caps; rate limits next) through CountingRule, so
+ * counting rules (warm-up caps, rate limits) through CountingRule, so
  * the lookup handler knows none of them.
  */
 
@@ -25,7 +26,7 @@ export class Selection {
   constructor(pool: PoolConfig, log: Log, rules?: readonly CountingRule[]) {
     this.pool = pool;
     this.#view = new EligibilityView(pool, log);
-    this.#rules = rules ?? [new WarmupCaps(pool, log)];
+    this.#rules = rules ?? [new WarmupCaps(pool, log), new RateLimits(pool)];
     this.#keeping = new Set(this.#rules.filter((r) => r.keepsRemembered).map((r) => r.rule.name));
   }
 

@@ -124,6 +124,29 @@ export interface BalanceState {
   troubleGen: number;
   /** Warming transports' stages and day counts (balance/warmup.ts), by transport id; [] when none warms. */
   warmup: WarmupRecord[];
+  /** Rate limits' GCRA times and the fleet's leases (balance/eligibility/rate.ts), by id and kind; [] when none. */
+  limits: LimitRecord[];
+}
+
+/** Kinds of LimitRecord. */
+export const LEASE_WARMUP = 1;
+export const LIMIT_RATE = 2;
+
+/**
+ * One counted limit of one host: a rate limit's GCRA time, and on a fleet
+ * host the answers it may still give of what it leased from the fleet.
+ */
+export interface LimitRecord {
+  /** Warm-up: the warm-up record's id; rate: the transport's id (low 32 bits of its value's hash). */
+  id: number;
+  /** LEASE_WARMUP or LIMIT_RATE. */
+  kind: number;
+  /** Fleet: new answers this host may still give (granted by the fleet agent, one taken per answer). */
+  lease: number;
+  /** Fleet: answers given since the agent last collected them (it reports them to the fleet). */
+  used: number;
+  /** Host-wide rate: the GCRA's theoretical arrival time (ms since the epoch); 0 before the first answer. */
+  tat: number;
 }
 
 /** What postbal feedback (or an administrator) found about one transport. */

@@ -3,11 +3,12 @@ import type { ConfigProblem } from '../errors.js';
 import { tcpTableReplyBytes } from '../protocol/tcp-table.js';
 import { TCP_TABLE_MAX_REPLY_BYTES } from '../protocol/limits.js';
 import { parseWarmupAttribute } from './warmup-directives.js';
-import type { TransportEntry } from './types.js';
+import { parseRateAttribute } from './rate-attribute.js';
+import type { RateLimit, TransportEntry } from './types.js';
 
 /**
  * One pool line, `{weight}transport:nexthop [priority=N] [warmup=…]
- * [source=ADDRESS] [syslog_name=NAME]`: postbal.pl's format and the
+ * [rate=N/PERIOD] [source=ADDRESS] [syslog_name=NAME]`: postbal.pl's format and the
  * attributes postbal.pl rejected, so an old file keeps its meaning. Pure.
  */
 
@@ -31,9 +32,10 @@ export function describeValue(text: string): string {
 }
 
 /** The entry's attributes, or undefined after pushing what is wrong with them. */
-function parseAttributes(text: string, where: { file: string; line: number }, problems: ConfigProblem[]): Pick<EntryLine, 'priority' | 'warmup' | 'source' | 'syslogName'> | undefined {
+function parseAttributes(text: string, where: { file: string; line: number }, problems: ConfigProblem[]): Pick<EntryLine, 'priority' | 'warmup' | 'rate' | 'source' | 'syslogName'> | undefined {
   let priority = 0;
   let warmup: number[] | undefined;
+  let rate: RateLimit | undefined;
   let source: string | undefined;
   let syslogName: string | undefined;
   let bad = false;
@@ -49,6 +51,10 @@ function parseAttributes(text: string, where: { file: string; line: number }, pr
       const caps = parseWarmupAttribute(attr.slice('warmup='.length));
       if ('expected' in caps) problem('warmup', caps.expected, attr.slice('warmup='.length));
       else warmup = [...caps];
+    } else if (attr.startsWith('rate=')) {
+      const r = parseRateAttribute(attr.slice('rate='.length));
+      if ('expected' in r) problem('rate', r.expected, attr.slice('rate='.length));
+      else rate = r;
     } else if (attr.startsWith('syslog_name=')) {
       syslogName = attr.slice('syslog_name='.length);
       if (!/^[A-Za-z0-9._/-]{1,64}$/.test(syslogName)) problem('syslog_name', 'the transport\'s master.cf syslog_name (letters, digits, . _ - /)', syslogName);
@@ -56,11 +62,11 @@ function parseAttributes(text: string, where: { file: string; line: number }, pr
       source = attr.slice('source='.length);
       if (isIP(source) === 0) problem('source', 'an IPv4 or IPv6 address of this host (the transport\'s smtp_bind_address)', source);
     } else {
-      problem(attr.startsWith('priority=') ? 'priority' : 'attribute', `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}, "warmup=CAP,CAP,…", "source=ADDRESS" or "syslog_name=NAME"`, attr);
+      problem(attr.startsWith('priority=') ? 'priority' : 'attribute', `"priority=N" with N from 0 (preferred, the default) to ${MAX_PRIORITY}, "warmup=CAP,CAP,…", "rate=N/PERIOD", "source=ADDRESS" or "syslog_name=NAME"`, attr);
     }
   }
   if (bad) return undefined;
-  return { priority, ...(warmup === undefined ? {} : { warmup: Object.freeze(warmup) }), ...(source === undefined ? {} : { source }), ...(syslogName === undefined ? {} : { syslogName }) };
+  return { priority, ...(warmup === undefined ? {} : { warmup: Object.freeze(warmup) }), ...(rate === undefined ? {} : { rate }), ...(source === undefined ? {} : { source }), ...(syslogName === undefined ? {} : { syslogName }) };
 }
 
 /**

@@ -82,6 +82,8 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   }
   const warmupConfig = directives.warmup.result(entries);
   problems.push(...warmupConfig.problems);
+  const fleetConfig = directives.fleet.result();
+  problems.push(...fleetConfig.problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const transports = Object.freeze(entries.map((e) => Object.freeze(e)));
   const { include, exclude } = directives;
@@ -94,6 +96,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       scope: include.length + exclude.length === 0 ? EVERY_KEY : Object.freeze({ include, exclude }),
       feedback: directives.feedback.result(),
       warmupProviders: warmupConfig.providers,
+      ...(fleetConfig.fleet ? { fleet: fleetConfig.fleet } : {}),
       memberHashes: Object.freeze(transports.map((t) => hashKey(t.value))),
       fingerprint: fingerprintPool(transports),
     }),

@@ -6,11 +6,13 @@ import { FEEDBACK_DIRECTIVES, FeedbackDirectives } from './feedback-directives.j
 import { compileScopeRule } from './scope.js';
 import type { Algorithm, ScopeRule } from './types.js';
 import { WarmupDirectives } from './warmup-directives.js';
+import { FLEET_DIRECTIVES, FleetDirectives } from './fleet-directives.js';
 
 /**
  * postbal.cf's `name = value` lines, one handler per directive (a table, so
  * a new directive is one more row): `algorithm`, `fallback`, `match`,
- * `warmup_provider`, and the `feedback_*` family (feedback-directives.ts).
+ * `warmup_provider`, the `fleet*` family (fleet-directives.ts) and the
+ * `feedback_*` family (feedback-directives.ts).
  * Every problem names file, line, field, expected and received. Pure.
  */
 
@@ -26,9 +28,11 @@ export class PoolDirectives {
   readonly exclude: ScopeRule[] = [];
   readonly feedback: FeedbackDirectives;
   readonly warmup: WarmupDirectives;
+  readonly fleet: FleetDirectives;
 
   constructor(file: string) {
     this.file = file;
+    this.fleet = new FleetDirectives(file);
     this.feedback = new FeedbackDirectives(file);
     this.warmup = new WarmupDirectives(file);
   }
@@ -38,11 +42,12 @@ export class PoolDirectives {
     // Own keys only: a line "constructor = x" names no directive (it was exit 70, an internal error).
     const handler = Object.hasOwn(HANDLERS, name) ? HANDLERS[name] : undefined;
     if (handler) return handler(this, value, { file: this.file, line, field: name });
+    if (FleetDirectives.handles(name)) return this.fleet.set(name, value, line);
     if (name.startsWith('feedback_')) {
       const problem = this.feedback.set(name, value, line);
       return problem ? [problem] : [];
     }
-    return [{ file: this.file, line, field: 'directive', expected: [...Object.keys(HANDLERS), ...FEEDBACK_DIRECTIVES].join(', '), received: describeValue(name) }];
+    return [{ file: this.file, line, field: 'directive', expected: [...Object.keys(HANDLERS), ...FLEET_DIRECTIVES, ...FEEDBACK_DIRECTIVES].join(', '), received: describeValue(name) }];
   }
 }
 

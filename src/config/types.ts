@@ -10,12 +10,38 @@ export interface TransportEntry {
   readonly priority: number;
   /** `warmup=CAP,CAP,…`: the day caps of warm-up stage 1, 2, … (balance/warmup.ts); none: never capped. */
   readonly warmup?: readonly number[];
+  /** `rate=N/PERIOD`: at most `count` new answers per `periodMs` (GCRA; balance/rate.ts), fleet-wide on a fleet host. */
+  readonly rate?: RateLimit;
   /** Line of the config file it came from (for messages). */
   readonly line: number;
   /** `source=ADDRESS`: the local address its probes connect from (its smtp_bind_address). */
   readonly source?: string;
   /** `syslog_name=NAME`: its master.cf syslog_name, when not `postfix-SERVICE`; feedback finds its log lines by it. */
   readonly syslogName?: string;
+}
+
+/** A `rate=N/PERIOD` attribute: `count` answers per `periodMs`, as written (`text`). */
+export interface RateLimit {
+  readonly count: number;
+  readonly periodMs: number;
+  readonly text: string;
+}
+
+/** The `fleet*` directives (config/fleet-directives.ts): hosts sharing drains, trouble, caps and rates through Redis. */
+export interface FleetConfig {
+  /** `fleet = redis://…` or `rediss://…`, without a password (written in the file it would leak into logs). */
+  readonly url: string;
+  /** `fleet_name`: prefixes every key, so fleets can share one Redis. */
+  readonly name: string;
+  /** `fleet_host`: this host's name in the fleet (default: the host name). */
+  readonly host: string | undefined;
+  /** `fleet_password_file`: a root-only file holding `PASSWORD` or `USER PASSWORD` (a Redis ACL user). */
+  readonly passwordFile: string | undefined;
+  /** `fleet_sentinel = MASTER HOST:PORT …`: the primary is found through these Sentinels (then `fleet`'s host is not used). */
+  readonly sentinel: { readonly master: string; readonly nodes: readonly { readonly host: string; readonly port: number }[] } | undefined;
+  /** `fleet_tls_ca`: the CA file for `rediss://` (default: the system's). */
+  readonly tlsCa: string | undefined;
+  readonly line: number;
 }
 
 /** How a member of the active tier is chosen. */
@@ -86,6 +112,8 @@ export interface PoolConfig {
   readonly scope: ScopeConfig;
   /** For postbal feedback: thresholds, durations, extra rules. */
   readonly feedback: FeedbackConfig;
+  /** The `fleet` directive and its companions; undefined: this host balances alone. */
+  readonly fleet?: FleetConfig;
   /** `warmup_provider` lines: groups of domains whose mail a warming transport counts apart (balance/eligibility/warmup.ts). */
   readonly warmupProviders: readonly (readonly string[])[];
   /**

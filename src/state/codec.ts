@@ -5,6 +5,7 @@ import {
 } from './layout.js';
 import { MAX_WARMUP_RECORDS, type WarmupRecord } from '../balance/warmup.js';
 import { hashLo } from '../keys/hash.js';
+import { decodeLimits, encodeLimits, limitsBytes, limitsRoom } from './limits-codec.js';
 import type { BalanceState } from './types.js';
 
 /** What identifies a pool in a state file. */
@@ -38,6 +39,7 @@ export function freshState(count: number, nowMs: number): BalanceState {
     transports: Array.from({ length: count }, () => ({ current: 0, picks: 0, repeats: 0, flags: 0 })),
     troubleGen: 0,
     warmup: [],
+    limits: [],
   };
 }
 
@@ -48,7 +50,8 @@ export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots:
   // The table must stay within the header's page (one pwrite): records past the room are dropped.
   const records = state.warmup.slice(0, Math.max(0, warmupRoom(n)));
   const warm = records.length === 0 ? 0 : WARMUP_HEAD_BYTES + WARMUP_RECORD_BYTES * records.length;
-  const b = Buffer.alloc(headerBytes(n) + warm);
+  const limits = state.limits.slice(0, limitsRoom(headerBytes(n) + warm));
+  const b = Buffer.alloc(headerBytes(n) + warm + limitsBytes(limits.length));
   b.writeUInt32LE(MAGIC, 0);
   b.writeUInt32LE(VERSION, 8);
   b.writeUInt32LE(n, 12);
@@ -68,6 +71,7 @@ export function encodeHeader(state: BalanceState, pool: PoolIdentity, memoSlots:
   }
   b.writeUInt32LE(crc32(b.subarray(8, headerBytes(n))), 4);
   if (warm > 0) encodeWarmup(b, headerBytes(n), records);
+  if (limits.length > 0) encodeLimits(b, headerBytes(n) + warm, limits);
   return b;
 }
 
@@ -145,7 +149,11 @@ export function decodeHeader(bytes: Buffer, expectFingerprint?: number): Decoded
   }
   const table = decodeWarmup(bytes, size, n);
   const warmup = table === 'corrupt' ? [] : table;
-  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports, troubleGen: bytes.readUInt32LE(40), warmup }, ids, warmupCorrupt: table === 'corrupt' };
+  const warmBytes = table === 'corrupt' ? 0 : table.length === 0 ? 0 : WARMUP_HEAD_BYTES + WARMUP_RECORD_BYTES * table.length;
+  // A corrupt limits table loses GCRA times and leases: rates start afresh, a fleet host leases again.
+  const limitsTable = table === 'corrupt' ? [] : decodeLimits(bytes, size + warmBytes);
+  const limits = limitsTable === 'corrupt' ? [] : limitsTable;
+  return { fingerprint, memoSlots: bytes.readUInt32LE(20), state: { seq, statsSince, transports, troubleGen: bytes.readUInt32LE(40), warmup, limits }, ids, warmupCorrupt: table === 'corrupt' };
 }
 
 function idOffset(n: number, i: number): number {
@@ -168,6 +176,8 @@ export function carryOver(old: DecodedHeader, pool: PoolIdentity, nowMs: number)
   // listed (records are pruned by the first serving transaction, which knows
   // which transports and providers warm; commands keep them as they are).
   state.warmup = old.state.warmup.slice(0, MAX_WARMUP_RECORDS);
+  // Leases and rate times belong to transports by id, as warm-up records do.
+  state.limits = old.state.limits.map((l) => ({ ...l }));
   pool.memberHashes.forEach((h, i) => {
     state.transports[i]!.flags = flagsById.get(hashLo(h)) ?? 0;
   });

@@ -20,6 +20,10 @@
  *             magic "PBW1", record count w u32, crc32 of the records, 0;
  *             then w x 24 bytes: id u32, stage u32, day i32, count u32,
  *             sinceMs f64 (balance/warmup.ts)
+ *         then  limits table, present when a transport has a rate or the
+ *             pool is in a fleet (state/limits-codec.ts): magic "PBL1",
+ *             count u32, crc32, 0; then x 24 bytes: id u32, kind u32
+ *             (1 fleet warm-up lease, 2 rate), lease u32, used u32, tat f64
  *   4096   lock table: 256 x 16-byte slots (see state/bakery-lock.ts):
  *          pid u32, choosing u32, number u32, reserved u32
  *   8192   memo: slot count x 16-byte slots (see state/memo.ts)
@@ -51,6 +55,9 @@ export const TRANSPORT_ID_BYTES = 4;
 export const WARMUP_MAGIC = 0x31574250; // "PBW1" read as little-endian u32
 export const WARMUP_HEAD_BYTES = 16;
 export const WARMUP_RECORD_BYTES = 24;
+export const LIMITS_MAGIC = 0x314c4250; // "PBL1" read as little-endian u32
+export const LIMITS_HEAD_BYTES = 16;
+export const LIMITS_RECORD_BYTES = 24;
 
 export function headerBytes(transportCount: number): number {
   return HEADER_FIXED_BYTES + (TRANSPORT_RECORD_BYTES + TRANSPORT_ID_BYTES) * transportCount;

@@ -34,7 +34,7 @@ interface Held {
 }
 
 function copyState(s: BalanceState): BalanceState {
-  return { ...s, transports: s.transports.map((t) => ({ ...t })), warmup: s.warmup.map((w) => ({ ...w })) };
+  return { ...s, transports: s.transports.map((t) => ({ ...t })), warmup: s.warmup.map((w) => ({ ...w })), limits: s.limits.map((l) => ({ ...l })) };
 }
 
 /** Same counters and marks (warm-up records aside: pools with caps never take this path). */
@@ -90,7 +90,7 @@ export class WriteBehindStore implements StateStore {
 
   transact<T>(pool: PoolConfig, fn: (state: BalanceState, trouble: TroubleAccess) => T): T {
     const held = this.#held;
-    if (held?.pool === pool && !held.pool.transports.some((t) => t.warmup) && this.#unchanged(pool, held)) {
+    if (held?.pool === pool && !held.pool.transports.some((t) => t.warmup || t.rate) && !held.pool.fleet && this.#unchanged(pool, held)) {
       const result = fn(held.state, { current: held.trouble, replace: NO_REPLACE });
       held.dirty = true;
       this.#timer ??= setTimeout(() => this.write(), this.#delayMs).unref();

@@ -124,7 +124,7 @@ test('write-behind: a pool with warm-up caps is decided under the lock every tim
 
 test('write-behind: adding held changes moves each counter by what this process changed', () => {
   const mk = (c: number[], p: number[], seq: number): BalanceState => ({
-    seq, statsSince: 0, troubleGen: 0, warmup: [], transports: c.map((current, i) => ({ current, picks: p[i]!, repeats: 0, flags: 0 })),
+    seq, statsSince: 0, troubleGen: 0, warmup: [], limits: [], transports: c.map((current, i) => ({ current, picks: p[i]!, repeats: 0, flags: 0 })),
   });
   const file = mk([1, -1, 0], [10, 5, 2], 17);
   addHeldChanges(file, mk([0, 0, 0], [4, 4, 4], 12), mk([3, -2, -1], [6, 5, 4], 15));

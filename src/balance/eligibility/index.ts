@@ -3,6 +3,7 @@ import { drainRule } from './drain.js';
 import { healthRule } from './health.js';
 import { suspensionRule } from './suspension.js';
 import { warmupRule } from './warmup.js';
+import { rateRule } from './rate.js';
 
 /**
  * "May member T answer now, and at which weight": the rules in force, then
@@ -16,10 +17,10 @@ import { warmupRule } from './warmup.js';
 
 /**
  * Every reason a member may be skipped, in the order they are asked. The
- * warm-up cap comes last: a member it alone excludes is named by it, so a
- * remembered answer (the same recipient's second lookup) can still stand.
+ * counting rules (warm-up cap, rate) come last: a member one of them alone
+ * excludes is named by it, so a remembered answer (the same recipient's second lookup) can still stand.
  */
-export const RULES: readonly EligibilityRule[] = [drainRule, healthRule, suspensionRule, warmupRule];
+export const RULES: readonly EligibilityRule[] = [drainRule, healthRule, suspensionRule, warmupRule, rateRule];
 /** The rules an administrator set; what is left when the automatic ones would leave nothing. */
 export const MANUAL_RULES: readonly EligibilityRule[] = RULES.filter((r) => !r.automatic);
 

@@ -1,5 +1,6 @@
 import type { PoolConfig } from '../../config/types.js';
-import type { BalanceState, CountingRule } from '../types.js';
+import { LEASE_WARMUP, type BalanceState, type CountingRule, type LimitRecord } from '../types.js';
+import { limitRecord } from './rate.js';
 import { hashKey, hashLo } from '../../keys/hash.js';
 import type { EligibilityRule } from '../types.js';
 import { destinationOf } from './suspension.js';
@@ -15,6 +16,10 @@ import { countAnswer, localTimeCached, mayAnswer, newRecord, rollDay, stageCap, 
  * exact across all of them. With `warmup_provider` groups, a transport warms
  * for each provider apart (a provider judges an IP on all its domains): a
  * key of a provider's domain is judged by that provider's count.
+ *
+ * On a fleet host the cap is the fleet's: the stage is the fleet's (set by
+ * the fleet agent) and the host gives only what the agent leased for today
+ * (a LEASE_WARMUP limit record); yesterday's lease is void at midnight.
  */
 
 /** Flag bit in the state: a warming transport at its cap for now, for domains outside every provider group (derived, rewritten by each transaction). */
@@ -62,6 +67,7 @@ export class WarmupCaps implements CountingRule {
   readonly #byMember: (Warming | undefined)[];
   /** Each provider domain and its group (1, 2, …). */
   readonly #providerOf: ReadonlyMap<string, number>;
+  readonly #fleet: boolean;
   #now: LocalTime = { day: 0, hour: 0 };
   #nowMs = 0;
   /** Bumped whenever a provider group's caps change (a cache key for eligibility). */
@@ -78,6 +84,7 @@ export class WarmupCaps implements CountingRule {
     this.#capped = Array.from({ length: this.#groups }, () => pool.transports.map(() => false));
     this.#byMember = pool.transports.map((_, i) => this.#warming.find((w) => w.member === i));
     this.#providerOf = new Map(pool.warmupProviders.flatMap((domains, g) => domains.map((d) => [d, g + 1] as const)));
+    this.#fleet = pool.fleet !== undefined;
   }
 
   get active(): boolean {
@@ -99,6 +106,7 @@ export class WarmupCaps implements CountingRule {
   begin(state: BalanceState, nowMs: number): void {
     if (!this.active) {
       if (state.warmup.length > 0) state.warmup = [];
+      if (state.limits.some((l) => l.kind === LEASE_WARMUP)) state.limits = state.limits.filter((l) => l.kind !== LEASE_WARMUP);
       for (const t of state.transports) if ((t.flags & CAPPED) !== 0) t.flags &= ~CAPPED;
       return;
     }
@@ -116,6 +124,19 @@ export class WarmupCaps implements CountingRule {
       }
     }
     state.warmup = records;
+    if (this.#fleet) this.#voidOldLeases(state, records);
+  }
+
+  /** Drops the leases of transports no longer warming; a lease granted for another day gives nothing today. */
+  #voidOldLeases(state: BalanceState, records: readonly WarmupRecord[]): void {
+    const ids = new Set(records.map((r) => r.id));
+    if (state.limits.some((l) => l.kind === LEASE_WARMUP && !ids.has(l.id))) state.limits = state.limits.filter((l) => l.kind !== LEASE_WARMUP || ids.has(l.id));
+    for (const l of state.limits) if (l.kind === LEASE_WARMUP && l.tat !== this.#now.day) l.lease = 0;
+  }
+
+  /** The fleet lease of a warm-up record (fleet hosts only). */
+  #lease(state: BalanceState, id: number): LimitRecord {
+    return limitRecord(state, id, LEASE_WARMUP);
   }
 
   overrideFor(key: string): { readonly name: string; readonly members: readonly boolean[] } | undefined {
@@ -147,6 +168,11 @@ export class WarmupCaps implements CountingRule {
     const rec = state.warmup[this.#slot[member]![group]!]!;
     const first = rec.sinceMs <= 0 && rec.stage === 0;
     countAnswer(rec, this.#now, this.#nowMs);
+    if (this.#fleet) {
+      const lease = this.#lease(state, rec.id);
+      lease.lease = Math.max(0, lease.lease - 1);
+      lease.used++;
+    }
     if (first) this.#log('info', `warm-up: ${this.#pool.transports[member]!.value} starts warming${this.#for(group)}: stage 1 of ${w.schedule.length}, ${w.schedule[0]} a day`);
     if (!this.#setCapped(state, w, group, rec)) return false;
     if (group === 0) return 'flags';
@@ -161,7 +187,9 @@ export class WarmupCaps implements CountingRule {
 
   /** @returns true when the member just became capped for the group */
   #setCapped(state: BalanceState, w: Warming, group: number, rec: WarmupRecord): boolean {
-    const capped = !mayAnswer(rec, w.schedule, this.#now);
+    const capped = this.#fleet
+      ? stageCap(w.schedule, rec.stage) !== undefined && this.#lease(state, rec.id).lease <= 0
+      : !mayAnswer(rec, w.schedule, this.#now);
     const was = this.#capped[group]![w.member]!;
     this.#capped[group]![w.member] = capped;
     if (group === 0) {
