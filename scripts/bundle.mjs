@@ -31,7 +31,7 @@ await build({
   format: 'cjs',
   target: 'node20.17',
   // Loaded lazily, only when used: a remote syslog target; a metrics scrape.
-  external: ['syslog-pro', 'prom-client'],
+  external: ['syslog-pro', 'prom-client', 'ioredis'],
   define: { __POSTBAL_VERSION__: JSON.stringify(version) },
   logLevel: 'warning',
   // lazy-require.ts reads import.meta.url only when `require` is missing, never in this bundle.

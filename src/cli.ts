@@ -19,6 +19,7 @@ import { unknownCommandProblem } from './command-word.js';
 import { addJobs } from './cli-commands/jobs.js';
 import { addMonitoring, CHECK_HEALTH_USAGE } from './cli-commands/monitoring.js';
 import { loadMetricsLibrary } from './commands/metrics/collect.js';
+import { loadFleetLibrary } from './fleet/store.js';
 import { controlIo, type GlobalOptions, type Result } from './cli-commands/shared.js';
 import { EXAMPLES } from './help-text.js';
 import { logBeforeExit } from './log/local-syslog.js';
@@ -211,6 +212,7 @@ function takeStateOwnerFirst(program: Command): () => string | undefined {
     try {
       // What the command loads later must be loaded while root can still read it.
       if (action.name() === 'metrics') loadMetricsLibrary();
+      if (action.name() === 'fleet') loadFleetLibrary();
       loadSyslogLibraryWhileRoot(o.syslog);
       becomeStateOwner(path);
     } catch (err) {
@@ -235,7 +237,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = programFor(spawned);
   addServeAndInspect(program, r);
   addControl(program, r);
-  addJobs(program, r);
+  addJobs(program, r, readVersion());
   addMonitoring(program, r, readVersion());
   const unknown = unknownCommandProblem(argv.slice(2), program);
   if (unknown !== undefined) {

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { runFeedback } from '../commands/feedback.js';
+import { runFleet } from '../commands/fleet.js';
 import { controlIo, type Result } from './shared.js';
 
-/** The jobs beside lookups: policy (parsed apart, hapolicy's line) and feedback. */
-export function addJobs(program: Command, r: Result): void {
+/** The jobs beside lookups: policy (parsed apart, hapolicy's line), feedback and the fleet agent. */
+export function addJobs(program: Command, r: Result, version: string): void {
   program
     .command('policy')
     .description('failover and balancing for Postfix policy services, with hapolicy\'s options (-s NAME=ADDRESS:PORT[:PRIO[:WEIGHT[:TIMEOUT]]] ..., -d ACTION, -l, -v, -L); "postbal policy --help" tells more')
@@ -23,6 +24,15 @@ export function addJobs(program: Command, r: Result): void {
         configFile: io.o.config, statePath: io.o.state, trustInput: opts.trustInput === true, mailOwner: opts.mailOwner, print: opts.print === true,
         logger: io.logger, out: io.out, err: io.err,
       }, process.stdin);
+      io.logger.close();
+    });
+
+  program
+    .command('fleet')
+    .description('this host\'s link to the fleet named by postbal.cf\'s "fleet = redis://HOST:PORT": shares drains, feedback\'s decisions, warm-up counts and rates with the other hosts and leases capped and rated answers, every 250 ms, until SIGTERM (SIGHUP re-reads postbal.cf); lookups never wait on it')
+    .action(async (_opts, cmd: Command) => {
+      const io = controlIo(cmd, 'postfix/postbal-fleet');
+      r.code = await runFleet({ configFile: io.o.config, statePath: io.o.state, version, logger: io.logger, err: io.err });
       io.logger.close();
     });
 }

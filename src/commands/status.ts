@@ -13,6 +13,7 @@ import { hashLo } from '../keys/hash.js';
 import type { Eligible, TransportHealth, TroubleState } from '../balance/types.js';
 import { carryOver, type DecodedHeader } from '../state/codec.js';
 import { CAPPED } from '../balance/eligibility/warmup.js';
+import { fleetReport, printFleet, type FleetReport } from './status-fleet.js';
 import { describeWarmup, warmupStatus, type WarmupStatus } from './warmup.js';
 import { readLastGood, type LastGoodConfig } from '../state/last-good.js';
 import { parseConfig } from '../config/parse.js';
@@ -43,6 +44,8 @@ export interface StatusReport {
     /** Memo slots of the file (where its later regions are). */
     readonly memoSlots?: number;
   };
+  /** The fleet this host belongs to (fleet = redis://…), as its agent last saw it. */
+  readonly fleet?: FleetReport;
   /** The priority picks come from now; null when every transport is drained. */
   readonly activePriority: number | null;
   readonly transports: readonly {
@@ -137,6 +140,7 @@ export function statusReport(configFile: string, statePath: string, err: (s: str
       })))
       : [],
     transports: transportRows(f),
+    ...(pool?.fleet && f.path ? { fleet: fleetReport(pool, f.path, nowMs)! } : {}),
   };
   return { report, code: !f.own ? EX.CONFIG : f.unreadable ? EX.NOPERM : EX.OK };
 }
@@ -273,5 +277,6 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
   if (report.suspensions.length > 0) {
     out(`\nsuspended (postbal feedback; postbal clear-suspension ends one):\n${report.suspensions.map((x) => `  ${x.transport}  for ${printable(x.destination)} until ${x.until}: ${printable(x.reason)}\n`).join('')}`);
   }
+  if (report.fleet) printFleet(report.fleet, out);
   return code;
 }

@@ -45,7 +45,7 @@ test('config: algorithm: each name, in any case; anything else refused', () => {
 test('config: entry attributes: priority 0-9999, warm-up stages 1-999999999 and at most MAX_STAGES, source and syslog_name; near misses', () => {
   assert.equal(pool('{1}smtp0: priority=9999\n').transports[0]!.priority, 9999);
   assert.equal(pool('{1}smtp0:\n').transports[0]!.priority, 0);
-  refused('{1}smtp0: priority=10000\n', 'p.cf:1: priority: expected "priority=N" with N from 0 (preferred, the default) to 9999, "warmup=CAP,CAP,…", "source=ADDRESS" or "syslog_name=NAME", got "priority=10000"');
+  refused('{1}smtp0: priority=10000\n', 'p.cf:1: priority: expected "priority=N" with N from 0 (preferred, the default) to 9999, "warmup=CAP,CAP,…", "rate=N/PERIOD", "source=ADDRESS" or "syslog_name=NAME", got "priority=10000"');
   refused('{1}smtp0: priority=-1\n', 'p.cf:1: priority: expected');
   refused('{1}smtp0: bogus=1\n', 'p.cf:1: attribute: expected "priority=N"');
   assert.deepEqual(pool('{1}smtp0: warmup=1,999999999\n').transports[0]!.warmup, [1, 999_999_999]);

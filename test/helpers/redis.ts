@@ -1,0 +1,86 @@
+/** A private redis-server for fleet tests and labs (Debian package redis-server, installed when root). */
+import { existsSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
+import { watchText } from './daemon.js';
+
+export const REDIS_SERVER = '/usr/bin/redis-server';
+
+export function ensureRedis(): string | undefined {
+  if (existsSync(REDIS_SERVER)) return undefined;
+  if (process.getuid?.() !== 0) return 'redis-server missing and not root to install it';
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { env, encoding: 'utf8' });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-qq'], { env });
+    r = spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { env, encoding: 'utf8' });
+  }
+  // The package starts a system-wide server; the tests use private ones only.
+  spawnSync('systemctl', ['stop', 'redis-server'], { env });
+  return existsSync(REDIS_SERVER) ? undefined : `could not install redis-server: ${r.stderr}`;
+}
+
+/** True when Redis cannot be had, after saying so loudly (a skip, never a pass; under CI a failure). */
+export function redisUnavailable(t: TestContext, what: string): boolean {
+  const missing = ensureRedis();
+  if (!missing) return false;
+  const msg = `${what} SKIPPED: ${missing}`;
+  process.stderr.write(`\n${'!'.repeat(msg.length)}\n${msg}\n${'!'.repeat(msg.length)}\n`);
+  if (process.env.CI) assert.fail(msg);
+  t.skip(msg);
+  return true;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface PrivateRedis {
+  readonly port: number;
+  child: ChildProcess;
+  /** SIGKILL, then the same port, empty (nothing saved). */
+  restartEmpty(): Promise<void>;
+  kill(): Promise<void>;
+  stop(): void;
+  cont(): void;
+  cli(...args: string[]): string;
+}
+
+async function launch(port: number): Promise<ChildProcess> {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = watchText(child.stdout!, child.stderr!);
+  await out.waitFor(/Ready to accept connections/, 60_000);
+  return child;
+}
+
+export async function startRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  const r: PrivateRedis = {
+    port,
+    child: await launch(port),
+    kill: () => new Promise<void>((resolve) => {
+      if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve();
+      r.child.once('exit', () => resolve());
+      r.child.kill('SIGCONT');
+      r.child.kill('SIGKILL');
+    }),
+    restartEmpty: async () => {
+      await r.kill();
+      r.child = await launch(port);
+    },
+    stop: () => { r.child.kill('SIGSTOP'); },
+    cont: () => { r.child.kill('SIGCONT'); },
+    cli: (...args) => spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout.trim(),
+  };
+  process.on('exit', () => { r.child.kill('SIGCONT'); r.child.kill('SIGKILL'); });
+  return r;
+}

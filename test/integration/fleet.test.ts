@@ -1,0 +1,173 @@
+/**
+ * The fleet on one machine: three "hosts" (a config and a state file each,
+ * with their own `postbal fleet` agent) and one private redis-server.
+ * Drains and feedback's decisions taken on one host reach the others;
+ * a warm-up cap is a fleet cap, exact, while all three answer at once;
+ * Redis stopped, killed and restarted empty loses no drain, never lets a
+ * cap be exceeded, and every lookup is answered.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, Interactive, ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
+import { watchText, type WatchedText } from '../helpers/daemon.js';
+import { redisUnavailable, startRedis, type PrivateRedis } from '../helpers/redis.js';
+import { at, faketimeUnavailable } from '../helpers/faketime.js';
+
+const RECORDED = readFileSync(join(ROOT, 'test/fixtures/postfix-maillog.txt'), 'utf8');
+const HOSTS = ['hosta', 'hostb', 'hostc'] as const;
+
+interface Host {
+  readonly name: string;
+  readonly cf: string;
+  readonly state: string;
+  agent: ChildProcess;
+  log: WatchedText;
+  exited: Promise<unknown>;
+}
+
+function pool(redis: PrivateRedis, host: string, extra: string): string {
+  return `{3}smtp0:[127.0.0.1]:2525\n{2}smtp1:[127.0.0.1]:2526\n{1}smtp2:[127.0.0.1]:2527${extra}\nfleet = redis://127.0.0.1:${redis.port}\nfleet_host = ${host}\nfleet_name = t\n`;
+}
+
+function startAgent(h: Omit<Host, 'agent' | 'log' | 'exited'>, env?: NodeJS.ProcessEnv): Host {
+  const agent = spawn(process.execPath, [BIN, 'fleet', '-c', h.cf, '-s', h.state, '--log-stderr'], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? { PATH: '/usr/bin:/bin' } });
+  const exited = new Promise((resolve) => agent.once('exit', resolve));
+  return { ...h, agent, log: watchText(agent.stderr!, agent.stdout!), exited };
+}
+
+async function fleetOf(t: ReturnType<typeof tempDir>, redis: PrivateRedis, extra = '', env?: NodeJS.ProcessEnv): Promise<Host[]> {
+  const hosts = HOSTS.map((name) => startAgent({ name, cf: t.file(`${name}.cf`, pool(redis, name, extra)), state: join(t.dir, `${name}.state`) }, env));
+  // Each has synced once: its heartbeat is in the store.
+  for (const h of hosts) await h.log.waitFor(/joins fleet/);
+  await waitUntil(() => redis.cli('hlen', 't:hosts') === '3', 'three hosts in t:hosts');
+  return hosts;
+}
+
+async function stopAll(hosts: readonly Host[]): Promise<void> {
+  for (const h of hosts) h.agent.kill('SIGTERM');
+  await Promise.all(hosts.map((h) => h.exited));
+}
+
+/** Polls a condition (no fixed sleep decides anything), with a guard against a hang. */
+async function waitUntil(cond: () => boolean, what: string, guardMs = 60_000): Promise<void> {
+  const end = Date.now() + guardMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`never: ${what}`);
+    await sleep(20);
+  }
+}
+
+/** `n` new keys asked one at a time of one spawned instance; the replies by transport. */
+async function lookups(h: Host, prefix: string, n: number, env?: NodeJS.ProcessEnv, gapMs = 0): Promise<Map<string, number>> {
+  const p = new Interactive(['-c', h.cf, '-s', h.state, '--syslog', 'none'], env ? { env } : {});
+  const counts = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const reply = await p.ask(`get ${prefix}${i}@example${i % 7}.com`);
+    const m = /^200 (smtp\d):/.exec(reply);
+    const k = m ? m[1]! : reply;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+    if (gapMs > 0) await sleep(gapMs);
+  }
+  assert.equal(await p.end(), 0);
+  assert.equal(p.stderr, '');
+  return counts;
+}
+
+test('fleet: a drain typed on one host holds on the others; feedback learned on one host is in force on all', async (t) => {
+  if (redisUnavailable(t, 'fleet drains and feedback')) return;
+  const dir = tempDir();
+  const redis = await startRedis();
+  try {
+    const [a, b, c] = await fleetOf(dir, redis);
+    const started = Date.now();
+    const drain = await runPostbal(['drain', 'smtp1:', '-c', a!.cf, '-s', a!.state, '--syslog', 'none'], '');
+    assert.equal(drain.code, 0, drain.stderr);
+    await Promise.all([b!, c!].map((h) => h.log.waitFor(/smtp1:\S* drained by the fleet \(decided by hosta\)/)));
+    process.stdout.write(`# drain on hosta in force on hostb and hostc after ${Date.now() - started} ms\n`);
+    for (const h of [b!, c!]) assert.equal((await lookups(h, `d${h.name}`, 30)).get('smtp1'), undefined, `${h.name} answers smtp1 after the fleet's drain`);
+
+    // Feedback on host A only: smtp2 down, smtp1 suspended for remote.example.
+    const fb = await runPostbal(['feedback', '-c', a!.cf, '-s', a!.state, '--syslog', 'none', '--trust-input', '--mail-owner', '102', '--print'], RECORDED);
+    assert.equal(fb.code, 0, fb.stderr);
+    assert.match(fb.stdout, /smtp2: down/);
+    for (const h of [b!, c!]) await h.log.waitFor(/smtp2:\S* down by the fleet's feedback/);
+    for (const h of [b!, c!]) assert.equal((await lookups(h, `f${h.name}`, 30)).get('smtp2'), undefined, `${h.name} answers smtp2, down on hosta`);
+    const status = await runPostbal(['status', '-c', b!.cf, '-s', b!.state], '');
+    assert.match(status.stdout, /fleet t at redis:\/\/127\.0\.0\.1:\d+: store up/);
+    assert.match(status.stdout, /hosta .*\n.*hostb|hostb/);
+
+    // Undrain on C: back on A and B.
+    assert.equal((await runPostbal(['undrain', 'smtp1:', '-c', c!.cf, '-s', c!.state, '--syslog', 'none'], '')).code, 0);
+    for (const h of [a!, b!]) await h.log.waitFor(/smtp1:\S* undrained by the fleet \(decided by hostc\)/);
+    await stopAll([a!, b!, c!]);
+    for (const h of [a!, b!, c!]) assert.doesNotMatch(h.log.text(), /error|MaxListeners/i, h.log.text());
+  } finally {
+    await redis.kill();
+    dir.cleanup();
+  }
+});
+
+test('fleet: a warm-up cap of 300 is the fleet\'s: three hosts answering at once give smtp2 exactly 300', async (t) => {
+  if (redisUnavailable(t, 'fleet warm-up cap') || faketimeUnavailable(t, 'fleet warm-up cap')) return;
+  const dir = tempDir();
+  const redis = await startRedis();
+  // 23:00 local time: pacing opens the whole day's cap.
+  const env = at('2026-12-02 23:00:00', 'UTC');
+  try {
+    const hosts = await fleetOf(dir, redis, ' warmup=300,600', env);
+    const results = await Promise.all(hosts.map((h) => lookups(h, `w${h.name}`, 1000, env, 2)));
+    const through = results.map((r) => r.get('smtp2') ?? 0);
+    const answered = results.map((r) => [...r.values()].reduce((x, y) => x + y, 0));
+    process.stdout.write(`# smtp2 answers per host: ${through.join(', ')} (fleet ${through.reduce((x, y) => x + y, 0)}); answered ${answered.join(', ')}\n`);
+    assert.deepEqual(answered, [1000, 1000, 1000]);
+    assert.equal(through.reduce((x, y) => x + y, 0), 300);
+    await stopAll(hosts);
+    const warm = redis.cli('--scan', '--pattern', 't:warm:*').split('\n').filter(Boolean);
+    assert.equal(warm.length, 1);
+    assert.equal(redis.cli('hget', warm[0]!, 'count'), '300');
+  } finally {
+    await redis.kill();
+    dir.cleanup();
+  }
+});
+
+test('fleet: Redis stopped, killed and restarted empty mid-run: every lookup answered, the cap never exceeded, no drain lost', async (t) => {
+  if (redisUnavailable(t, 'fleet outages') || faketimeUnavailable(t, 'fleet outages')) return;
+  const dir = tempDir();
+  const redis = await startRedis();
+  const env = at('2026-12-02 23:00:00', 'UTC');
+  try {
+    const hosts = await fleetOf(dir, redis, ' warmup=200,400', env);
+    const [a, b, c] = hosts;
+    assert.equal((await runPostbal(['drain', 'smtp0:', '-c', a!.cf, '-s', a!.state, '--syslog', 'none'], '', { env })).code, 0);
+    for (const h of [b!, c!]) await h.log.waitFor(/smtp0:\S* drained by the fleet/);
+    const running = Promise.all(hosts.map((h) => lookups(h, `o${h.name}`, 1200, env, 3)));
+    redis.stop();
+    for (const h of hosts) await h.log.waitFor(/fleet: store lost/);
+    redis.cont();
+    for (const h of hosts) await h.log.waitFor(/reachable again/);
+    await redis.restartEmpty();
+    for (const h of hosts) await h.log.waitFor(/reachable again[^]*reachable again/);
+    const results = await running;
+    const through = results.map((r) => r.get('smtp2') ?? 0);
+    const answered = results.map((r) => [...r.values()].reduce((x, y) => x + y, 0));
+    process.stdout.write(`# through outages: smtp2 per host ${through.join(', ')} (fleet ${through.reduce((x, y) => x + y, 0)} of a cap of 200); smtp0 answers ${results.map((r) => r.get('smtp0') ?? 0).join(', ')}\n`);
+    assert.deepEqual(answered, [1200, 1200, 1200]);
+    assert.ok(through.reduce((x, y) => x + y, 0) <= 200, 'the fleet cap was exceeded');
+    for (const r of results) assert.equal(r.get('smtp0'), undefined, 'a drained transport answered');
+    // The drain came back into the emptied store: republished by the hosts.
+    await waitUntil(() => /"v":"1"/.test(redis.cli('hget', 't:facts', redis.cli('hkeys', 't:facts').split('\n').find((k) => k.startsWith('d:') && /"v":"1"/.test(redis.cli('hget', 't:facts', k))) ?? 'none')), 'the drain republished');
+    await stopAll(hosts);
+    for (const h of hosts) {
+      assert.equal(h.log.text().match(/store lost/g)?.length, 2, h.log.text());
+      assert.equal(h.log.text().match(/reachable again/g)?.length, 2, h.log.text());
+    }
+  } finally {
+    await redis.kill();
+    dir.cleanup();
+  }
+});
