@@ -24,6 +24,9 @@ Examples:
   postbal daemon --listen socketmap:/var/spool/postfix/private/postbal-map \\
                  --listen policy:/var/spool/postfix/private/postbal-policy -s grey=127.0.0.1:10023
       one process for every Postfix connection ("postbal daemon --help"; systemd units in examples/)
+  postbal fleet -c examples/postbal-fleet.cf
+      this host's link to the fleet's Redis (fleet = redis://…): drains, feedback,
+      warm-up caps and rate= shared by every host; run one per host, beside Postfix
   postbal metrics --listen 127.0.0.1:9779
       Prometheus metrics at /metrics (--textfile DIR: for node_exporter; neither: print once)
   postbal check-health      one line for Nagios/Icinga; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN

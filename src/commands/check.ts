@@ -1,3 +1,4 @@
+import { fleetHost } from './fleet.js';
 import { EX } from '../errors.js';
 import { loadConfigFor } from './load-config.js';
 import { ALGORITHM_IMPLS } from '../balance/algorithms/index.js';
@@ -49,6 +50,8 @@ export function runCheck(file: string, out: (s: string) => void, err: (s: string
   for (const t of transports) {
     if (t.warmup) out(`  warm-up    ${t.value} day caps ${t.warmup.join(', ')} (stage 1 to ${t.warmup.length}; a day at >= 90% of its cap advances a stage; paced over the day, all open from 19:00)\n`);
   }
+  for (const t of transports) if (t.rate) out(`  rate       ${t.value} at most ${t.rate.text} (GCRA: a burst of ${t.rate.count}, then one every ${dur(t.rate.periodMs / t.rate.count)}${pool.fleet ? ', fleet-wide' : ', host-wide'})\n`);
+  if (pool.fleet) out(`  fleet      ${pool.fleet.name} at ${pool.fleet.url}${pool.fleet.sentinel ? ` (Sentinel ${pool.fleet.sentinel.master})` : ''}, this host ${fleetHost(pool.fleet)}; shares drains, feedback, warm-up counts and rates (postbal fleet)\n`);
   if (pool.warmupProviders.length > 0 && transports.some((t) => t.warmup)) out(`  warm-up    counted per provider: ${pool.warmupProviders.map((d) => d.join(' ')).join(' | ')}; and other domains\n`);
   for (const w of parsed.warnings) out(`  warning: line ${w.line}: ${w.message}\n`);
   const width = Math.max(...transports.map((t) => t.value.length), 9);

@@ -90,7 +90,8 @@ export function collect(state: BalanceState, spec: LeaseSpec, track: LeaseTrack,
     track.pendingReturned += rec.lease - 1;
     rec.lease = 1;
   }
-  const second = Math.ceil(track.ratePerSec);
-  const low = Math.max(1, Math.ceil(second / 2));
-  return rec.lease < low ? Math.min(MAX_WANT, Math.max(2, second + 1) - rec.lease) : 0;
+  // What it used is what its lease allowed: one that ran dry may need far more (it doubles, as a TCP window).
+  const dry = rec.lease === 0 && used > 0;
+  const target = Math.min(MAX_WANT, Math.max(2, Math.ceil(Math.max(track.ratePerSec, perSec)) + 1, dry ? used * 8 : 0));
+  return rec.lease < Math.ceil(target / 2) ? target - rec.lease : 0;
 }

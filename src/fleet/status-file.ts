@@ -70,5 +70,9 @@ export function readFleetStatus(path: string, ownerUid?: number): FleetStatus | 
 function valid(s: FleetStatus): boolean {
   return typeof s === 'object' && s !== null && typeof s.host === 'string' && typeof s.version === 'string' && Number.isFinite(s.writtenMs)
     && typeof s.store === 'object' && s.store !== null && typeof s.store.up === 'boolean' && Array.isArray(s.synced) && Array.isArray(s.hosts) && Array.isArray(s.leases)
-    && s.synced.every((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'object' && e[1] !== null && Number.isFinite(e[1].at) && typeof e[1].host === 'string' && (e[1].v === null || typeof e[1].v === 'string'));
+    && s.synced.every((e: unknown) => {
+      if (!Array.isArray(e) || typeof e[0] !== 'string') return false;
+      const r = e[1] as Partial<FactRecord> | null;
+      return typeof r === 'object' && r !== null && Number.isFinite(r.at) && typeof r.host === 'string' && (r.v === null || typeof r.v === 'string');
+    });
 }

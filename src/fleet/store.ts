@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import type * as IORedis from 'ioredis';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import type { FleetConfig } from '../config/types.js';
 import { untrustedConfigProblem } from '../config/trust.js';
@@ -43,8 +44,8 @@ type Scripted = RedisClient & {
 };
 
 /** Loads ioredis (kept out of the bundle: only the fleet agent needs it) before the process changes identity. */
-export function loadFleetLibrary(): typeof import('ioredis') {
-  return lazyRequire<typeof import('ioredis')>('ioredis');
+export function loadFleetLibrary(): typeof IORedis {
+  return lazyRequire<typeof IORedis>('ioredis');
 }
 
 /** `PASSWORD` or `USER PASSWORD` from a file only root (or this user) can write and nobody else can read. */

@@ -57,7 +57,7 @@ export interface PrivateRedis {
 
 async function launch(port: number): Promise<ChildProcess> {
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = watchText(child.stdout!, child.stderr!);
+  const out = watchText(child.stdout, child.stderr);
   await out.waitFor(/Ready to accept connections/, 60_000);
   return child;
 }

@@ -105,6 +105,9 @@ test('check: prints the pool and the first cycle; 78 with every error', () => {
   const warm = execFileSync(process.execPath, [BIN, 'check', '-c', join(ROOT, 'examples/postbal-warmup.cf')], { encoding: 'utf8' });
   assert.match(warm, /warm-up +smtp3: day caps 200, 500, 1000, 2000, 5000, 10000, 20000, 40000 \(stage 1 to 8;/);
   assert.match(warm, /warm-up +counted per provider: gmail\.com googlemail\.com \| outlook\.com hotmail\.com live\.com msn\.com \| yahoo\.com aol\.com ymail\.com; and other domains/);
+  const fleet = execFileSync(process.execPath, [BIN, 'check', '-c', join(ROOT, 'examples/postbal-fleet.cf')], { encoding: 'utf8' });
+  assert.match(fleet, /rate +smtp3:\[smtp\.relay\.example\]:587 at most 50000\/d \(GCRA: a burst of 50000, then one every [\d.]+s?, fleet-wide\)/);
+  assert.match(fleet, /fleet +eu-outbound at redis:\/\/10\.0\.0\.5:6379\/0, this host mx1; shares drains/);
   const t = tempDir();
   try {
     // Each algorithm is described by its own module, and only wrr shows a cycle.

@@ -36,7 +36,7 @@ function pool(redis: PrivateRedis, host: string, extra: string): string {
 function startAgent(h: Omit<Host, 'agent' | 'log' | 'exited'>, env?: NodeJS.ProcessEnv): Host {
   const agent = spawn(process.execPath, [BIN, 'fleet', '-c', h.cf, '-s', h.state, '--log-stderr'], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? { PATH: '/usr/bin:/bin' } });
   const exited = new Promise((resolve) => agent.once('exit', resolve));
-  return { ...h, agent, log: watchText(agent.stderr!, agent.stdout!), exited };
+  return { ...h, agent, log: watchText(agent.stderr, agent.stdout), exited };
 }
 
 async function fleetOf(t: ReturnType<typeof tempDir>, redis: PrivateRedis, extra = '', env?: NodeJS.ProcessEnv): Promise<Host[]> {
@@ -119,7 +119,7 @@ test('fleet: a warm-up cap of 300 is the fleet\'s: three hosts answering at once
   const env = at('2026-12-02 23:00:00', 'UTC');
   try {
     const hosts = await fleetOf(dir, redis, ' warmup=300,600', env);
-    const results = await Promise.all(hosts.map((h) => lookups(h, `w${h.name}`, 1000, env, 2)));
+    const results = await Promise.all(hosts.map((h) => lookups(h, `w${h.name}`, 1000, env, 5)));
     const through = results.map((r) => r.get('smtp2') ?? 0);
     const answered = results.map((r) => [...r.values()].reduce((x, y) => x + y, 0));
     process.stdout.write(`# smtp2 answers per host: ${through.join(', ')} (fleet ${through.reduce((x, y) => x + y, 0)}); answered ${answered.join(', ')}\n`);
