@@ -1,7 +1,7 @@
 // ioredis against node-redis (@redis/client) for the fleet agent's work: one
 // pipelined tick (two hash reads, a get, a heartbeat write), 5,000 times.
 // Run: npm i --no-save @redis/client && redis-server --port 6399 --save '' &
-//      for r in 1 2 3; do node bench/fleet-clients.mjs ioredis 6399; node bench/fleet-clients.mjs redis 6399; done
+//      for r in 1 2 3; do node scripts/fleet-clients.mjs ioredis 6399; node scripts/fleet-clients.mjs redis 6399; done
 // Prints load+connect time, p50/p99 of a tick, RSS and CPU.
 import { performance } from 'node:perf_hooks';
 const which = process.argv[2]; const port = +process.argv[3];
