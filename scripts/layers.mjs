@@ -11,7 +11,7 @@ export const LAYERS = [
   ['config'], // postbal.cf into a frozen config
   ['balance'], // selection: eligibility, algorithms, warm-up rules; pure
   ['state'], // the state file and its locks, storing what balance defines
-  ['feedback', 'policy', 'lookup-log.ts'], // the jobs beside lookups
+  ['feedback', 'policy', 'lookup-log.ts', 'fleet'], // the jobs beside lookups; the fleet's agent
   ['handler.ts'], // a lookup: config, balance and state together
   ['io'], // stdin/stdout, sockets, the process
   ['commands'], // one composition root per command (serve.ts: serving)

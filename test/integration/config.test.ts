@@ -204,7 +204,7 @@ test('every command and flag of --help is in the README and the man page; the ma
   const help = execFileSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const manSource = readFileSync(join(ROOT, 'docs/postbal.8'), 'utf8').replaceAll('\\-', '-');
-  const commands = ['serve', 'check', 'status', 'drain', 'undrain', 'reset-stats', 'mark-up', 'clear-suspension', 'feedback', 'policy', 'warmup-stage', 'metrics', 'check-health'];
+  const commands = ['serve', 'check', 'status', 'drain', 'undrain', 'reset-stats', 'mark-up', 'clear-suspension', 'feedback', 'policy', 'warmup-stage', 'metrics', 'check-health', 'fleet'];
   const subHelp = commands.map((c) => execFileSync(process.execPath, [BIN, c, '--help'], { encoding: 'utf8' })).join('\n');
   const flags = [...new Set(`${help}\n${subHelp}`.match(/--[a-z][a-z-]+/g) ?? [])];
   for (const c of commands) assert.match(help, new RegExp(`\\n  ${c}\\b`), `--help lists ${c}`);
