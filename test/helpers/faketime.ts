@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 
 export const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
-function ensureFaketime(): string | undefined {
+export function ensureFaketime(): string | undefined {
   if (existsSync(FAKETIME)) return undefined;
   if (process.getuid?.() !== 0) return 'libfaketime missing and not root to install it';
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive' };
