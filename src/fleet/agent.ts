@@ -147,7 +147,9 @@ export class FleetAgent {
       t.pendingUsed = 0;
       t.pendingReturned = 0;
     });
-    this.#shown = this.#o.state.transact(pool, (state) => specs.map((s, i) => grantTo(state, s, grants[i], day)));
+    // The store is not trusted beyond its checks: no more than asked for, no stage past the schedule's end.
+    const bounded = grants.map((g, i) => g && { ...g, grant: Math.min(g.grant, wants[i]!), stage: Math.min(g.stage, specs[i]!.schedule?.length ?? 0) });
+    this.#shown = this.#o.state.transact(pool, (state) => specs.map((s, i) => grantTo(state, s, bounded[i], day)));
   }
 
   #warnOnce(key: string, line: string): void {

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, Interactive, ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
-import { watchText, type WatchedText } from '../helpers/daemon.js';
-import { redisUnavailable, startRedis, type PrivateRedis } from '../helpers/redis.js';
+import { Client, startDaemon, watchText, type WatchedText } from '../helpers/daemon.js';
+import { freePort, redisUnavailable, startRedis, type PrivateRedis } from '../helpers/redis.js';
 import { at, faketimeUnavailable } from '../helpers/faketime.js';
 
 const RECORDED = readFileSync(join(ROOT, 'test/fixtures/postfix-maillog.txt'), 'utf8');
@@ -36,7 +36,9 @@ function pool(redis: PrivateRedis, host: string, extra: string): string {
 function startAgent(h: Omit<Host, 'agent' | 'log' | 'exited'>, env?: NodeJS.ProcessEnv): Host {
   const agent = spawn(process.execPath, [BIN, 'fleet', '-c', h.cf, '-s', h.state, '--log-stderr'], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? { PATH: '/usr/bin:/bin' } });
   const exited = new Promise((resolve) => agent.once('exit', resolve));
-  return { ...h, agent, log: watchText(agent.stderr, agent.stdout), exited };
+  const host = { ...h, agent, log: watchText(agent.stderr, agent.stdout), exited };
+  STARTED.push(host);
+  return host;
 }
 
 async function fleetOf(t: ReturnType<typeof tempDir>, redis: PrivateRedis, extra = '', env?: NodeJS.ProcessEnv): Promise<Host[]> {
@@ -46,6 +48,10 @@ async function fleetOf(t: ReturnType<typeof tempDir>, redis: PrivateRedis, extra
   await waitUntil(() => redis.cli('hlen', 't:hosts') === '3', 'three hosts in t:hosts');
   return hosts;
 }
+
+/** Every agent started, so a failed test leaves none running. */
+const STARTED: Host[] = [];
+process.on('exit', () => { for (const h of STARTED) h.agent.kill('SIGKILL'); });
 
 async function stopAll(hosts: readonly Host[]): Promise<void> {
   for (const h of hosts) h.agent.kill('SIGTERM');
@@ -106,6 +112,7 @@ test('fleet: a drain typed on one host holds on the others; feedback learned on 
     await stopAll([a!, b!, c!]);
     for (const h of [a!, b!, c!]) assert.doesNotMatch(h.log.text(), /error|MaxListeners/i, h.log.text());
   } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
     await redis.kill();
     dir.cleanup();
   }
@@ -130,6 +137,7 @@ test('fleet: a warm-up cap of 300 is the fleet\'s: three hosts answering at once
     assert.equal(warm.length, 1);
     assert.equal(redis.cli('hget', warm[0]!, 'count'), '300');
   } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
     await redis.kill();
     dir.cleanup();
   }
@@ -167,6 +175,48 @@ test('fleet: Redis stopped, killed and restarted empty mid-run: every lookup ans
       assert.equal(h.log.text().match(/reachable again/g)?.length, 2, h.log.text());
     }
   } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
+    await redis.kill();
+    dir.cleanup();
+  }
+});
+
+test('fleet: a host running postbal daemon takes the fleet\'s drain and its lease like spawned instances; one store connection per host', async (t) => {
+  if (redisUnavailable(t, 'fleet with the daemon') || faketimeUnavailable(t, 'fleet with the daemon')) return;
+  const dir = tempDir();
+  const redis = await startRedis();
+  const env = at('2026-12-02 23:00:00', 'UTC');
+  try {
+    const [a, b] = (await fleetOf(dir, redis, ' warmup=50,100', env)) as [Host, Host, Host];
+    const port = await freePort();
+    const d = await startDaemon(['-c', a.cf, '--state', a.state, '--syslog', 'none', '--listen', `tcp:127.0.0.1:${port}`], { env });
+    const client = await Client.open(port);
+    // Grants start 2 s after a new store's epoch (every host republishes first): wait for the first.
+    await waitUntil(() => redis.cli('--scan', '--pattern', 't:warm:*').split('\n').some((k) => k !== '' && Number(redis.cli('hget', k, 'reserved')) > 0), 'a first lease');
+    const ask = async (prefix: string, n: number): Promise<Map<string, number>> => {
+      const replies = await client.ask(Array.from({ length: n }, (_, i) => `get ${prefix}${i}@example${i % 5}.com\n`).join(''), n);
+      const counts = new Map<string, number>();
+      for (const m of replies.matchAll(/^200 (smtp\d):/gm)) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+      return counts;
+    };
+    // The daemon and host B's spawned instances share the fleet cap of 50.
+    let daemonCapped = 0;
+    for (let i = 0; i < 20; i++) daemonCapped += (await ask(`c${i}-`, 30)).get('smtp2') ?? 0;
+    const spawned = (await lookups(b, 'cb', 400, env, 2)).get('smtp2') ?? 0;
+    for (let i = 20; i < 40; i++) daemonCapped += (await ask(`c${i}-`, 30)).get('smtp2') ?? 0;
+    process.stdout.write(`# smtp2 (fleet cap 50): daemon on hosta ${daemonCapped}, spawned on hostb ${spawned}\n`);
+    assert.ok(daemonCapped + spawned <= 50, `cap exceeded: ${daemonCapped} + ${spawned}`);
+    assert.ok(daemonCapped > 0 && spawned > 0, 'both hosts had a share of the cap');
+    assert.equal((await runPostbal(['drain', 'smtp1:', '-c', b.cf, '-s', b.state, '--syslog', 'none'], '', { env })).code, 0);
+    await a.log.waitFor(/smtp1:\S* drained by the fleet \(decided by hostb\)/);
+    assert.equal((await ask('after-', 60)).get('smtp1'), undefined, 'the daemon answered smtp1 after the fleet drained it');
+    // One connection to Redis per agent, whatever serves the lookups.
+    const clients = redis.cli('client', 'list').split('\n').filter((l) => l.includes('cmd=')).length;
+    assert.ok(clients <= 4, `${clients} store connections for 3 agents (and redis-cli)`);
+    await client.close();
+    assert.equal(await d.stop(), 0);
+  } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
     await redis.kill();
     dir.cleanup();
   }
