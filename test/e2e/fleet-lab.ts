@@ -33,8 +33,11 @@ export interface FleetLab {
   stop(): Promise<void>;
 }
 
+/** `pool` names one smtp-sink shared by the three hosts as FLEETSINK: a transport is the same across the fleet when its value is. */
 export async function startFleetLab(pool: string): Promise<FleetLab> {
   const redis = await startRedis();
+  const sinkPort = await freePort();
+  const sink = spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${sinkPort}`, '1000'], { stdio: 'ignore', env: { PATH } });
   const clockDir = mkdtempSync('/tmp/postbal-clock-');
   chmodSync(clockDir, 0o755);
   const stamp = join(clockDir, 'faketime');
@@ -55,6 +58,7 @@ export async function startFleetLab(pool: string): Promise<FleetLab> {
       h.agent.kill('SIGTERM');
       h.lab.stop();
     }
+    sink.kill('SIGKILL');
     await redis.kill();
     rmSync(clockDir, { recursive: true, force: true });
   };
@@ -62,7 +66,7 @@ export async function startFleetLab(pool: string): Promise<FleetLab> {
     for (const name of NAMES) {
       const lab = await PostfixLab.start({
         mapLines: ['transport_maps = PBMAP'],
-        pool: `${pool}\nfleet = redis://127.0.0.1:${redis.port}\nfleet_name = lab\nfleet_host = ${name}\n`,
+        pool: `${pool.replaceAll('FLEETSINK', String(sinkPort))}\nfleet = redis://127.0.0.1:${redis.port}\nfleet_name = lab\nfleet_host = ${name}\n`,
         argvPrefix: ['/usr/bin/env', ...clock],
       });
       const agent = spawn('/usr/bin/env', [...clock, process.execPath, lab.postbalBin, 'fleet', '--config', join(lab.etc, 'postbal.cf'), '--state', lab.statePath, '--log-stderr'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH } });
@@ -114,7 +118,7 @@ const sentBy = (h: FleetHost, name: string): number => h.lab.delivered().sent.ge
 
 /** The issue's goals in three rounds: a fleet cap, a drain, Redis outages (one lab), then a dead next hop (a second). */
 export async function runFleetLab(messages: number, say: (s: string) => void = () => undefined): Promise<FleetLabFigures> {
-  const fleet = await startFleetLab('match = !lab.test\n{1}smtp0:[127.0.0.1]:SINKPORT\n{1}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT warmup=300,600');
+  const fleet = await startFleetLab('match = !lab.test\n{1}smtp0:[127.0.0.1]:FLEETSINK\n{1}smtp1:[127.0.0.1]:FLEETSINK\n{1}smtp2:[127.0.0.1]:FLEETSINK warmup=300,600');
   let capped: number[];
   let delivered: number[];
   let deferred: number[];
@@ -170,7 +174,7 @@ export async function runFleetLab(messages: number, say: (s: string) => void = (
 
 async function deadHopRound(say: (s: string) => void): Promise<FleetLabFigures['deadHop']> {
   const closed = await freePort();
-  const fleet = await startFleetLab(`{3}smtp0:[127.0.0.1]:${closed}\n{2}smtp1:[127.0.0.1]:SINKPORT\n{1}smtp2:[127.0.0.1]:SINKPORT`);
+  const fleet = await startFleetLab(`{3}smtp0:[127.0.0.1]:${closed}\n{2}smtp1:[127.0.0.1]:FLEETSINK\n{1}smtp2:[127.0.0.1]:FLEETSINK`);
   try {
     const [a, b, c] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
     const printed = fleet.feedback(a);
