@@ -43,7 +43,9 @@ export class FleetDirectives {
 
   /** One `fleet*` line. @returns its problems */
   set(name: Name, value: string, line: number): ConfigProblem[] {
-    const problem = (expected: string): ConfigProblem[] => [{ file: this.#file, line, field: name, expected, received: describeValue(value) }];
+    // A password written in the URL anyway is not repeated in the error (it goes to terminals and logs).
+    const shown = name === 'fleet' ? value.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@') : value;
+    const problem = (expected: string): ConfigProblem[] => [{ file: this.#file, line, field: name, expected, received: describeValue(shown) }];
     const prev = this.#set.get(name);
     if (prev) return [{ file: this.#file, line, field: name, expected: `one "${name}" line (line ${prev.line} has one already)`, received: 'a second one' }];
     const check = CHECKS[name](value);

@@ -8,9 +8,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, Interactive, ROOT, runPostbal, tempDir } from '../helpers/postbal.js';
 import { Client, startDaemon, watchText, type WatchedText } from '../helpers/daemon.js';
@@ -215,6 +215,38 @@ test('fleet: a host running postbal daemon takes the fleet\'s drain and its leas
     assert.ok(clients <= 4, `${clients} store connections for 3 agents (and redis-cli)`);
     await client.close();
     assert.equal(await d.stop(), 0);
+  } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
+    await redis.kill();
+    dir.cleanup();
+  }
+});
+
+test('fleet: a Redis ACL user from fleet_password_file; a password file others can read, or a password in the URL, is refused (78)', async (t) => {
+  if (redisUnavailable(t, 'fleet with a password')) return;
+  const dir = tempDir();
+  const redis = await startRedis();
+  try {
+    redis.cli('ACL', 'SETUSER', 'postbal', 'on', '>s3cret-pw', '~*', '+@all');
+    redis.cli('ACL', 'SETUSER', 'default', 'off');
+    const pw = dir.file('redis.pw', 'postbal s3cret-pw\n');
+    chmodSync(pw, 0o600);
+    const cf = dir.file('a.cf', `{1}smtp0:\n{1}smtp1:\nfleet = redis://127.0.0.1:${redis.port}\nfleet_name = t\nfleet_host = hosta\nfleet_password_file = ${pw}\n`);
+    const h = startAgent({ name: 'hosta', cf, state: join(dir.dir, 'a.state') });
+    await h.log.waitFor(/joins fleet/);
+    assert.equal((await runPostbal(['drain', 'smtp1:', '-c', cf, '-s', join(dir.dir, 'a.state'), '--syslog', 'none'], '')).code, 0);
+    await waitUntil(() => /"v":"1"/.test(spawnSync('redis-cli', ['-p', String(redis.port), '--user', 'postbal', '--pass', 's3cret-pw', '--no-auth-warning', 'hvals', 't:facts'], { encoding: 'utf8' }).stdout), 'the drain in the store, written as the ACL user');
+    await stopAll([h]);
+    assert.doesNotMatch(h.log.text(), /store lost|s3cret/, h.log.text());
+    chmodSync(pw, 0o644);
+    const open = await runPostbal(['fleet', '-c', cf, '-s', join(dir.dir, 'a.state'), '--log-stderr'], '');
+    assert.equal(open.code, 78, open.stderr);
+    assert.match(open.stderr, /redis\.pw: mode: expected readable by its owner only \(chmod 600\): it holds a password, got 644/);
+    const inUrl = dir.file('b.cf', `{1}smtp0:\nfleet = redis://postbal:s3cret-pw@127.0.0.1:${redis.port}\n`);
+    const refused = await runPostbal(['fleet', '-c', inUrl, '-s', join(dir.dir, 'b.state')], '');
+    assert.equal(refused.code, 78);
+    assert.match(refused.stderr, /b\.cf:2: fleet: expected no password in the URL/);
+    assert.doesNotMatch(refused.stderr, /s3cret/, 'the error quotes the password');
   } finally {
     for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
     await redis.kill();
