@@ -253,3 +253,42 @@ test('fleet: a Redis ACL user from fleet_password_file; a password file others c
     dir.cleanup();
   }
 });
+
+test('fleet: through Sentinel, a failover of the primary mid-run: the agents follow it and a change after it still reaches every host', async (t) => {
+  if (redisUnavailable(t, 'fleet with Sentinel')) return;
+  const dir = tempDir();
+  const [primary, replica, sentinel] = [await freePort(), await freePort(), await freePort()];
+  const servers: ChildProcess[] = [];
+  const server = async (args: string[], ready: RegExp): Promise<ChildProcess> => {
+    const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    servers.push(c);
+    await watchText(c.stdout, c.stderr).waitFor(ready);
+    return c;
+  };
+  try {
+    const p = await server(['--port', String(primary), '--bind', '127.0.0.1', '--save', ''], /Ready to accept connections/);
+    await server(['--port', String(replica), '--bind', '127.0.0.1', '--save', '', '--replicaof', '127.0.0.1', String(primary)], /MASTER <-> REPLICA sync: Finished/);
+    const conf = dir.file('sentinel.conf', `port ${sentinel}\nbind 127.0.0.1\nsentinel monitor pbm 127.0.0.1 ${primary} 1\nsentinel down-after-milliseconds pbm 1000\nsentinel failover-timeout pbm 5000\n`);
+    await server([conf, '--sentinel'], /\+monitor master pbm/);
+    const hosts = (['hosta', 'hostb'] as const).map((name) => startAgent({
+      name,
+      cf: dir.file(`${name}.cf`, `{1}smtp0:\n{1}smtp1:\nfleet = redis://127.0.0.1:${primary}\nfleet_sentinel = pbm 127.0.0.1:${sentinel}\nfleet_name = t\nfleet_host = ${name}\n`),
+      state: join(dir.dir, `${name}.state`),
+    }));
+    const [a, b] = hosts as [Host, Host];
+    for (const h of hosts) await h.log.waitFor(/joins fleet/);
+    assert.equal((await runPostbal(['drain', 'smtp1:', '-c', a.cf, '-s', a.state, '--syslog', 'none'], '')).code, 0);
+    await b.log.waitFor(/smtp1:\S* drained by the fleet/);
+    p.kill('SIGKILL');
+    const addr = (): string => spawnSync('redis-cli', ['-p', String(sentinel), 'sentinel', 'get-master-addr-by-name', 'pbm'], { encoding: 'utf8' }).stdout;
+    await waitUntil(() => addr().includes(String(replica)), 'Sentinel promoted the replica');
+    assert.equal((await runPostbal(['undrain', 'smtp1:', '-c', b.cf, '-s', b.state, '--syslog', 'none'], '')).code, 0);
+    await a.log.waitFor(/smtp1:\S* undrained by the fleet \(decided by hostb\)/);
+    process.stdout.write(`# after the failover: ${a.log.text().match(/store lost/g)?.length ?? 0} "store lost" line(s) on hosta\n`);
+    await stopAll(hosts);
+  } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
+    for (const s of servers) s.kill('SIGKILL');
+    dir.cleanup();
+  }
+});
