@@ -93,7 +93,9 @@ export class FleetAgent {
       }
     } catch (err) {
       if (!this.#lost) {
-        const error = err instanceof Error ? err.message : String(err);
+        const said = err instanceof Error ? err.message : String(err);
+        const why = this.#o.fleet.lastError;
+        const error = why && !said.includes(why) ? `${said} ${why}` : said;
         this.#lost = { sinceMs: now, error };
         this.#o.logger.log('warning', `fleet: store lost (${error.slice(0, 200)}); serving from what this host knew: drains, suspensions and leases kept`);
       }

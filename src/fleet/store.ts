@@ -100,6 +100,8 @@ function decodeRecord(field: string, text: string): FactRecord | undefined {
 export class FleetStore {
   readonly #redis: Scripted;
   readonly #prefix: string;
+  /** Why the connection failed last, when it did (cleared when it is ready). */
+  lastError: string | undefined;
 
   constructor(fleet: FleetConfig) {
     const { Redis } = loadFleetLibrary();
@@ -108,8 +110,10 @@ export class FleetStore {
     redis.defineCommand('pbEpoch', { numberOfKeys: 1, lua: EPOCH });
     redis.defineCommand('pbWarm', { numberOfKeys: 2, lua: WARM_LEASE });
     redis.defineCommand('pbRate', { numberOfKeys: 2, lua: RATE_LEASE });
-    // Errors reach the agent through the failing command; an unhandled 'error' event would end the process.
-    redis.on('error', () => {});
+    // Errors reach the agent through the failing command (an unhandled 'error' event would end the
+    // process); the last one is kept, as a command only says "Connection is closed." (a TLS refusal).
+    redis.on('error', (err: Error) => { this.lastError = err.message; });
+    redis.on('ready', () => { this.lastError = undefined; });
     this.#redis = redis;
     this.#prefix = `${fleet.name}:`;
   }

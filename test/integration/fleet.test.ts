@@ -292,3 +292,32 @@ test('fleet: through Sentinel, a failover of the primary mid-run: the agents fol
     dir.cleanup();
   }
 });
+
+test('fleet: rediss:// with fleet_tls_ca: the agent syncs over TLS; without the CA it refuses the server and says the store is lost', async (t) => {
+  if (redisUnavailable(t, 'fleet over TLS')) return;
+  const dir = tempDir();
+  const port = await freePort();
+  let server: ChildProcess | undefined;
+  try {
+    const ssl = (args: string[]): void => { assert.equal(spawnSync('openssl', args, { cwd: dir.dir, encoding: 'utf8' }).status, 0, `openssl ${args.join(' ')}`); };
+    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=postbal test CA']);
+    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost']);
+    dir.file('ext', 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext']);
+    server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', join(dir.dir, 'srv.pem'), '--tls-key-file', join(dir.dir, 'srv.key'), '--tls-ca-cert-file', join(dir.dir, 'ca.pem'), '--tls-auth-clients', 'no', '--save', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await watchText(server.stdout!, server.stderr!).waitFor(/Ready to accept connections/);
+    const cf = (name: string, ca: boolean): string => dir.file(`${name}.cf`, `{1}smtp0:\n{1}smtp1:\nfleet = rediss://localhost:${port}\n${ca ? `fleet_tls_ca = ${join(dir.dir, 'ca.pem')}\n` : ''}fleet_name = t\nfleet_host = ${name}\n`);
+    const good = startAgent({ name: 'hosta', cf: cf('hosta', true), state: join(dir.dir, 'a.state') });
+    const bad = startAgent({ name: 'hostb', cf: cf('hostb', false), state: join(dir.dir, 'b.state') });
+    await bad.log.waitFor(/fleet: store lost \(.*(certificate|self.signed)/i);
+    assert.equal((await runPostbal(['drain', 'smtp1:', '-c', good.cf, '-s', good.state, '--syslog', 'none'], '')).code, 0);
+    const facts = (): string => spawnSync('redis-cli', ['--tls', '--cacert', join(dir.dir, 'ca.pem'), '-h', '127.0.0.1', '-p', String(port), 'hvals', 't:facts'], { encoding: 'utf8' }).stdout;
+    await waitUntil(() => /"v":"1"/.test(facts()), 'the drain in the store, over TLS');
+    assert.doesNotMatch(good.log.text(), /store lost/, good.log.text());
+    await stopAll([good, bad]);
+  } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
+    server?.kill('SIGKILL');
+    dir.cleanup();
+  }
+});
