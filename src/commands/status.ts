@@ -270,7 +270,7 @@ export function runStatus(configFile: string, statePath: string, json: boolean, 
     const mark = markOf(t);
     out(`  ${t.transport.padEnd(width)}  ${String(t.priority).padStart(4)}  ${String(t.weight).padStart(6)}  ${pct(t.targetShare).padStart(6)}  ${pct(t.effectiveShare).padStart(6)}  ${mark.padEnd(7)}  ${String(t.picks ?? '-').padStart(8)}  ${pct(t.actualShare).padStart(6)}  ${String(t.repeats ?? '-').padStart(8)}\n`);
   }
-  if (report.warmup.length > 0) out(`\nwarm-up (postbal warmup-stage sets a stage):\n${report.warmup.map((w) => `  ${w.transport}  ${describeWarmup(w, report.warmup.some((x) => x.provider !== null))}\n`).join('')}`);
+  if (report.warmup.length > 0) out(`\nwarm-up (postbal warmup-stage sets a stage${report.fleet ? '; counts are this host\'s, the fleet\'s are under fleet below' : ''}):\n${report.warmup.map((w) => `  ${w.transport}  ${describeWarmup(w, report.warmup.some((x) => x.provider !== null))}\n`).join('')}`);
   const notes = report.transports.filter((t) => t.health !== 'up');
   if (notes.length > 0) out(`\nhealth (postbal feedback):\n${notes.map((t) => `  ${t.transport}  ${t.health}\n`).join('')}`);
   if (report.transports.some((t) => t.suspendedFor.length > 0 && markOf(t).startsWith('SUSP'))) out('\nSUSP(n): suspended for n destinations (below), which get none of its mail; "now" is its share for the others\n');

@@ -8,7 +8,7 @@ import { LEASE_WARMUP, type BalanceState } from '../balance/types.js';
 import { ADVANCE_SHARE, PACING_PARTS, localTime } from '../balance/warmup.js';
 import { applyFacts, factsOf } from './facts.js';
 import { reconcile, type FactRecord } from './reconcile.js';
-import { collect, leaseSpecs, newTrack, type LeaseSpec, type LeaseTrack } from './leases.js';
+import { collect, leaseSpecs, newTrack, stageSetHere, type LeaseSpec, type LeaseTrack } from './leases.js';
 import type { FleetStore, HostSeen } from './store.js';
 import { readFleetStatus, writeFleetStatus, type FleetStatus, type LeaseShown } from './status-file.js';
 
@@ -81,9 +81,9 @@ export class FleetAgent {
       if (invalid > 0) this.#warnOnce('invalid', `fleet: ${invalid} record(s) in ${this.#o.fleet.key('facts')} are not postbal's and were ignored`);
       const pool = this.#o.pool();
       const specs = leaseSpecs(pool);
-      const { publish, forget, wants } = this.#local(pool, specs, records, now, elapsed);
+      const { publish, forget, wants, stages } = this.#local(pool, specs, records, now, elapsed);
       await this.#o.fleet.writeFacts(publish, forget);
-      await this.#lease(pool, specs, wants, epoch !== this.#epoch, now);
+      await this.#lease(pool, specs, wants, stages, epoch !== this.#epoch, now);
       this.#epoch = epoch;
       this.#hosts = await this.#o.fleet.heartbeat(this.#o.host, this.#o.version, now);
       this.#lastSyncMs = now;
@@ -104,7 +104,7 @@ export class FleetAgent {
   }
 
   /** In one transaction: reconciles the facts, applies the fleet's, collects what leases used. */
-  #local(pool: PoolConfig, specs: readonly LeaseSpec[], remote: ReadonlyMap<string, FactRecord>, now: number, elapsed: number): { publish: Map<string, FactRecord>; forget: string[]; wants: number[] } {
+  #local(pool: PoolConfig, specs: readonly LeaseSpec[], remote: ReadonlyMap<string, FactRecord>, now: number, elapsed: number): { publish: Map<string, FactRecord>; forget: string[]; wants: number[]; stages: number[] } {
     const day = localTime(now).day;
     const result = this.#o.state.transact(pool, (state, trouble) => {
       const r = reconcile(factsOf(pool, state, trouble.current, now), this.#synced, remote, now, this.#o.host);
@@ -114,11 +114,12 @@ export class FleetAgent {
         for (const [f, v] of r.apply) this.#o.logger.log('info', `fleet: ${describeFact(pool, f, v)} (decided by ${r.synced.get(f)?.host ?? 'another host'})`);
       }
       const wants = specs.map((s) => collect(state, s, this.#track(s, now), now, elapsed, day));
-      return { r, wants };
+      const stages = specs.map((s) => stageSetHere(state, s, this.#track(s, now)));
+      return { r, wants, stages };
     });
     if (this.#o.state.info().kind !== 'file') throw new Error(`the state file ${this.#o.state.info().path ?? ''} is not usable: ${this.#o.state.info().reason ?? 'unknown reason'}`);
     this.#synced = result.r.synced;
-    return { publish: result.r.publish, forget: result.r.forget, wants: result.wants };
+    return { publish: result.r.publish, forget: result.r.forget, wants: result.wants, stages: result.stages };
   }
 
   #track(s: LeaseSpec, now: number): LeaseTrack {
@@ -129,7 +130,7 @@ export class FleetAgent {
   }
 
   /** Reports use, gives back idle leases, asks for more; then writes the grants to the state file. */
-  async #lease(pool: PoolConfig, specs: readonly LeaseSpec[], wants: readonly number[], republish: boolean, now: number): Promise<void> {
+  async #lease(pool: PoolConfig, specs: readonly LeaseSpec[], wants: readonly number[], stages: readonly number[], republish: boolean, now: number): Promise<void> {
     if (specs.length === 0) return;
     const { day, hour } = localTime(now);
     const held = republish ? this.#o.state.transact(pool, (state) => specs.map((s) => heldBy(state, s, day))) : undefined;
@@ -137,7 +138,7 @@ export class FleetAgent {
       const t = this.#track(s, now);
       if (s.kind === LEASE_WARMUP) {
         const h = held?.[i] ?? { lease: 0, count: 0, stage: 0 };
-        const g = await this.#o.fleet.warmLease(s.idHex, [day, hour, t.usedDay || day, republish ? 0 : t.pendingUsed, wants[i]!, t.pendingReturned, republish ? 1 : 0, h.lease + h.count, h.count, h.stage, PACING_PARTS, ADVANCE_SHARE, ...s.schedule!]);
+        const g = await this.#o.fleet.warmLease(s.idHex, [day, hour, t.usedDay || day, republish ? 0 : t.pendingUsed, wants[i]!, t.pendingReturned, republish ? 1 : 0, h.lease + h.count, h.count, h.stage, PACING_PARTS, ADVANCE_SHARE, stages[i]!, ...s.schedule!]);
         return g;
       }
       const g = await this.#o.fleet.rateLease(s.idHex, [s.rate!.count, s.rate!.periodMs, wants[i]!, t.pendingReturned, republish ? held?.[i]?.lease ?? 0 : 0]);
@@ -145,6 +146,8 @@ export class FleetAgent {
     }));
     specs.forEach((s, i) => {
       const t = this.#track(s, now);
+      if (stages[i]! >= 0) this.#o.logger.log('info', `fleet: ${s.name}: warm-up stage ${stages[i]! + 1} set on this host, now the fleet's`);
+      if (grants[i]?.stage !== undefined) t.stage = Math.min(grants[i]!.stage, s.schedule?.length ?? 0);
       if (grants[i] === undefined) this.#warnOnce(`bad:${s.idHex}`, `fleet: the store's count for ${s.name} is not a sane number; no lease granted until it is fixed (or deleted: ${this.#o.fleet.key(`warm:${s.idHex}`)})`);
       t.pendingUsed = 0;
       t.pendingReturned = 0;

@@ -60,10 +60,19 @@ export interface LeaseTrack {
   lastUseMs: number;
   /** What the file held after the last tick. */
   lease: number;
+  /** Warm-up: the stage this agent last wrote from the fleet (another one in the file: an administrator's). */
+  stage: number | undefined;
 }
 
 export function newTrack(nowMs: number): LeaseTrack {
-  return { pendingUsed: 0, pendingReturned: 0, usedDay: 0, ratePerSec: 0, lastUseMs: nowMs, lease: 0 };
+  return { pendingUsed: 0, pendingReturned: 0, usedDay: 0, ratePerSec: 0, lastUseMs: nowMs, lease: 0, stage: undefined };
+}
+
+/** Inside a transaction: the stage an administrator set here since the agent last wrote one (postbal warmup-stage), or -1. */
+export function stageSetHere(state: BalanceState, spec: LeaseSpec, track: LeaseTrack): number {
+  if (spec.kind !== LEASE_WARMUP || track.stage === undefined) return -1;
+  const stage = state.warmup.find((r) => r.id === spec.id)?.stage;
+  return stage !== undefined && stage !== track.stage ? stage : -1;
 }
 
 /**

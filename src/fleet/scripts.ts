@@ -49,8 +49,9 @@ end`;
  * A warm-up count of the fleet (KEYS[1], a hash: day, stage, count,
  * reserved). ARGV: today, hour, usedDay, used, want, returned, republish
  * (1: add held/heldCount, this host's lease and count of today, after a new
- * epoch), held, heldCount, hostStage, pacing parts, advance share, then the
- * schedule's caps. Grants come from what pacing allows now less what is
+ * epoch), held, heldCount, hostStage, pacing parts, advance share, setStage
+ * (-1, or the stage an administrator set on this host: postbal warmup-stage),
+ * then the schedule's caps. Grants come from what pacing allows now less what is
  * reserved. @returns {stage, grant (-1: warmed, no cap), count, reserved, day, ok}
  */
 export const WARM_LEASE = `${NOW_AND_SETTLED}
@@ -64,10 +65,12 @@ local day, stage, count, reserved = int(f[1], 1e7), int(f[2], 1e4), int(f[3], 1e
 if day == nil or stage == nil or count == nil or reserved == nil then return {0, 0, 0, 0, 0, 0} end
 if day == 0 then day = today end
 if today > day then
-  local cap = tonumber(ARGV[13 + stage])
+  local cap = tonumber(ARGV[14 + stage])
   if cap and count >= math.ceil(cap * share) then stage = stage + 1 end
   day, count, reserved = today, 0, 0
 end
+local setStage = tonumber(ARGV[13])
+if setStage >= 0 then stage = setStage end
 if republish then
   if hostStage > stage then stage = hostStage end
   if usedDay == day then
@@ -81,7 +84,7 @@ if usedDay == day then
   if reserved < count then reserved = count end
 end
 local grant = 0
-local cap = tonumber(ARGV[13 + stage])
+local cap = tonumber(ARGV[14 + stage])
 if cap == nil then
   grant = -1
 elseif today == day and settled then

@@ -321,3 +321,35 @@ test('fleet: rediss:// with fleet_tls_ca: the agent syncs over TLS; without the 
     dir.cleanup();
   }
 });
+
+test('fleet: postbal warmup-stage on one host sets the fleet\'s stage; the others follow', async (t) => {
+  if (redisUnavailable(t, 'fleet warm-up stage')) return;
+  const dir = tempDir();
+  const redis = await startRedis();
+  try {
+    const [a, b, c] = (await fleetOf(dir, redis, ' warmup=50,100,200')) as [Host, Host, Host];
+    const stageOf = async (h: Host): Promise<number> => {
+      const st = await runPostbal(['status', '--json', '-c', h.cf, '-s', h.state], '');
+      return (JSON.parse(st.stdout) as { warmup: { stage: number }[] }).warmup[0]?.stage ?? 0;
+    };
+    // Each agent has written the fleet's stage once (a lookup makes the warm-up record).
+    for (const h of [a, b, c]) await lookups(h, `s${h.name}`, 3);
+    await waitUntil(() => redis.cli('--scan', '--pattern', 't:warm:*') !== '', 'a warm-up count in the store');
+    const set = await runPostbal(['warmup-stage', 'smtp2:[127.0.0.1]:2527', '3', '-c', a.cf, '-s', a.state, '--syslog', 'none'], '');
+    assert.equal(set.code, 0, set.stderr);
+    await a.log.waitFor(/warm-up stage 3 set on this host, now the fleet's/);
+    for (const h of [b, c]) {
+      const end = Date.now() + 60_000;
+      while ((await stageOf(h)) !== 3) {
+        assert.ok(Date.now() < end, `${h.name} never took stage 3`);
+        await sleep(50);
+      }
+    }
+    assert.equal(await stageOf(a), 3, 'hosta kept the stage it set');
+    await stopAll([a, b, c]);
+  } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
+    await redis.kill();
+    dir.cleanup();
+  }
+});
