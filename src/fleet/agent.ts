@@ -147,7 +147,7 @@ export class FleetAgent {
     specs.forEach((s, i) => {
       const t = this.#track(s, now);
       if (stages[i]! >= 0) this.#o.logger.log('info', `fleet: ${s.name}: warm-up stage ${stages[i]! + 1} set on this host, now the fleet's`);
-      if (grants[i]?.stage !== undefined) t.stage = Math.min(grants[i]!.stage, s.schedule?.length ?? 0);
+      if (grants[i]?.stage !== undefined) t.stage = Math.min(grants[i].stage, s.schedule?.length ?? 0);
       if (grants[i] === undefined) this.#warnOnce(`bad:${s.idHex}`, `fleet: the store's count for ${s.name} is not a sane number; no lease granted until it is fixed (or deleted: ${this.#o.fleet.key(`warm:${s.idHex}`)})`);
       t.pendingUsed = 0;
       t.pendingReturned = 0;
