@@ -56,7 +56,8 @@ export interface PrivateRedis {
 }
 
 async function launch(port: number): Promise<ChildProcess> {
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // In /tmp: nothing is saved, but a server writes where it runs when asked to (never the checkout).
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', '/tmp'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp' });
   const out = watchText(child.stdout, child.stderr);
   await out.waitFor(/Ready to accept connections/, 60_000);
   return child;

@@ -260,7 +260,8 @@ test('fleet: through Sentinel, a failover of the primary mid-run: the agents fol
   const [primary, replica, sentinel] = [await freePort(), await freePort(), await freePort()];
   const servers: ChildProcess[] = [];
   const server = async (args: string[], ready: RegExp): Promise<ChildProcess> => {
-    const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own directory: a primary writes its snapshot for a replica there (not in the checkout).
+    const c = spawn('redis-server', [...args, '--dir', dir.dir], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir.dir });
     servers.push(c);
     await watchText(c.stdout, c.stderr).waitFor(ready);
     return c;
@@ -304,7 +305,7 @@ test('fleet: rediss:// with fleet_tls_ca: the agent syncs over TLS; without the 
     ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost']);
     dir.file('ext', 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
     ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext']);
-    server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', join(dir.dir, 'srv.pem'), '--tls-key-file', join(dir.dir, 'srv.key'), '--tls-ca-cert-file', join(dir.dir, 'ca.pem'), '--tls-auth-clients', 'no', '--save', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', join(dir.dir, 'srv.pem'), '--tls-key-file', join(dir.dir, 'srv.key'), '--tls-ca-cert-file', join(dir.dir, 'ca.pem'), '--tls-auth-clients', 'no', '--save', '', '--dir', dir.dir], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir.dir });
     await watchText(server.stdout!, server.stderr!).waitFor(/Ready to accept connections/);
     const cf = (name: string, ca: boolean): string => dir.file(`${name}.cf`, `{1}smtp0:\n{1}smtp1:\nfleet = rediss://localhost:${port}\n${ca ? `fleet_tls_ca = ${join(dir.dir, 'ca.pem')}\n` : ''}fleet_name = t\nfleet_host = ${name}\n`);
     const good = startAgent({ name: 'hosta', cf: cf('hosta', true), state: join(dir.dir, 'a.state') });
