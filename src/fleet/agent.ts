@@ -36,6 +36,9 @@ export interface AgentOptions {
   readonly nowMs?: () => number;
 }
 
+/** The state file could not take the fleet's facts (its lock busy, or the file unusable): nothing was applied. */
+class StateUnusable extends Error {}
+
 export class FleetAgent {
   readonly #o: AgentOptions;
   readonly #now: () => number;
@@ -60,7 +63,7 @@ export class FleetAgent {
     }
   }
 
-  /** Ticks until `signal` aborts, then gives back what it leased and not used. */
+  /** Ticks until `signal` aborts, then once more. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const started = this.#now();
@@ -68,6 +71,8 @@ export class FleetAgent {
       const wait = Math.max(10, (this.#o.tickMs ?? 250) - (this.#now() - started));
       await sleep(wait, undefined, { signal }).catch(() => undefined);
     }
+    // A last tick: what was answered since the previous one is reported, not left in this process's memory.
+    await this.tick();
   }
 
   async tick(): Promise<void> {
@@ -87,12 +92,15 @@ export class FleetAgent {
       this.#epoch = epoch;
       this.#hosts = await this.#o.fleet.heartbeat(this.#o.host, this.#o.version, now);
       this.#lastSyncMs = now;
+      this.#warned.delete('state');
       if (this.#lost) {
         this.#o.logger.log('info', `fleet: store ${this.#o.fleet.key('')} reachable again after ${Math.round((now - this.#lost.sinceMs) / 1000)} s; facts and leases in sync`);
         this.#lost = undefined;
       }
     } catch (err) {
-      if (!this.#lost) {
+      // The host's own state file, not the store: said once, and the next tick tries again.
+      if (err instanceof StateUnusable) this.#warnOnce('state', `fleet: ${err.message}; the fleet's facts wait until it is`);
+      else if (!this.#lost) {
         const said = err instanceof Error ? err.message : String(err);
         const why = this.#o.fleet.lastError;
         const error = why && !said.includes(why) ? `${said} ${why}` : said;
@@ -117,7 +125,7 @@ export class FleetAgent {
       const stages = specs.map((s) => stageSetHere(state, s, this.#track(s, now)));
       return { r, wants, stages };
     });
-    if (this.#o.state.info().kind !== 'file') throw new Error(`the state file ${this.#o.state.info().path ?? ''} is not usable: ${this.#o.state.info().reason ?? 'unknown reason'}`);
+    if (this.#o.state.info().kind !== 'file') throw new StateUnusable(`the state file ${this.#o.state.info().path ?? ''} is not usable: ${this.#o.state.info().reason ?? 'unknown reason'}`);
     this.#synced = result.r.synced;
     return { publish: result.r.publish, forget: result.r.forget, wants: result.wants, stages: result.stages };
   }
@@ -165,6 +173,8 @@ export class FleetAgent {
 
   #writeStatus(now: number): void {
     if (now - this.#lastStatusMs < 1000 && this.#lost === undefined) return;
+    // Not into a directory the state store refused (others may write there).
+    if (this.#o.state.info().kind !== 'file') return;
     this.#lastStatusMs = now;
     const status: FleetStatus = {
       host: this.#o.host, version: this.#o.version, pid: process.pid, writtenMs: now, lastSyncMs: this.#lastSyncMs,

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -348,6 +348,26 @@ test('fleet: postbal warmup-stage on one host sets the fleet\'s stage; the other
     }
     assert.equal(await stageOf(a), 3, 'hosta kept the stage it set');
     await stopAll([a, b, c]);
+  } finally {
+    for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
+    await redis.kill();
+    dir.cleanup();
+  }
+});
+
+test('fleet: a state directory others can write: the agent says the state file is not usable (not that the store is lost) and writes nothing there', async (t) => {
+  if (redisUnavailable(t, 'fleet with an unsafe state directory')) return;
+  const dir = tempDir();
+  const redis = await startRedis();
+  try {
+    const open = join(dir.dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const h = startAgent({ name: 'hosta', cf: dir.file('a.cf', `{1}smtp0:\n{1}smtp1:\nfleet = redis://127.0.0.1:${redis.port}\nfleet_name = t\nfleet_host = hosta\n`), state: join(open, 's.state') });
+    await h.log.waitFor(/fleet: the state file \S+ is not usable: .*writable by group or others.*; the fleet's facts wait until it is/);
+    await stopAll([h]);
+    assert.doesNotMatch(h.log.text(), /store lost/);
+    assert.deepEqual(readdirSync(open), [], 'the agent wrote into a directory others can write');
   } finally {
     for (const h of STARTED.splice(0)) h.agent.kill('SIGKILL');
     await redis.kill();
