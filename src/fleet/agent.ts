@@ -162,7 +162,9 @@ export class FleetAgent {
     });
     // The store is not trusted beyond its checks: no more than asked for, no stage past the schedule's end.
     const bounded = grants.map((g, i) => g && { ...g, grant: Math.min(g.grant, wants[i]!), stage: Math.min(g.stage, specs[i]!.schedule?.length ?? 0) });
-    this.#shown = this.#o.state.transact(pool, (state) => specs.map((s, i) => grantTo(state, s, bounded[i], day)));
+    const moved: string[] = [];
+    this.#shown = this.#o.state.transact(pool, (state) => specs.map((s, i) => grantTo(state, s, bounded[i], day, moved)));
+    for (const line of moved) this.#o.logger.log('info', line);
   }
 
   #warnOnce(key: string, line: string): void {
@@ -196,13 +198,17 @@ function heldBy(state: BalanceState, s: LeaseSpec, day: number): { lease: number
   return { lease: l.tat === day ? l.lease : 0, count: w && w.day === day ? w.count : 0, stage: w?.stage ?? 0 };
 }
 
-function grantTo(state: BalanceState, s: LeaseSpec, g: { stage: number; grant: number; count: number; reserved: number; day: number } | undefined, day: number): LeaseShown {
+/** Writes a grant to the state (in a transaction); a stage it changes is pushed to `moved`, to be logged after the lock. */
+function grantTo(state: BalanceState, s: LeaseSpec, g: { stage: number; grant: number; count: number; reserved: number; day: number } | undefined, day: number, moved: string[]): LeaseShown {
   const l = limitRecord(state, s.id, s.kind);
   if (g && g.grant > 0) l.lease += g.grant;
   if (s.kind === LEASE_WARMUP && g) {
     if (g.grant >= 0 && g.day === day) l.tat = day;
     const w = state.warmup.find((r) => r.id === s.id);
-    if (w) w.stage = g.stage;
+    if (w && w.stage !== g.stage) {
+      moved.push(`fleet: ${s.name}: warm-up stage ${g.stage + 1} (the fleet's; it was ${w.stage + 1} here)`);
+      w.stage = g.stage;
+    }
   }
   return { name: s.name, kind: s.kind === LEASE_WARMUP ? 'warmup' : 'rate', lease: l.lease, fleetCount: g?.count ?? 0, fleetReserved: g?.reserved ?? 0, stage: g?.stage ?? 0 };
 }

@@ -66,10 +66,10 @@ export function ensureDebianPackage(pkg: string, binary: string): string | undef
 }
 
 /** For a test: true when `pkg` cannot be had here, after saying so loudly (under CI a failure). */
-export function packageUnavailable(t: TestContext, pkg: string, binary: string): boolean {
+export function packageUnavailable(t: TestContext, pkg: string, binary: string, what = 'TEST'): boolean {
   const why = ensureDebianPackage(pkg, binary);
   if (why === undefined) return false;
-  const msg = `TEST SKIPPED: ${why}`;
+  const msg = `${what} SKIPPED: ${why}`;
   process.stderr.write(`\n${'!'.repeat(msg.length)}\n${msg}\n${'!'.repeat(msg.length)}\n`);
   if (process.env.CI) assert.fail(`${msg} (CI must run it)`);
   t.skip(msg);

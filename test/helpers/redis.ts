@@ -2,35 +2,24 @@
 import { existsSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { watchText } from './daemon.js';
+import { ensureDebianPackage, packageUnavailable } from '../e2e/lab.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
+/** redis-server from Debian (lab.ts's installer); the package's own system-wide server is stopped: the tests run private ones. */
 export function ensureRedis(): string | undefined {
-  if (existsSync(REDIS_SERVER)) return undefined;
-  if (process.getuid?.() !== 0) return 'redis-server missing and not root to install it';
-  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { env, encoding: 'utf8' });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-qq'], { env });
-    r = spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { env, encoding: 'utf8' });
-  }
-  // The package starts a system-wide server; the tests use private ones only.
-  spawnSync('systemctl', ['stop', 'redis-server'], { env });
-  return existsSync(REDIS_SERVER) ? undefined : `could not install redis-server: ${r.stderr}`;
+  const had = existsSync(REDIS_SERVER);
+  const why = ensureDebianPackage('redis-server', REDIS_SERVER);
+  if (!had && why === undefined) spawnSync('systemctl', ['stop', 'redis-server'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  return why;
 }
 
 /** True when Redis cannot be had, after saying so loudly (a skip, never a pass; under CI a failure). */
 export function redisUnavailable(t: TestContext, what: string): boolean {
-  const missing = ensureRedis();
-  if (!missing) return false;
-  const msg = `${what} SKIPPED: ${missing}`;
-  process.stderr.write(`\n${'!'.repeat(msg.length)}\n${msg}\n${'!'.repeat(msg.length)}\n`);
-  if (process.env.CI) assert.fail(msg);
-  t.skip(msg);
-  return true;
+  ensureRedis();
+  return packageUnavailable(t, 'redis-server', REDIS_SERVER, what);
 }
 
 export function freePort(): Promise<number> {
