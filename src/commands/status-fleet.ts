@@ -1,6 +1,7 @@
 import type { PoolConfig } from '../config/types.js';
 import { fleetStatusPath, readFleetStatus } from '../fleet/status-file.js';
 import { fleetHost } from './fleet.js';
+import { printable } from '../log/format.js';
 
 /** What `postbal status` shows of the fleet: the store as this host's agent sees it, the hosts it saw, the leases it holds. */
 export interface FleetReport {
@@ -39,7 +40,7 @@ export function fleetReport(pool: PoolConfig | undefined, statePath: string, now
 export function printFleet(f: FleetReport, out: (s: string) => void): void {
   const store = f.store === 'no agent'
     ? 'NO AGENT (postbal fleet is not running: drains and feedback are not shared, capped and rated transports get nothing new)'
-    : f.store === 'up' ? `store up, last sync ${f.lastSync ?? '-'}` : `STORE LOST since ${f.since ?? '-'} (${f.error ?? ''}); serving from what this host knew`;
+    : f.store === 'up' ? `store up, last sync ${f.lastSync ?? '-'}` : `STORE LOST since ${f.since ?? '-'} (${printable(f.error ?? '')}); serving from what this host knew`;
   out(`\nfleet ${f.name} at ${f.url}: ${store}\n  this host: ${f.host}\n`);
   for (const h of f.hosts) out(`  host ${h.host.padEnd(20)} postbal ${h.version.padEnd(10)} seen ${h.seen}\n`);
   for (const l of f.leases) out(`  lease ${l.name} (${l.kind}): ${l.lease} left here${l.kind === 'warmup' ? `; fleet today ${l.fleetCount} sent, ${l.fleetReserved} leased` : ''}\n`);
